@@ -1,0 +1,143 @@
+//! The command line: global options, one file per subcommand, output formatting and the
+//! mapping of errors to exit codes. Only this module prints.
+
+mod completions;
+mod error;
+pub mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use error::{CliError, ErrorKind};
+pub use output::Format;
+
+/// ferry moves releases through a pipeline of GitOps environments: it renders each stage's
+/// overlay with a revision, commits the manifests to the stage's branch, waits for its health
+/// gates and promotes further only when the next stage's policy allows.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts, before or after its name.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The config repository [default: the git repository containing the working directory]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Where ferry keeps its state [default: <repo>/.ferry]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Act as this user [default: $FERRY_USER, else the OS user]
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Output format of read commands
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Completions(completions::CompletionsArgs),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{err}");
+            err.exit_code()
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Context::new(cli.global);
+    match cli.command {
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+/// What every subcommand knows: the global options, resolved lazily.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub global: GlobalArgs,
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> Self {
+        Self { global }
+    }
+
+    /// The output format chosen with `-o`.
+    pub fn format(&self) -> Format {
+        self.global.output
+    }
+
+    /// The config repository: `--repo`, else the git repository containing the working
+    /// directory.
+    pub fn repo(&self) -> Result<PathBuf, CliError> {
+        if let Some(repo) = &self.global.repo {
+            if !repo.is_dir() {
+                return Err(CliError::bad_input(format!(
+                    "--repo {}: no such directory",
+                    repo.display()
+                )));
+            }
+            return Ok(repo.clone());
+        }
+        let cwd = std::env::current_dir()
+            .map_err(|err| CliError::bad_input(format!("failed to read the working directory: {err}")))?;
+        find_repo_root(&cwd).ok_or_else(|| {
+            CliError::bad_input(format!("{} is not inside a git repository", cwd.display()))
+                .with_hint("run ferry inside the config repository, or pass --repo DIR")
+        })
+    }
+
+    /// The state directory: `--state`, else `<repo>/.ferry`.
+    pub fn state_dir(&self) -> Result<PathBuf, CliError> {
+        match &self.global.state {
+            Some(dir) => Ok(dir.clone()),
+            None => Ok(self.repo()?.join(".ferry")),
+        }
+    }
+
+    /// Who acts: `--as`, else `FERRY_USER`, else the OS user.
+    pub fn user(&self) -> String {
+        if let Some(user) = self.global.as_user.as_ref().filter(|u| !u.trim().is_empty()) {
+            return user.trim().to_string();
+        }
+        ["FERRY_USER", "USER", "LOGNAME"]
+            .iter()
+            .filter_map(|var| std::env::var(var).ok())
+            .find(|value| !value.trim().is_empty())
+            .map(|value| value.trim().to_string())
+            .unwrap_or_else(|| "unknown".to_string())
+    }
+}
+
+/// The nearest directory at or above `start` that holds a `.git` entry.
+fn find_repo_root(start: &Path) -> Option<PathBuf> {
+    start.ancestors().find(|dir| dir.join(".git").exists()).map(Path::to_path_buf)
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests: the `ferry` binary run against real repositories.
