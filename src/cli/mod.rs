@@ -1,6 +1,7 @@
 //! The command line: global options, one file per subcommand, output formatting and the
 //! mapping of errors to exit codes. Only this module prints.
 
+mod build;
 mod completions;
 mod error;
 pub mod output;
@@ -44,6 +45,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Build(build::BuildArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -75,6 +77,7 @@ fn init_tracing() {
 fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context::new(cli.global);
     match cli.command {
+        Command::Build(args) => build::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }
