@@ -12,4 +12,5 @@
 pub mod cli;
 pub mod gitstore;
 pub mod overlay;
+pub mod pipeline;
 pub mod state;

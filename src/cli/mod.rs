@@ -3,7 +3,9 @@
 
 mod completions;
 mod error;
+mod graph;
 pub mod output;
+mod validate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +46,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Validate(validate::ValidateArgs),
+    Graph(graph::GraphArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -75,6 +79,8 @@ fn init_tracing() {
 fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context::new(cli.global);
     match cli.command {
+        Command::Validate(args) => validate::run(&ctx, args),
+        Command::Graph(args) => graph::run(&ctx, args),
         Command::Completions(args) => completions::run(args),
     }
 }
