@@ -96,22 +96,12 @@ impl Probe for HttpProbe<'_> {
             .headers(self.headers.clone());
         let response = match request.send().await {
             Ok(response) => response,
-            Err(source) => {
-                return Outcome::Error(GateError::Request {
-                    url: gate.url.clone(),
-                    source,
-                });
-            }
+            Err(source) => return Outcome::Error(GateError::request(&gate.url, source)),
         };
         let status = response.status().as_u16();
         let body = match response.text().await {
             Ok(body) => body,
-            Err(source) => {
-                return Outcome::Error(GateError::Request {
-                    url: gate.url.clone(),
-                    source,
-                });
-            }
+            Err(source) => return Outcome::Error(GateError::request(&gate.url, source)),
         };
         judge(gate, status, &body)
     }
