@@ -377,7 +377,11 @@ pub(crate) mod tests {
             ("@daily", "2026-12-24T00:01:00Z", false),
         ];
         for (expr, t, expected) in cases {
-            assert_eq!(matches(&cron(expr), Tz::UTC, at(t)), expected, "{expr} at {t}");
+            assert_eq!(
+                matches(&cron(expr), Tz::UTC, at(t)),
+                expected,
+                "{expr} at {t}"
+            );
         }
     }
 
