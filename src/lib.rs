@@ -15,4 +15,5 @@ pub mod gates;
 pub mod gitstore;
 pub mod overlay;
 pub mod pipeline;
+pub mod policy;
 pub mod state;

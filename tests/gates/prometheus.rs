@@ -52,14 +52,11 @@ impl Prometheus {
     async fn wait_for_first_scrape(&self) {
         let query = format!("{}/api/v1/query?query=ferry_test_up", self.url);
         for _ in 0..600 {
-            if let Ok(response) = reqwest::get(&query).await {
-                if response
-                    .text()
-                    .await
-                    .is_ok_and(|body| body.contains("\"ferry_test_up\""))
-                {
-                    return;
-                }
+            if let Ok(response) = reqwest::get(&query).await
+                && let Ok(body) = response.text().await
+                && body.contains("\"ferry_test_up\"")
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
