@@ -198,38 +198,10 @@ impl Board {
             .max()
             .unwrap_or(0);
         let seconds = self.started.elapsed().as_secs();
+        let spin = SPINNER[frame % SPINNER.len()];
         self.rows
             .iter()
-            .map(|row| {
-                let line = match (&row.result, &row.last) {
-                    (Some(result), _) => {
-                        let mark = match result.status {
-                            GateStatus::Passed => '✓',
-                            GateStatus::Failed => '✗',
-                            GateStatus::Errored => '!',
-                        };
-                        format!(
-                            "{mark} {:width$}  {} after {}: {}",
-                            row.name,
-                            result.status.as_str(),
-                            elapsed(result),
-                            result.reason
-                        )
-                    }
-                    (None, last) => {
-                        let spin = SPINNER[frame % SPINNER.len()];
-                        let seen = last
-                            .as_ref()
-                            .map(|o| format!("{}: {}", state_word(o.state), o.detail))
-                            .unwrap_or_else(|| "starting".into());
-                        format!(
-                            "{spin} {:width$}  {} {seconds}s  {seen}",
-                            row.name, row.kind
-                        )
-                    }
-                };
-                cut(&line, WIDTH)
-            })
+            .map(|row| cut(&row.live_line(width, seconds, spin), WIDTH))
             .collect()
     }
 
@@ -252,6 +224,31 @@ impl Board {
 
     fn write_line(&mut self, line: &str) {
         let _ = writeln!(self.out, "{line}");
+    }
+}
+
+impl Row {
+    /// The gate's result, or a spinner and its last observation, the name padded to `width`.
+    fn live_line(&self, width: usize, seconds: u64, spin: char) -> String {
+        let name = &self.name;
+        if let Some(result) = &self.result {
+            let mark = match result.status {
+                GateStatus::Passed => '✓',
+                GateStatus::Failed => '✗',
+                GateStatus::Errored => '!',
+            };
+            let status = result.status.as_str();
+            return format!(
+                "{mark} {name:width$}  {status} after {}: {}",
+                elapsed(result),
+                result.reason
+            );
+        }
+        let seen = match &self.last {
+            Some(o) => format!("{}: {}", state_word(o.state), o.detail),
+            None => "starting".to_string(),
+        };
+        format!("{spin} {name:width$}  {} {seconds}s  {seen}", self.kind)
     }
 }
 

@@ -130,27 +130,34 @@ fn judge(gate: &HttpGate, status: u16, body: &str) -> Outcome {
             excerpt(body)
         ));
     }
-    if let Some((pointer, expected)) = &gate.json {
-        let value: Value = match serde_json::from_str(body) {
-            Ok(value) => value,
-            Err(source) => {
-                return Outcome::Error(GateError::NotJson {
-                    url: gate.url.clone(),
-                    source,
-                });
-            }
-        };
-        match value.pointer(pointer) {
-            Some(found) if found == expected => {}
-            Some(found) => {
-                return Outcome::Failing(format!("{pointer} is {found}, expected {expected}"));
-            }
-            None => {
-                return Outcome::Failing(format!("the answer of {} has no {pointer}", gate.url));
-            }
-        }
+    if let Some((pointer, expected)) = &gate.json
+        && let Some(outcome) = judge_json(&gate.url, body, pointer, expected)
+    {
+        return outcome;
     }
     Outcome::Pass(passed(gate, status))
+}
+
+/// The failure of a JSON body check, or `None` when `pointer` holds `expected`.
+fn judge_json(url: &str, body: &str, pointer: &str, expected: &Value) -> Option<Outcome> {
+    let value: Value = match serde_json::from_str(body) {
+        Ok(value) => value,
+        Err(source) => {
+            return Some(Outcome::Error(GateError::NotJson {
+                url: url.to_string(),
+                source,
+            }));
+        }
+    };
+    match value.pointer(pointer) {
+        Some(found) if found == expected => None,
+        Some(found) => Some(Outcome::Failing(format!(
+            "{pointer} is {found}, expected {expected}"
+        ))),
+        None => Some(Outcome::Failing(format!(
+            "the answer of {url} has no {pointer}"
+        ))),
+    }
 }
 
 fn passed(gate: &HttpGate, status: u16) -> String {
