@@ -17,8 +17,11 @@ pub const FIELD_MANAGER: &str = "ferry";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApplyAction {
+    /// The object did not exist.
     Created,
+    /// The object changed.
     Configured,
+    /// The apply changed nothing.
     Unchanged,
 }
 
@@ -27,6 +30,7 @@ pub enum ApplyAction {
 pub struct ApplyResult {
     /// The object, with the namespace it was applied in.
     pub object: ObjectRef,
+    /// What the apply did (or would do).
     pub action: ApplyAction,
     /// Whether this was a server-side dry run (nothing was changed).
     pub dry_run: bool,

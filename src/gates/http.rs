@@ -1,5 +1,7 @@
 //! The `http` gate: a request whose status, body text or JSON value must match.
 
+use std::time::Duration;
+
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
@@ -24,10 +26,17 @@ pub(super) async fn run(run: Run<'_>, ctx: &GateContext, gate: &HttpGate) -> Gat
     }
 }
 
+/// How long to wait for a connection before the observation counts as an error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take before it counts as an error and is retried.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// An HTTP client that verifies TLS certificates unless told not to.
 pub(super) fn client(insecure_skip_tls_verify: bool) -> Result<reqwest::Client, GateError> {
     reqwest::Client::builder()
         .danger_accept_invalid_certs(insecure_skip_tls_verify)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(GateError::Client)
