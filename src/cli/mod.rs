@@ -5,6 +5,7 @@ mod completions;
 mod error;
 mod graph;
 pub mod output;
+pub mod progress;
 mod validate;
 
 use std::path::{Path, PathBuf};
