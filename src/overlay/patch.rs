@@ -9,7 +9,7 @@ use super::kustomization::{PatchSpec, Selector};
 use super::resmap::{Matcher, ResMap, append_all, matching_any_id, set_string_map, string_map};
 use super::resource::{ALLOW_KIND_CHANGE, ALLOW_NAME_CHANGE, Resource};
 use super::smp;
-use super::yaml::{Schema, parse_documents};
+use super::yaml::{Schema, parse_documents, parse_patch_documents};
 
 const INTERNAL_PREFIX: &str = "internal.config.kubernetes.io/";
 
@@ -21,8 +21,16 @@ pub struct Patch {
 
 /// The two kinds of patch.
 pub enum Body {
-    StrategicMerge(Vec<Resource>),
+    StrategicMerge(Vec<PatchDoc>),
     Json(json_patch::Patch, Vec<Op>),
+}
+
+/// One strategic-merge patch document.
+#[derive(Debug, Clone)]
+pub struct PatchDoc {
+    pub resource: Resource,
+    /// Annotations the patch sets to null, with the text the null was written as.
+    pub null_annotations: Vec<(String, String)>,
 }
 
 /// An operation's name and path, kept for error messages.
@@ -88,9 +96,9 @@ pub fn json_ops(text: &str) -> Result<(json_patch::Patch, Vec<Op>), String> {
     Ok((patch, ops))
 }
 
-fn strategic_merge(source: &str, text: &str) -> Result<Vec<Resource>, String> {
-    let docs = parse_documents(text, Schema::Core)
-        .map_err(|e| format!("line {}: {}", e.line, e.message))?;
+fn strategic_merge(source: &str, text: &str) -> Result<Vec<PatchDoc>, String> {
+    let docs =
+        parse_patch_documents(text).map_err(|e| format!("line {}: {}", e.line, e.message))?;
     let mut patches = Vec::new();
     for doc in docs {
         match doc.value {
@@ -104,7 +112,10 @@ fn strategic_merge(source: &str, text: &str) -> Result<Vec<Resource>, String> {
                 if resource.name().is_empty() && !resource.kind().ends_with("List") {
                     return Err(format!("missing metadata.name in object in {source}"));
                 }
-                patches.push(resource);
+                patches.push(PatchDoc {
+                    resource,
+                    null_annotations: doc.null_annotations,
+                });
             }
             _ => return Err("not a mapping".to_string()),
         }
@@ -123,7 +134,7 @@ pub fn apply(
         |message: String| RenderError::transform(at, format!("{}: {message}", patch.source));
     match &patch.body {
         Body::StrategicMerge(docs) => {
-            let docs: Vec<Resource> = docs
+            let docs: Vec<PatchDoc> = docs
                 .iter()
                 .cloned()
                 .map(|d| allow_changes(d, spec))
@@ -142,8 +153,8 @@ pub fn apply(
                 }
                 None => {
                     for doc in &docs {
-                        let index = unique_target(resources, doc).map_err(&error)?;
-                        apply_to_resource(&mut resources[index], doc).map_err(&error)?;
+                        let index = unique_target(resources, &doc.resource).map_err(&error)?;
+                        apply_to_resource(&mut resources[index], &doc.resource).map_err(&error)?;
                     }
                 }
             }
@@ -159,12 +170,12 @@ pub fn apply(
     }
 }
 
-fn allow_changes(mut doc: Resource, spec: &PatchSpec) -> Resource {
+fn allow_changes(mut doc: PatchDoc, spec: &PatchSpec) -> PatchDoc {
     if spec.allow_name_change {
-        doc.set_annotation(ALLOW_NAME_CHANGE, "enabled");
+        doc.resource.set_annotation(ALLOW_NAME_CHANGE, "enabled");
     }
     if spec.allow_kind_change {
-        doc.set_annotation(ALLOW_KIND_CHANGE, "enabled");
+        doc.resource.set_annotation(ALLOW_KIND_CHANGE, "enabled");
     }
     doc
 }
@@ -181,7 +192,7 @@ pub fn legacy_strategic_merge(
         return Err(error("not a strategic-merge patch".into()));
     };
     for doc in docs {
-        let index = unique_target(resources, doc).map_err(&error)?;
+        let index = unique_target(resources, &doc.resource).map_err(&error)?;
         let id = resources[index].cur_id();
         apply_to_selected(resources, &[id], doc).map_err(&error)?;
     }
@@ -229,18 +240,21 @@ fn select(resources: &ResMap, target: &Selector) -> Result<Vec<super::resid::Res
 fn apply_to_selected(
     resources: &mut ResMap,
     selected: &[super::resid::ResId],
-    doc: &Resource,
+    doc: &PatchDoc,
 ) -> Result<(), String> {
     let mut kept = ResMap::new();
     for mut resource in std::mem::take(resources) {
         if selected.contains(&resource.cur_id()) {
-            let mut copy = doc.clone();
+            let mut copy = doc.resource.clone();
+            // kustomize rewrites the patch's labels and annotations as strings first, so an
+            // annotation set to null becomes the text it was written as.
             let labels = string_map(copy.labels());
             set_string_map(&mut copy, "labels", &labels);
-            let annotations = string_map(copy.annotations());
+            let mut annotations = string_map(copy.annotations());
+            annotations.extend(doc.null_annotations.iter().cloned());
             set_string_map(&mut copy, "annotations", &annotations);
-            copy.set_name(doc.name());
-            copy.set_namespace(doc.namespace().unwrap_or(""));
+            copy.set_name(doc.resource.name());
+            copy.set_namespace(doc.resource.namespace().unwrap_or(""));
             copy.set_api_version(resource.api_version());
             apply_to_resource(&mut resource, &copy)?;
         }

@@ -502,11 +502,11 @@ fn set_element(list: &mut Vec<Value>, element: Option<Value>, keys: &[&str], val
             kept.push(item);
             continue;
         }
+        // Keys beyond the given values are not checked (kustomize reuses the last match).
         let found = !values.is_empty()
-            && keys.iter().enumerate().all(|(j, key)| {
-                let value = values.get(j).or(values.last()).map_or("", String::as_str);
+            && keys.iter().zip(values).all(|(key, value)| {
                 item.get(*key)
-                    .is_some_and(|v| value.is_empty() || field_text(v) == value)
+                    .is_some_and(|v| value.is_empty() || field_text(v) == *value)
             });
         if !found {
             if !values.is_empty() {

@@ -321,7 +321,7 @@ impl Builder<'_> {
     }
 }
 
-fn strategic_merge_docs(source: &str, text: &str) -> Result<Vec<Resource>, RenderError> {
+fn strategic_merge_docs(source: &str, text: &str) -> Result<Vec<patch::PatchDoc>, RenderError> {
     match patch::parse(source, text)? {
         Body::StrategicMerge(docs) => Ok(docs),
         Body::Json(..) => Err(RenderError::InvalidResource {

@@ -5,5 +5,5 @@ pub mod emit;
 pub mod parse;
 pub mod scalar;
 
-pub use parse::parse_documents;
+pub use parse::{parse_documents, parse_patch_documents};
 pub use scalar::Schema;

@@ -25,10 +25,26 @@ pub struct Document {
     pub line: usize,
     /// The keys of a top-level mapping with the line each one is on.
     pub key_lines: Vec<(String, usize)>,
+    /// Annotations set to null (in patches), with the text the null was written as.
+    pub null_annotations: Vec<(String, String)>,
 }
 
 /// Parses every document of `text`; empty documents are returned as `Value::Null`.
 pub fn parse_documents(text: &str, schema: Schema) -> Result<Vec<Document>, YamlError> {
+    load(text, schema, false)
+}
+
+/// Parses patch documents: like manifests, except that an annotation set to null stays null
+/// (so that it deletes), its text recorded in [`Document::null_annotations`].
+pub fn parse_patch_documents(text: &str) -> Result<Vec<Document>, YamlError> {
+    load(text, Schema::Core, true)
+}
+
+fn load(
+    text: &str,
+    schema: Schema,
+    keep_null_annotations: bool,
+) -> Result<Vec<Document>, YamlError> {
     let mut options = Options::default();
     options.emit_comments = false;
     let mut loader = Loader {
@@ -36,6 +52,9 @@ pub fn parse_documents(text: &str, schema: Schema) -> Result<Vec<Document>, Yaml
         schema,
         anchors: HashMap::new(),
         key_lines: Vec::new(),
+        keep_null_annotations,
+        null_annotations: Vec::new(),
+        null_text: None,
     };
     let mut documents = Vec::new();
     while let Some((event, _)) = loader.next()? {
@@ -74,6 +93,10 @@ struct Loader<'a> {
     schema: Schema,
     anchors: HashMap<usize, Value>,
     key_lines: Vec<(String, usize)>,
+    keep_null_annotations: bool,
+    null_annotations: Vec<(String, String)>,
+    /// The text of the last annotation value read as null.
+    null_text: Option<String>,
 }
 
 type Next<'a> = Option<(Event<'a>, Span)>;
@@ -101,6 +124,7 @@ impl<'a> Loader<'a> {
     fn document(&mut self) -> Result<Document, YamlError> {
         self.anchors.clear();
         self.key_lines.clear();
+        self.null_annotations.clear();
         let (event, span) = self.expect_next()?;
         let line = span.start.line();
         let value = match event {
@@ -109,6 +133,7 @@ impl<'a> Loader<'a> {
                     value: Value::Null,
                     line,
                     key_lines: Vec::new(),
+                    null_annotations: Vec::new(),
                 });
             }
             event => self.node(event, span, Place::Root)?,
@@ -118,10 +143,12 @@ impl<'a> Loader<'a> {
             (_, span) => return Err(error_at(&span, "expected the end of the document")),
         }
         let key_lines = std::mem::take(&mut self.key_lines);
+        let null_annotations = std::mem::take(&mut self.null_annotations);
         Ok(Document {
             value,
             line,
             key_lines,
+            null_annotations,
         })
     }
 
@@ -146,7 +173,7 @@ impl<'a> Loader<'a> {
     }
 
     fn scalar(
-        &self,
+        &mut self,
         text: &str,
         style: ScalarStyle,
         tag: Option<&Tag>,
@@ -154,12 +181,17 @@ impl<'a> Loader<'a> {
         span: &Span,
     ) -> Result<Value, YamlError> {
         if place == Place::AnnotationValue {
-            let empty = style == ScalarStyle::Plain && span.start.index() == span.end.index();
-            return Ok(Value::String(if empty {
-                String::new()
+            let plain = style == ScalarStyle::Plain && tag.is_none();
+            let text = if plain && span.start.index() == span.end.index() {
+                ""
             } else {
-                text.to_string()
-            }));
+                text
+            };
+            if self.keep_null_annotations && plain && resolve(text, self.schema) == Resolved::Null {
+                self.null_text = Some(text.to_string());
+                return Ok(Value::Null);
+            }
+            return Ok(Value::String(text.to_string()));
         }
         let resolved = match tag {
             Some(tag) => tagged(tag, text, self.schema),
@@ -197,6 +229,9 @@ impl<'a> Loader<'a> {
             let key = key_text(self.node(event, span, Place::Other)?);
             let (event, value_span) = self.expect_next()?;
             let value = self.node(event, value_span, place.child(&key))?;
+            if let Some(text) = self.null_text.take() {
+                self.null_annotations.push((key.clone(), text));
+            }
             if is_merge {
                 merges.push(value);
                 continue;
