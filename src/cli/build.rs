@@ -35,9 +35,16 @@ pub fn run(args: BuildArgs) -> Result<(), CliError> {
         None => (PathBuf::from("/"), LoadRestriction::KustomizationDir),
     };
     let relative = relative_path(&dir, &root);
+    let outside_repository = restriction == LoadRestriction::KustomizationDir;
     let source = DirSource::new(root);
-    let resources = overlay::build_with(&source, &relative, restriction)
-        .map_err(|err| CliError::from_error(ErrorKind::BadInput, err))?;
+    let resources = overlay::build_with(&source, &relative, restriction).map_err(|err| {
+        let err = if outside_repository {
+            err.with_root("")
+        } else {
+            err
+        };
+        CliError::from_error(ErrorKind::BadInput, err)
+    })?;
     write_stdout(&overlay::to_yaml(&resources))
 }
 

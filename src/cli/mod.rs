@@ -7,6 +7,7 @@ mod error;
 mod graph;
 pub mod output;
 pub mod progress;
+mod render;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Build(build::BuildArgs),
+    Render(render::RenderArgs),
     Validate(validate::ValidateArgs),
     Graph(graph::GraphArgs),
     Completions(completions::CompletionsArgs),
@@ -95,6 +97,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context::new(cli.global);
     match cli.command {
         Command::Build(args) => build::run(args),
+        Command::Render(args) => render::run(&ctx, args),
         Command::Validate(args) => validate::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
         Command::Completions(args) => completions::run(args),

@@ -31,14 +31,14 @@ pub enum RenderError {
     #[error("kustomization cycle: {}", .chain.join(" -> "))]
     Cycle { chain: Vec<String> },
     /// A YAML file is malformed.
-    #[error("{path}:{position}: {message}")]
+    #[error("{path}:{position}: malformed YAML: {message}")]
     Yaml {
         path: String,
         position: Position,
         message: String,
     },
-    /// A kustomization uses a field the renderer does not implement yet.
-    #[error("{path}:{line}: not supported yet: {field}")]
+    /// A kustomization uses a field (or a kind of resource) the renderer does not support yet.
+    #[error("{path}{}: not supported yet: {field}", line_suffix(*.line))]
     Unsupported {
         path: String,
         line: usize,
@@ -112,7 +112,46 @@ impl fmt::Display for Position {
     }
 }
 
+fn line_suffix(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
+}
+
 impl RenderError {
+    /// The same error with every file path prefixed by `root` (the directory the source's
+    /// paths are relative to), for messages outside a repository.
+    pub fn with_root(mut self, root: &str) -> RenderError {
+        let root = root.trim_end_matches('/');
+        let fix = |path: &mut String| {
+            *path = if path.is_empty() {
+                format!("{root}/")
+            } else {
+                format!("{root}/{path}")
+            };
+        };
+        match &mut self {
+            RenderError::Read { path, .. }
+            | RenderError::Yaml { path, .. }
+            | RenderError::Unsupported { path, .. }
+            | RenderError::UnknownField { path, .. }
+            | RenderError::InvalidField { path, .. }
+            | RenderError::InvalidResource { path, .. } => fix(path),
+            RenderError::NotFound { path, referrer } => {
+                fix(path);
+                fix(referrer);
+            }
+            RenderError::Restricted { referrer, .. } => fix(referrer),
+            RenderError::Kustomization { dir, .. } => fix(dir),
+            RenderError::Cycle { chain } => chain.iter_mut().for_each(fix),
+            RenderError::Transform { kustomization, .. } => fix(kustomization),
+            RenderError::JsonPatch(failure) => fix(&mut failure.patch),
+        }
+        self
+    }
+
     /// A transformer, generator or patch error in the kustomization at `kustomization`.
     pub(crate) fn transform(kustomization: &str, message: impl Into<String>) -> Self {
         RenderError::Transform {

@@ -119,7 +119,8 @@ impl Loader<'_> {
             return Err(RenderError::Restricted {
                 path: relative.to_string(),
                 referrer: referrer.to_string(),
-                reason: format!("security; file is not in or below '{}'", display(dir)),
+                reason: "security; file is not in or below the kustomization's directory"
+                    .to_string(),
             });
         }
         match self.entry(&path)? {

@@ -323,7 +323,7 @@ fn apply_json(
                 op: op.map_or_else(String::new, |o| o.op.clone()),
                 path: op.map_or_else(|| err.path.to_string(), |o| o.path.clone()),
                 target: target_id,
-                message: err.kind.to_string(),
+                message: describe(&err.kind),
             }))
         })?;
         let mut annotations = string_map(resource.annotations());
@@ -333,4 +333,15 @@ fn apply_json(
         set_string_map(resource, "annotations", &annotations);
     }
     Ok(())
+}
+
+fn describe(kind: &json_patch::PatchErrorKind) -> String {
+    match kind {
+        json_patch::PatchErrorKind::TestFailed => "the value does not match".to_string(),
+        json_patch::PatchErrorKind::InvalidFromPointer => {
+            "the `from` path does not exist".to_string()
+        }
+        json_patch::PatchErrorKind::InvalidPointer => "the path does not exist".to_string(),
+        other => other.to_string(),
+    }
 }

@@ -158,17 +158,16 @@ impl ResId {
 
 impl fmt::Display for ResId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = if self.name.is_empty() {
-            "[noName]"
+        let kind = if self.gvk.kind.is_empty() {
+            "object"
         } else {
-            &self.name
+            &self.gvk.kind
         };
-        let ns = if self.namespace.is_empty() {
-            "[noNs]"
-        } else {
-            &self.namespace
-        };
-        write!(f, "{}/{}.{}", self.gvk.id_string(), name, ns)
+        write!(f, "{kind} {:?}", self.name)?;
+        if !self.namespace.is_empty() {
+            write!(f, " in namespace {:?}", self.namespace)?;
+        }
+        Ok(())
     }
 }
 
@@ -193,6 +192,6 @@ mod tests {
         };
         assert!(id("").equals(&id("default")));
         assert!(!id("").equals(&id("other")));
-        assert_eq!(id("x").to_string(), "ConfigMap.v1.[noGrp]/a.x");
+        assert_eq!(id("x").to_string(), "ConfigMap \"a\" in namespace \"x\"");
     }
 }
