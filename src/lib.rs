@@ -10,7 +10,10 @@
 //! people. See `docs/architecture.md` for the code map and invariants.
 
 pub mod cli;
+pub mod cluster;
+pub mod gates;
 pub mod gitstore;
 pub mod overlay;
 pub mod pipeline;
+pub mod policy;
 pub mod state;

@@ -1,1 +1,5 @@
-//! End-to-end tests: the `ferry` binary run against real repositories.
+//! End-to-end tests: the `ferry` binary run against real repositories in temp dirs.
+
+mod cli;
+mod gates;
+mod support;

@@ -37,7 +37,12 @@ pub struct CliError {
 impl CliError {
     /// An error of `kind` with a message of its own.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), source: None, hints: Vec::new() }
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+            hints: Vec::new(),
+        }
     }
 
     /// Bad input or usage (exit 2).
@@ -56,8 +61,16 @@ impl CliError {
     }
 
     /// Wraps a domain error: its `Display` is the message, its sources the causes.
-    pub fn from_error(kind: ErrorKind, err: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self { kind, message: String::new(), source: Some(Box::new(err)), hints: Vec::new() }
+    pub fn from_error(
+        kind: ErrorKind,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            message: String::new(),
+            source: Some(Box::new(err)),
+            hints: Vec::new(),
+        }
     }
 
     /// Adds a hint a person can act on.
@@ -83,8 +96,10 @@ impl fmt::Display for CliError {
         if !self.message.is_empty() {
             parts.push(self.message.clone());
         }
-        let mut cause: Option<&(dyn std::error::Error + 'static)> =
-            self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static));
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = self
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static));
         while let Some(err) = cause {
             parts.push(err.to_string());
             cause = err.source();

@@ -5,6 +5,7 @@ mod completions;
 mod error;
 mod graph;
 pub mod output;
+pub mod progress;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,12 @@ pub use output::Format;
 /// overlay with a revision, commits the manifests to the stage's branch, waits for its health
 /// gates and promotes further only when the next stage's policy allows.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "ferry",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -57,7 +63,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     init_tracing();
@@ -73,7 +83,10 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -113,8 +126,9 @@ impl Context {
             }
             return Ok(repo.clone());
         }
-        let cwd = std::env::current_dir()
-            .map_err(|err| CliError::bad_input(format!("failed to read the working directory: {err}")))?;
+        let cwd = std::env::current_dir().map_err(|err| {
+            CliError::bad_input(format!("failed to read the working directory: {err}"))
+        })?;
         find_repo_root(&cwd).ok_or_else(|| {
             CliError::bad_input(format!("{} is not inside a git repository", cwd.display()))
                 .with_hint("run ferry inside the config repository, or pass --repo DIR")
@@ -131,7 +145,12 @@ impl Context {
 
     /// Who acts: `--as`, else `FERRY_USER`, else the OS user.
     pub fn user(&self) -> String {
-        if let Some(user) = self.global.as_user.as_ref().filter(|u| !u.trim().is_empty()) {
+        if let Some(user) = self
+            .global
+            .as_user
+            .as_ref()
+            .filter(|u| !u.trim().is_empty())
+        {
             return user.trim().to_string();
         }
         ["FERRY_USER", "USER", "LOGNAME"]
@@ -145,5 +164,8 @@ impl Context {
 
 /// The nearest directory at or above `start` that holds a `.git` entry.
 fn find_repo_root(start: &Path) -> Option<PathBuf> {
-    start.ancestors().find(|dir| dir.join(".git").exists()).map(Path::to_path_buf)
+    start
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map(Path::to_path_buf)
 }

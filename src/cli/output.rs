@@ -33,8 +33,9 @@ pub fn emit<T: Serialize>(
             .map_err(std::io::Error::other)
             .and_then(|()| writeln!(out)),
         Format::Yaml => {
-            let text = serde_saphyr::to_string(value)
-                .map_err(|err| CliError::failed(format!("failed to encode output as YAML: {err}")))?;
+            let text = serde_saphyr::to_string(value).map_err(|err| {
+                CliError::failed(format!("failed to encode output as YAML: {err}"))
+            })?;
             out.write_all(text.as_bytes())
         }
     };
@@ -56,8 +57,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     let mut text = String::new();
     let line = |cells: &mut dyn Iterator<Item = &str>, text: &mut String| {
-        let parts: Vec<String> =
-            cells.zip(&widths).map(|(c, w)| format!("{c:<w$}", w = *w)).collect();
+        let parts: Vec<String> = cells
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}", w = *w))
+            .collect();
         text.push_str(parts.join("  ").trim_end());
         text.push('\n');
     };

@@ -20,7 +20,11 @@ pub fn run(ctx: &Context, _args: ValidateArgs) -> Result<(), CliError> {
         "ok: pipeline {} with {} stages ({}), {} policies",
         pipeline.name,
         pipeline.stages().len(),
-        pipeline.topological().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+        pipeline
+            .topological()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         config.policies.len(),
     );
     Ok(())
@@ -29,5 +33,6 @@ pub fn run(ctx: &Context, _args: ValidateArgs) -> Result<(), CliError> {
 /// Loads the config of the working tree of the repository.
 pub(crate) fn load_config(ctx: &Context) -> Result<Config, CliError> {
     let repo = ctx.repo()?;
-    Config::load(&DirSource::new(&repo)).map_err(|err| CliError::from_error(ErrorKind::BadInput, err))
+    Config::load(&DirSource::new(&repo))
+        .map_err(|err| CliError::from_error(ErrorKind::BadInput, err))
 }

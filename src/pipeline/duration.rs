@@ -84,15 +84,34 @@ mod tests {
 
     #[test]
     fn parses_each_unit_and_sums() {
-        let cases = [("30s", 30), ("5m", 300), ("2h", 7_200), ("1d", 86_400), ("1h30m", 5_400)];
+        let cases = [
+            ("30s", 30),
+            ("5m", 300),
+            ("2h", 7_200),
+            ("1d", 86_400),
+            ("1h30m", 5_400),
+        ];
         for (text, secs) in cases {
-            assert_eq!(Span::parse(text), Ok(Span(Duration::from_secs(secs))), "{text}");
+            assert_eq!(
+                Span::parse(text),
+                Ok(Span(Duration::from_secs(secs))),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn rejects_bad_notation() {
-        for text in ["", "5", "m", "5x", "1.5h", "-5m", "5 m", "99999999999999999999d"] {
+        for text in [
+            "",
+            "5",
+            "m",
+            "5x",
+            "1.5h",
+            "-5m",
+            "5 m",
+            "99999999999999999999d",
+        ] {
             let err = Span::parse(text).expect_err(text);
             assert!(err.contains("invalid duration"), "{text}: {err}");
         }

@@ -16,13 +16,19 @@ pub struct FileLocation {
 impl FileLocation {
     /// A location in `path` without a known position.
     pub fn file(path: &str) -> Self {
-        Self { path: path.to_string(), position: None }
+        Self {
+            path: path.to_string(),
+            position: None,
+        }
     }
 
     /// A location in `path` at `line`:`column` (1-based; 0 means unknown).
     pub fn at(path: &str, line: u64, column: u64) -> Self {
         let position = (line > 0).then_some((line, column));
-        Self { path: path.to_string(), position }
+        Self {
+            path: path.to_string(),
+            position,
+        }
     }
 }
 
@@ -48,9 +54,16 @@ pub enum PipelineError {
     #[error("{path} is missing: {hint}")]
     Missing { path: String, hint: &'static str },
     #[error("{location}: {message}")]
-    Parse { location: FileLocation, message: String },
+    Parse {
+        location: FileLocation,
+        message: String,
+    },
     #[error("{location}: {field}: {message}")]
-    Invalid { location: FileLocation, field: String, message: String },
+    Invalid {
+        location: FileLocation,
+        field: String,
+        message: String,
+    },
     #[error("{path}: the stages form a cycle: {}", stages.join(" → "))]
     Cycle { path: String, stages: Vec<String> },
 }
@@ -62,6 +75,10 @@ impl PipelineError {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        PipelineError::Invalid { location, field: field.into(), message: message.into() }
+        PipelineError::Invalid {
+            location,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

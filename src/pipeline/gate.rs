@@ -14,7 +14,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The gate types ferry knows.
-pub const GATE_TYPES: &[&str] = &["kubernetes-rollout", "argocd", "flux", "http", "prometheus", "command"];
+pub const GATE_TYPES: &[&str] = &[
+    "kubernetes-rollout",
+    "argocd",
+    "flux",
+    "http",
+    "prometheus",
+    "command",
+];
 
 /// One gate of a policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,13 +38,21 @@ pub enum GateKind {
     /// Every workload in the rendered output has rolled out its applied generation.
     KubernetesRollout,
     /// An Argo CD Application is Synced to the output commit and Healthy.
-    ArgoCd { application: String, namespace: String },
+    ArgoCd {
+        application: String,
+        namespace: String,
+    },
     /// A Flux Kustomization is Ready with the output commit applied.
-    Flux { kustomization: String, namespace: String },
+    Flux {
+        kustomization: String,
+        namespace: String,
+    },
     Http(HttpGate),
     Prometheus(PrometheusGate),
     /// A command; exit 0 passes.
-    Command { run: Vec<String> },
+    Command {
+        run: Vec<String>,
+    },
 }
 
 /// An HTTP check.
@@ -70,6 +85,9 @@ pub struct PrometheusGate {
     pub hold: Duration,
     /// Whether an empty result passes.
     pub empty_passes: bool,
+    /// Request headers (for a Prometheus behind an authenticating proxy).
+    pub headers: Vec<(String, HeaderValue)>,
+    pub insecure_skip_tls_verify: bool,
 }
 
 /// A comparison against a threshold: `< 0.01`, `>= 1`, …
@@ -93,8 +111,19 @@ impl Condition {
     /// Parses `OP NUMBER` with OP one of `<`, `<=`, `>`, `>=`, `==`, `!=`.
     pub fn parse(text: &str) -> Result<Condition, String> {
         let text = text.trim();
-        let ops = [("<=", CompareOp::Le), (">=", CompareOp::Ge), ("==", CompareOp::Eq), ("!=", CompareOp::Ne), ("<", CompareOp::Lt), (">", CompareOp::Gt)];
-        let bad = || format!("invalid condition `{text}`: expected an operator (<, <=, >, >=, ==, !=) and a number, like `< 0.01`");
+        let ops = [
+            ("<=", CompareOp::Le),
+            (">=", CompareOp::Ge),
+            ("==", CompareOp::Eq),
+            ("!=", CompareOp::Ne),
+            ("<", CompareOp::Lt),
+            (">", CompareOp::Gt),
+        ];
+        let bad = || {
+            format!(
+                "invalid condition `{text}`: expected an operator (<, <=, >, >=, ==, !=) and a number, like `< 0.01`"
+            )
+        };
         let (op, rest) = ops
             .iter()
             .find_map(|(sym, op)| text.strip_prefix(sym).map(|rest| (*op, rest)))
@@ -134,13 +163,21 @@ impl std::fmt::Display for Condition {
 }
 
 /// Validates every gate of a policy file; names must be unique.
-pub(crate) fn validate_all(path: &str, gates: &[Spanned<raw::Gate>]) -> Result<Vec<GateSpec>, PipelineError> {
+pub(crate) fn validate_all(
+    path: &str,
+    gates: &[Spanned<raw::Gate>],
+) -> Result<Vec<GateSpec>, PipelineError> {
     let mut out: Vec<GateSpec> = Vec::new();
     for (i, gate) in gates.iter().enumerate() {
         let field = format!("spec.gates[{i}]");
-        let spec = validate(&gate.value).map_err(|(f, m)| PipelineError::invalid(at(path, gate), format!("{field}{f}"), m))?;
+        let spec = validate(&gate.value)
+            .map_err(|(f, m)| PipelineError::invalid(at(path, gate), format!("{field}{f}"), m))?;
         if out.iter().any(|g| g.name == spec.name) {
-            return Err(PipelineError::invalid(at(path, gate), format!("{field}.name"), format!("duplicate gate name `{}`", spec.name)));
+            return Err(PipelineError::invalid(
+                at(path, gate),
+                format!("{field}.name"),
+                format!("duplicate gate name `{}`", spec.name),
+            ));
         }
         out.push(spec);
     }
@@ -163,12 +200,23 @@ fn validate(g: &raw::Gate) -> GateResult<GateSpec> {
         },
         "flux" => GateKind::Flux {
             kustomization: required(&g.kustomization, "kustomization")?,
-            namespace: g.namespace.clone().unwrap_or_else(|| "flux-system".to_string()),
+            namespace: g
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "flux-system".to_string()),
         },
         "http" => GateKind::Http(http(g)?),
         "prometheus" => GateKind::Prometheus(prometheus(g)?),
         "command" => GateKind::Command { run: command(g)? },
-        other => return Err((".type".into(), format!("unknown gate type `{other}`, expected one of: {}", GATE_TYPES.join(", ")))),
+        other => {
+            return Err((
+                ".type".into(),
+                format!(
+                    "unknown gate type `{other}`, expected one of: {}",
+                    GATE_TYPES.join(", ")
+                ),
+            ));
+        }
     };
     let timeout = g.timeout.map(|t| t.get()).unwrap_or(DEFAULT_TIMEOUT);
     let interval = g.interval.map(|t| t.get()).unwrap_or(DEFAULT_INTERVAL);
@@ -178,7 +226,12 @@ fn validate(g: &raw::Gate) -> GateResult<GateSpec> {
     if interval.is_zero() {
         return Err((".interval".into(), "must be longer than 0s".into()));
     }
-    Ok(GateSpec { name, timeout, interval, kind })
+    Ok(GateSpec {
+        name,
+        timeout,
+        interval,
+        kind,
+    })
 }
 
 /// Rejects fields that do not belong to the gate's type.
@@ -189,7 +242,10 @@ fn check_fields(g: &raw::Gate) -> GateResult<()> {
         ("method", g.method.is_some()),
         ("expect", g.expect.is_some()),
         ("headers", g.headers.is_some()),
-        ("insecureSkipTLSVerify", g.insecure_skip_tls_verify.is_some()),
+        (
+            "insecureSkipTLSVerify",
+            g.insecure_skip_tls_verify.is_some(),
+        ),
         ("query", g.query.is_some()),
         ("condition", g.condition.is_some()),
         ("for", g.hold.is_some()),
@@ -199,17 +255,37 @@ fn check_fields(g: &raw::Gate) -> GateResult<()> {
     ];
     let allowed: &[&str] = match g.kind.as_str() {
         "command" => &["run"],
-        "http" => &["url", "method", "expect", "headers", "insecureSkipTLSVerify"],
-        "prometheus" => &["url", "query", "condition", "for", "onEmpty", "headers", "insecureSkipTLSVerify"],
+        "http" => &[
+            "url",
+            "method",
+            "expect",
+            "headers",
+            "insecureSkipTLSVerify",
+        ],
+        "prometheus" => &[
+            "url",
+            "query",
+            "condition",
+            "for",
+            "onEmpty",
+            "headers",
+            "insecureSkipTLSVerify",
+        ],
         "argocd" => &["application"],
         "flux" => &["kustomization"],
         _ => &[],
     };
     if let Some((field, _)) = present.iter().find(|(f, set)| *set && !allowed.contains(f)) {
-        return Err((format!(".{field}"), format!("not a field of a `{}` gate", g.kind)));
+        return Err((
+            format!(".{field}"),
+            format!("not a field of a `{}` gate", g.kind),
+        ));
     }
     if g.namespace.is_some() && !matches!(g.kind.as_str(), "argocd" | "flux") {
-        return Err((".namespace".into(), format!("not a field of a `{}` gate", g.kind)));
+        return Err((
+            ".namespace".into(),
+            format!("not a field of a `{}` gate", g.kind),
+        ));
     }
     Ok(())
 }
@@ -217,32 +293,48 @@ fn check_fields(g: &raw::Gate) -> GateResult<()> {
 fn required(value: &Option<String>, field: &str) -> GateResult<String> {
     match value.as_deref().map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v.to_string()),
-        _ => Err((format!(".{field}"), "missing: this gate type needs it".into())),
+        _ => Err((
+            format!(".{field}"),
+            "missing: this gate type needs it".into(),
+        )),
     }
 }
 
 fn url(g: &raw::Gate) -> GateResult<String> {
     let url = required(&g.url, "url")?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err((".url".into(), format!("`{url}` must start with http:// or https://")));
+        return Err((
+            ".url".into(),
+            format!("`{url}` must start with http:// or https://"),
+        ));
     }
     Ok(url)
 }
 
 fn http(g: &raw::Gate) -> GateResult<HttpGate> {
     let url = url(g)?;
-    let method = g.method.clone().unwrap_or_else(|| "GET".to_string()).to_ascii_uppercase();
+    let method = g
+        .method
+        .clone()
+        .unwrap_or_else(|| "GET".to_string())
+        .to_ascii_uppercase();
     if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str()) {
         return Err((".method".into(), format!("unknown HTTP method `{method}`")));
     }
     let expect = g.expect.as_ref();
     let status = expect.and_then(|e| e.status).unwrap_or(200);
     if !(100..=599).contains(&status) {
-        return Err((".expect.status".into(), format!("{status} is not an HTTP status")));
+        return Err((
+            ".expect.status".into(),
+            format!("{status} is not an HTTP status"),
+        ));
     }
     let json = match expect.and_then(|e| e.json.as_ref()) {
         Some(j) if !(j.pointer.is_empty() || j.pointer.starts_with('/')) => {
-            return Err((".expect.json.pointer".into(), format!("`{}` is not a JSON pointer (it starts with /)", j.pointer)));
+            return Err((
+                ".expect.json.pointer".into(),
+                format!("`{}` is not a JSON pointer (it starts with /)", j.pointer),
+            ));
         }
         Some(j) => Some((j.pointer.clone(), j.equals.clone())),
         None => None,
@@ -275,19 +367,37 @@ fn headers(g: &raw::Gate) -> Vec<(String, HeaderValue)> {
 fn prometheus(g: &raw::Gate) -> GateResult<PrometheusGate> {
     let url = url(g)?;
     let query = required(&g.query, "query")?;
-    let condition = Condition::parse(&required(&g.condition, "condition")?).map_err(|m| (".condition".to_string(), m))?;
+    let condition = Condition::parse(&required(&g.condition, "condition")?)
+        .map_err(|m| (".condition".to_string(), m))?;
     let empty_passes = match g.on_empty.as_deref() {
         None | Some("fail") => false,
         Some("pass") => true,
-        Some(other) => return Err((".onEmpty".into(), format!("unknown value `{other}`, expected `fail` or `pass`"))),
+        Some(other) => {
+            return Err((
+                ".onEmpty".into(),
+                format!("unknown value `{other}`, expected `fail` or `pass`"),
+            ));
+        }
     };
-    Ok(PrometheusGate { url, query, condition, hold: g.hold.map(|h| h.get()).unwrap_or_default(), empty_passes })
+    Ok(PrometheusGate {
+        url,
+        query,
+        condition,
+        hold: g.hold.map(|h| h.get()).unwrap_or_default(),
+        empty_passes,
+        headers: headers(g),
+        insecure_skip_tls_verify: g.insecure_skip_tls_verify.unwrap_or(false),
+    })
 }
 
 fn command(g: &raw::Gate) -> GateResult<Vec<String>> {
     match &g.run {
         Some(run) if !run.is_empty() && !run[0].trim().is_empty() => Ok(run.clone()),
-        _ => Err((".run".into(), "missing: the command and its arguments, like [\"./scripts/e2e.sh\", \"{stage}\"]".into())),
+        _ => Err((
+            ".run".into(),
+            "missing: the command and its arguments, like [\"./scripts/e2e.sh\", \"{stage}\"]"
+                .into(),
+        )),
     }
 }
 

@@ -33,20 +33,40 @@ impl Pipeline {
 
     fn draw_text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "pipeline {} ({} stages)", self.name, self.stages().len());
+        let _ = writeln!(
+            out,
+            "pipeline {} ({} stages)",
+            self.name,
+            self.stages().len()
+        );
         for path in self.paths() {
             let _ = writeln!(out, "  {}", path.join(" → "));
         }
         out.push('\n');
-        let header = ["STAGE", "UPSTREAM", "DOWNSTREAM", "AUTO", "POLICY", "OVERLAY"];
+        let header = [
+            "STAGE",
+            "UPSTREAM",
+            "DOWNSTREAM",
+            "AUTO",
+            "POLICY",
+            "OVERLAY",
+        ];
         let rows: Vec<[String; 6]> = self
             .topological()
             .map(|s| {
-                let down: Vec<String> = self.downstream(&s.name).iter().map(|d| d.name.clone()).collect();
+                let down: Vec<String> = self
+                    .downstream(&s.name)
+                    .iter()
+                    .map(|d| d.name.clone())
+                    .collect();
                 [
                     s.name.clone(),
                     Self::upstream_label(s),
-                    if down.is_empty() { "-".to_string() } else { down.join(", ") },
+                    if down.is_empty() {
+                        "-".to_string()
+                    } else {
+                        down.join(", ")
+                    },
                     if s.auto { "yes" } else { "no" }.to_string(),
                     s.policy.clone().unwrap_or_else(|| "-".to_string()),
                     s.overlay.clone(),
@@ -60,7 +80,11 @@ impl Pipeline {
             }
         }
         let mut line = |cells: &[&str]| {
-            let parts: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             let _ = writeln!(out, "{}", parts.join("  ").trim_end());
         };
         line(&header);
@@ -97,7 +121,10 @@ impl Pipeline {
     }
 
     fn draw_dot(&self) -> String {
-        let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, style=rounded];\n", escape(&self.name));
+        let mut out = format!(
+            "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, style=rounded];\n",
+            escape(&self.name)
+        );
         for s in self.topological() {
             let mut label = s.name.clone();
             if s.auto {
@@ -106,12 +133,26 @@ impl Pipeline {
             if let Some(policy) = &s.policy {
                 let _ = write!(label, "\\npolicy: {policy}");
             }
-            let _ = writeln!(out, "  \"{}\" [label=\"{}\"];", escape(&s.name), escape(&label).replace("\\\\n", "\\n"));
+            let _ = writeln!(
+                out,
+                "  \"{}\" [label=\"{}\"];",
+                escape(&s.name),
+                escape(&label).replace("\\\\n", "\\n")
+            );
         }
         for s in self.topological() {
             for up in &s.upstream {
-                let style = if s.upstream.len() > 1 && s.requires == Requires::Any { " [style=dashed]" } else { "" };
-                let _ = writeln!(out, "  \"{}\" -> \"{}\"{style};", escape(up), escape(&s.name));
+                let style = if s.upstream.len() > 1 && s.requires == Requires::Any {
+                    " [style=dashed]"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "  \"{}\" -> \"{}\"{style};",
+                    escape(up),
+                    escape(&s.name)
+                );
             }
         }
         out.push_str("}\n");
@@ -129,7 +170,11 @@ impl Pipeline {
         }
         for s in self.topological() {
             for up in &s.upstream {
-                let arrow = if s.upstream.len() > 1 && s.requires == Requires::Any { "-.->" } else { "-->" };
+                let arrow = if s.upstream.len() > 1 && s.requires == Requires::Any {
+                    "-.->"
+                } else {
+                    "-->"
+                };
                 let _ = writeln!(out, "  {} {arrow} {}", mermaid_id(up), mermaid_id(&s.name));
             }
         }

@@ -16,10 +16,16 @@ use serde_saphyr::Spanned;
 
 pub use duration::Span;
 pub use error::{FileLocation, PipelineError};
-pub use gate::{CompareOp, Condition, GateKind, GateSpec, HeaderValue, HttpGate, PrometheusGate, GATE_TYPES};
+pub use gate::{
+    CompareOp, Condition, GATE_TYPES, GateKind, GateSpec, HeaderValue, HttpGate, PrometheusGate,
+};
 pub use graph::GraphFormat;
-pub use policy::{ApprovalRule, CronSpec, DenyWindow, Groups, Policy, Principal, Schedule, Windows};
-pub use stage::{is_stage_name, ClusterRef, OutputSpec, Pipeline, Requires, Stage, SyncMode, PIPELINE_FILE};
+pub use policy::{
+    ApprovalRule, CronSpec, DenyWindow, Groups, Policy, Principal, Schedule, Windows,
+};
+pub use stage::{
+    ClusterRef, OutputSpec, PIPELINE_FILE, Pipeline, Requires, Stage, SyncMode, is_stage_name,
+};
 
 use crate::overlay::{EntryKind, FileSource};
 
@@ -42,7 +48,11 @@ impl Config {
     /// Loads and validates `environments/pipeline.yaml`, `policies/*.yaml` and
     /// `policies/groups.yaml` from the root of `source`.
     pub fn load(source: &dyn FileSource) -> Result<Config, PipelineError> {
-        if source.entry(PIPELINE_FILE).map_err(|e| read_error(PIPELINE_FILE, e))?.is_none() {
+        if source
+            .entry(PIPELINE_FILE)
+            .map_err(|e| read_error(PIPELINE_FILE, e))?
+            .is_none()
+        {
             return Err(PipelineError::Missing {
                 path: PIPELINE_FILE.to_string(),
                 hint: "is this a ferry config repository? (see docs/pipeline.md)",
@@ -52,35 +62,63 @@ impl Config {
         let groups = load_groups(source)?;
         let policies = load_policies(source, &groups)?;
         check_stages(source, &pipeline, &policies)?;
-        Ok(Config { pipeline, policies, groups })
+        Ok(Config {
+            pipeline,
+            policies,
+            groups,
+        })
     }
 
     /// The policy of `stage`, if it names one.
     pub fn policy_of(&self, stage: &Stage) -> Option<&Policy> {
-        stage.policy.as_ref().and_then(|name| self.policies.get(name))
+        stage
+            .policy
+            .as_ref()
+            .and_then(|name| self.policies.get(name))
     }
 }
 
 fn read_error(path: &str, source: std::io::Error) -> PipelineError {
-    PipelineError::Read { path: path.to_string(), source }
+    PipelineError::Read {
+        path: path.to_string(),
+        source,
+    }
 }
 
 fn load_groups(source: &dyn FileSource) -> Result<Groups, PipelineError> {
-    match source.entry(GROUPS_FILE).map_err(|e| read_error(GROUPS_FILE, e))? {
-        Some(EntryKind::File) => policy::validate_groups(GROUPS_FILE, yaml::load(source, GROUPS_FILE)?),
+    match source
+        .entry(GROUPS_FILE)
+        .map_err(|e| read_error(GROUPS_FILE, e))?
+    {
+        Some(EntryKind::File) => {
+            policy::validate_groups(GROUPS_FILE, yaml::load(source, GROUPS_FILE)?)
+        }
         _ => Ok(Groups::default()),
     }
 }
 
-fn load_policies(source: &dyn FileSource, groups: &Groups) -> Result<BTreeMap<String, Policy>, PipelineError> {
+fn load_policies(
+    source: &dyn FileSource,
+    groups: &Groups,
+) -> Result<BTreeMap<String, Policy>, PipelineError> {
     let mut policies = BTreeMap::new();
-    if source.entry(POLICY_DIR).map_err(|e| read_error(POLICY_DIR, e))? != Some(EntryKind::Dir) {
+    if source
+        .entry(POLICY_DIR)
+        .map_err(|e| read_error(POLICY_DIR, e))?
+        != Some(EntryKind::Dir)
+    {
         return Ok(policies);
     }
-    for name in source.read_dir(POLICY_DIR).map_err(|e| read_error(POLICY_DIR, e))? {
+    for name in source
+        .read_dir(POLICY_DIR)
+        .map_err(|e| read_error(POLICY_DIR, e))?
+    {
         let path = format!("{POLICY_DIR}/{name}");
         let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
-        if !is_yaml || path == GROUPS_FILE || source.entry(&path).ok().flatten() != Some(EntryKind::File) {
+        if !is_yaml
+            || path == GROUPS_FILE
+            || source.entry(&path).ok().flatten() != Some(EntryKind::File)
+        {
             continue;
         }
         let policy = policy::validate(&path, yaml::load(source, &path)?, groups)?;
@@ -90,20 +128,35 @@ fn load_policies(source: &dyn FileSource, groups: &Groups) -> Result<BTreeMap<St
 }
 
 /// Every stage's overlay exists and is a kustomization; every named policy exists.
-fn check_stages(source: &dyn FileSource, pipeline: &Pipeline, policies: &BTreeMap<String, Policy>) -> Result<(), PipelineError> {
+fn check_stages(
+    source: &dyn FileSource,
+    pipeline: &Pipeline,
+    policies: &BTreeMap<String, Policy>,
+) -> Result<(), PipelineError> {
     for (i, stage) in pipeline.stages().iter().enumerate() {
         let location = stage.declared_at.clone();
-        let entry = source.entry(&stage.overlay).map_err(|e| read_error(&stage.overlay, e))?;
+        let entry = source
+            .entry(&stage.overlay)
+            .map_err(|e| read_error(&stage.overlay, e))?;
         if entry != Some(EntryKind::Dir) {
             return Err(PipelineError::invalid(
                 location,
                 format!("spec.stages[{i}].overlay"),
-                format!("overlay directory `{}` of stage `{}` does not exist", stage.overlay, stage.name),
+                format!(
+                    "overlay directory `{}` of stage `{}` does not exist",
+                    stage.overlay, stage.name
+                ),
             ));
         }
         let has_kustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
             .iter()
-            .any(|f| source.entry(&format!("{}/{f}", stage.overlay)).ok().flatten() == Some(EntryKind::File));
+            .any(|f| {
+                source
+                    .entry(&format!("{}/{f}", stage.overlay))
+                    .ok()
+                    .flatten()
+                    == Some(EntryKind::File)
+            });
         if !has_kustomization {
             return Err(PipelineError::invalid(
                 location,
@@ -111,27 +164,48 @@ fn check_stages(source: &dyn FileSource, pipeline: &Pipeline, policies: &BTreeMa
                 format!("`{}` has no kustomization.yaml", stage.overlay),
             ));
         }
-        if let Some(name) = &stage.policy {
-            if !policies.contains_key(name) {
-                let known: Vec<&str> = policies.keys().map(String::as_str).collect();
-                return Err(PipelineError::invalid(
-                    location,
-                    format!("spec.stages[{i}].policy"),
-                    format!("unknown policy `{name}` (no {POLICY_DIR}/{name}.yaml); known: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") }),
-                ));
-            }
+        if let Some(name) = &stage.policy
+            && !policies.contains_key(name)
+        {
+            let known: Vec<&str> = policies.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
+            return Err(PipelineError::invalid(
+                location,
+                format!("spec.stages[{i}].policy"),
+                format!("unknown policy `{name}` (no {POLICY_DIR}/{name}.yaml); known: {known}"),
+            ));
         }
     }
     Ok(())
 }
 
 /// Checks `apiVersion` and `kind` of a ferry file.
-pub(crate) fn check_header(path: &str, api_version: &Spanned<String>, kind: &Spanned<String>, expected: &str) -> Result<(), PipelineError> {
+pub(crate) fn check_header(
+    path: &str,
+    api_version: &Spanned<String>,
+    kind: &Spanned<String>,
+    expected: &str,
+) -> Result<(), PipelineError> {
     if api_version.value != API_VERSION {
-        return Err(PipelineError::invalid(yaml::at(path, api_version), "apiVersion", format!("`{}` is not supported, expected `{API_VERSION}`", api_version.value)));
+        return Err(PipelineError::invalid(
+            yaml::at(path, api_version),
+            "apiVersion",
+            format!(
+                "`{}` is not supported, expected `{API_VERSION}`",
+                api_version.value
+            ),
+        ));
     }
     if kind.value != expected {
-        return Err(PipelineError::invalid(yaml::at(path, kind), "kind", format!("`{}` found, expected `{expected}`", kind.value)));
+        return Err(PipelineError::invalid(
+            yaml::at(path, kind),
+            "kind",
+            format!("`{}` found, expected `{expected}`", kind.value),
+        ));
     }
     Ok(())
 }
@@ -153,4 +227,162 @@ pub fn normalize_repo_path(path: &str) -> Option<String> {
         }
     }
     (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io;
+
+    use super::*;
+
+    /// An in-memory file tree.
+    struct Files(BTreeMap<String, String>);
+
+    impl FileSource for Files {
+        fn entry(&self, path: &str) -> io::Result<Option<EntryKind>> {
+            if self.0.contains_key(path) {
+                return Ok(Some(EntryKind::File));
+            }
+            let dir = format!("{path}/");
+            Ok(self
+                .0
+                .keys()
+                .any(|k| k.starts_with(&dir))
+                .then_some(EntryKind::Dir))
+        }
+        fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+            self.0
+                .get(path)
+                .map(|s| s.clone().into_bytes())
+                .ok_or_else(|| io::ErrorKind::NotFound.into())
+        }
+        fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
+            let dir = format!("{path}/");
+            let mut names: Vec<String> = self
+                .0
+                .keys()
+                .filter_map(|k| k.strip_prefix(&dir))
+                .map(|r| r.split('/').next().unwrap_or(r).to_string())
+                .collect();
+            names.dedup();
+            Ok(names)
+        }
+    }
+
+    fn pipeline(stages: &str) -> Files {
+        let mut files = BTreeMap::new();
+        files.insert(PIPELINE_FILE.to_string(), format!("apiVersion: ferry/v1\nkind: Pipeline\nmetadata: {{name: p}}\nspec:\n  images: [acme/web]\n  stages:\n{stages}"));
+        for name in ["a", "b", "c", "d"] {
+            files.insert(
+                format!("env/{name}/kustomization.yaml"),
+                "resources: []\n".to_string(),
+            );
+        }
+        Files(files)
+    }
+
+    fn load(stages: &str) -> Result<Config, PipelineError> {
+        Config::load(&pipeline(stages))
+    }
+
+    #[test]
+    fn a_diamond_is_ordered_upstream_first() {
+        let config = load("  - {name: d, overlay: env/d, upstream: [b, c]}\n  - {name: b, overlay: env/b, upstream: [a]}\n  - {name: c, overlay: env/c, upstream: [a]}\n  - {name: a, overlay: env/a}\n").expect("valid");
+        let order: Vec<&str> = config
+            .pipeline
+            .topological()
+            .map(|s| s.name.as_str())
+            .collect();
+        let pos = |n: &str| order.iter().position(|s| *s == n).expect("present");
+        assert!(
+            pos("a") < pos("b")
+                && pos("a") < pos("c")
+                && pos("b") < pos("d")
+                && pos("c") < pos("d"),
+            "{order:?}"
+        );
+        let down: Vec<&str> = config
+            .pipeline
+            .downstream("a")
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(down, ["b", "c"]);
+        assert_eq!(
+            config.pipeline.stage("d").expect("d").requires,
+            Requires::All
+        );
+        assert_eq!(config.pipeline.output.branch_for("d"), "env/d");
+    }
+
+    #[test]
+    fn a_self_loop_is_a_cycle() {
+        let err = load("  - {name: a, overlay: env/a, upstream: [a]}\n").expect_err("cycle");
+        assert!(
+            matches!(&err, PipelineError::Cycle { stages, .. } if stages == &["a", "a"]),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_cycle_listed_is_a_real_cycle() {
+        let err = load("  - {name: a, overlay: env/a, upstream: [c]}\n  - {name: b, overlay: env/b, upstream: [a]}\n  - {name: c, overlay: env/c, upstream: [b]}\n  - {name: d, overlay: env/d, upstream: [a]}\n").expect_err("cycle");
+        assert_eq!(
+            err.to_string(),
+            "environments/pipeline.yaml: the stages form a cycle: a → b → c → a"
+        );
+    }
+
+    #[test]
+    fn stage_names_and_overlay_paths_are_checked() {
+        let err = load("  - {name: Prod, overlay: env/a}\n").expect_err("bad name");
+        assert!(
+            err.to_string().contains("`Prod` is not a valid stage name"),
+            "{err}"
+        );
+        let err = load("  - {name: a, overlay: ../outside}\n").expect_err("outside");
+        assert!(err.to_string().contains("inside the repository"), "{err}");
+        let err = load("  - {name: a, overlay: env/./a/../b/../a/}\n").expect("normalized");
+        assert_eq!(err.pipeline.stage("a").expect("a").overlay, "env/a");
+    }
+
+    #[test]
+    fn images_with_tags_are_rejected() {
+        let mut files = pipeline("  - {name: a, overlay: env/a}\n");
+        let text = files.0[PIPELINE_FILE].replace("[acme/web]", "[acme/web:1.0]");
+        files.0.insert(PIPELINE_FILE.to_string(), text);
+        let err = Config::load(&files).expect_err("tagged image");
+        assert!(
+            err.to_string().contains("spec.images[0]") && err.to_string().contains("without tag"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn principals_parse() {
+        assert_eq!(
+            Principal::parse("group:sre"),
+            Some(Principal::Group("sre".into()))
+        );
+        assert_eq!(
+            Principal::parse("alice"),
+            Some(Principal::User("alice".into()))
+        );
+        assert_eq!(
+            Principal::parse("user:bob"),
+            Some(Principal::User("bob".into()))
+        );
+        assert_eq!(Principal::parse("team:x"), None);
+        assert_eq!(Principal::parse("group:"), None);
+    }
+
+    #[test]
+    fn normalize_keeps_paths_inside() {
+        assert_eq!(normalize_repo_path("a/./b//c/"), Some("a/b/c".into()));
+        assert_eq!(normalize_repo_path("a/../b"), Some("b".into()));
+        assert_eq!(normalize_repo_path("../a"), None);
+        assert_eq!(normalize_repo_path("/etc"), None);
+        assert_eq!(normalize_repo_path("."), None);
+    }
 }

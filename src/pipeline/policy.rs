@@ -70,7 +70,9 @@ impl Groups {
     pub fn includes(&self, principal: &Principal, user: &str) -> bool {
         match principal {
             Principal::User(name) => name == user,
-            Principal::Group(group) => self.members(group).is_some_and(|m| m.iter().any(|u| u == user)),
+            Principal::Group(group) => self
+                .members(group)
+                .is_some_and(|m| m.iter().any(|u| u == user)),
         }
     }
 }
@@ -85,7 +87,10 @@ pub struct CronSpec {
 impl CronSpec {
     /// Parses a five-field cron expression.
     pub fn parse(text: &str) -> Result<CronSpec, String> {
-        let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
+        let parser = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .build();
         let fields = text.split_whitespace().count();
         if fields != 5 && !text.trim_start().starts_with('@') {
             return Err(format!(
@@ -94,7 +99,10 @@ impl CronSpec {
         }
         parser
             .parse(text)
-            .map(|cron| CronSpec { text: text.trim().to_string(), cron })
+            .map(|cron| CronSpec {
+                text: text.trim().to_string(),
+                cron,
+            })
             .map_err(|err| format!("invalid cron expression `{text}`: {err}"))
     }
 }
@@ -110,9 +118,17 @@ pub struct ApprovalRule {
 
 /// A deny window: an absolute period or a recurring cron-matched one.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant, reason = "policies are few and built once")]
 pub enum DenyWindow {
-    Period { from: DateTime<FixedOffset>, until: DateTime<FixedOffset>, reason: String },
-    Recurring { cron: CronSpec, reason: String },
+    Period {
+        from: DateTime<FixedOffset>,
+        until: DateTime<FixedOffset>,
+        reason: String,
+    },
+    Recurring {
+        cron: CronSpec,
+        reason: String,
+    },
 }
 
 /// When a stage may be entered.
@@ -147,6 +163,14 @@ pub struct Policy {
     pub rollback_skips_approvals: bool,
 }
 
+impl Policy {
+    /// Parses and validates `text`, the content of the policy file `path`
+    /// (`policies/NAME.yaml`), resolving `group:` entries through `groups`.
+    pub fn from_yaml(path: &str, text: &str, groups: &Groups) -> Result<Policy, PipelineError> {
+        validate(path, super::yaml::parse(path, text.as_bytes())?, groups)
+    }
+}
+
 /// Converts a raw policy document of `path` into a validated [`Policy`].
 pub(crate) fn validate(
     path: &str,
@@ -155,7 +179,12 @@ pub(crate) fn validate(
 ) -> Result<Policy, PipelineError> {
     super::check_header(path, &doc.api_version, &doc.kind, "Policy")?;
     let name = doc.metadata.name.value.trim().to_string();
-    let stem = path.rsplit('/').next().unwrap_or(path).trim_end_matches(".yaml").trim_end_matches(".yml");
+    let stem = path
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches(".yaml")
+        .trim_end_matches(".yml");
     if name != stem {
         return Err(PipelineError::invalid(
             at(path, &doc.metadata.name),
@@ -169,9 +198,18 @@ pub(crate) fn validate(
         Some(tz) => parse_timezone(path, tz)?,
         None => Tz::UTC,
     };
-    let approvals = spec.approvals.as_ref().map(|a| validate_approvals(path, a, groups)).transpose()?;
+    let approvals = spec
+        .approvals
+        .as_ref()
+        .map(|a| validate_approvals(path, a, groups))
+        .transpose()?;
     let windows = windows_raw.map(|w| validate_windows(path, w)).transpose()?;
-    let schedules = spec.schedule.iter().enumerate().map(|(i, s)| validate_schedule(path, i, s)).collect::<Result<_, _>>()?;
+    let schedules = spec
+        .schedule
+        .iter()
+        .enumerate()
+        .map(|(i, s)| validate_schedule(path, i, s))
+        .collect::<Result<_, _>>()?;
     let gates = gate::validate_all(path, &spec.gates)?;
     let override_by = principals(path, "spec.overrideBy", &spec.override_by, groups)?;
     Ok(Policy {
@@ -193,33 +231,66 @@ fn parse_timezone(path: &str, tz: &Spanned<String>) -> Result<Tz, PipelineError>
         PipelineError::invalid(
             at(path, tz),
             "spec.windows.timezone",
-            format!("unknown time zone `{}`: expected an IANA name like Europe/Berlin or UTC", tz.value),
+            format!(
+                "unknown time zone `{}`: expected an IANA name like Europe/Berlin or UTC",
+                tz.value
+            ),
         )
     })
 }
 
-fn validate_approvals(path: &str, raw: &raw::Approvals, groups: &Groups) -> Result<ApprovalRule, PipelineError> {
+fn validate_approvals(
+    path: &str,
+    raw: &raw::Approvals,
+    groups: &Groups,
+) -> Result<ApprovalRule, PipelineError> {
     let from = principals(path, "spec.approvals.from", &raw.from, groups)?;
     if raw.required.value == 0 {
-        return Err(PipelineError::invalid(at(path, &raw.required), "spec.approvals.required", "must be at least 1 (leave approvals out to need none)"));
+        return Err(PipelineError::invalid(
+            at(path, &raw.required),
+            "spec.approvals.required",
+            "must be at least 1 (leave approvals out to need none)",
+        ));
     }
     if from.is_empty() {
-        return Err(PipelineError::invalid(at(path, &raw.required), "spec.approvals.from", "list who may approve: user names or group:NAME entries"));
+        return Err(PipelineError::invalid(
+            at(path, &raw.required),
+            "spec.approvals.from",
+            "list who may approve: user names or group:NAME entries",
+        ));
     }
-    Ok(ApprovalRule { required: raw.required.value, from, self_approval: raw.self_approval, expires: raw.expires.map(|e| e.get()) })
+    Ok(ApprovalRule {
+        required: raw.required.value,
+        from,
+        self_approval: raw.self_approval,
+        expires: raw.expires.map(|e| e.get()),
+    })
 }
 
-fn principals(path: &str, field: &str, raw: &[Spanned<String>], groups: &Groups) -> Result<Vec<Principal>, PipelineError> {
+fn principals(
+    path: &str,
+    field: &str,
+    raw: &[Spanned<String>],
+    groups: &Groups,
+) -> Result<Vec<Principal>, PipelineError> {
     let mut out = Vec::new();
     for (i, entry) in raw.iter().enumerate() {
         let field = format!("{field}[{i}]");
         let principal = Principal::parse(&entry.value).ok_or_else(|| {
-            PipelineError::invalid(at(path, entry), &field, format!("`{}` is not a user name or group:NAME", entry.value))
+            PipelineError::invalid(
+                at(path, entry),
+                &field,
+                format!("`{}` is not a user name or group:NAME", entry.value),
+            )
         })?;
-        if let Principal::Group(group) = &principal {
-            if groups.members(group).is_none() {
-                return Err(PipelineError::invalid(at(path, entry), &field, format!("unknown group `{group}`: define it in policies/groups.yaml")));
-            }
+        if let Principal::Group(group) = &principal
+            && groups.members(group).is_none()
+        {
+            return Err(PipelineError::invalid(
+                at(path, entry),
+                &field,
+                format!("unknown group `{group}`: define it in policies/groups.yaml"),
+            ));
         }
         out.push(principal);
     }
@@ -229,59 +300,121 @@ fn principals(path: &str, field: &str, raw: &[Spanned<String>], groups: &Groups)
 fn validate_windows(path: &str, raw: &raw::Windows) -> Result<Windows, PipelineError> {
     let mut allow = Vec::new();
     for (i, expr) in raw.allow.iter().enumerate() {
-        allow.push(CronSpec::parse(&expr.value).map_err(|m| PipelineError::invalid(at(path, expr), format!("spec.windows.allow[{i}]"), m))?);
+        allow.push(CronSpec::parse(&expr.value).map_err(|m| {
+            PipelineError::invalid(at(path, expr), format!("spec.windows.allow[{i}]"), m)
+        })?);
     }
-    let deny = raw.deny.iter().enumerate().map(|(i, d)| validate_deny(path, i, d)).collect::<Result<_, _>>()?;
+    let deny = raw
+        .deny
+        .iter()
+        .enumerate()
+        .map(|(i, d)| validate_deny(path, i, d))
+        .collect::<Result<_, _>>()?;
     Ok(Windows { allow, deny })
 }
 
-fn validate_deny(path: &str, i: usize, raw: &Spanned<raw::Deny>) -> Result<DenyWindow, PipelineError> {
+fn validate_deny(
+    path: &str,
+    i: usize,
+    raw: &Spanned<raw::Deny>,
+) -> Result<DenyWindow, PipelineError> {
     let field = format!("spec.windows.deny[{i}]");
     let invalid = |m: String| PipelineError::invalid(at(path, raw), &field, m);
     let d = &raw.value;
-    let reason = d.reason.clone().unwrap_or_else(|| "deny window".to_string());
+    let reason = d
+        .reason
+        .clone()
+        .unwrap_or_else(|| "deny window".to_string());
     match (&d.from, &d.until, &d.cron) {
         (Some(from), Some(until), None) => {
             let from = parse_timestamp(from).map_err(|m| invalid(format!("from: {m}")))?;
             let until = parse_timestamp(until).map_err(|m| invalid(format!("until: {m}")))?;
             if until <= from {
-                return Err(invalid(format!("until ({until}) must be after from ({from})")));
+                return Err(invalid(format!(
+                    "until ({until}) must be after from ({from})"
+                )));
             }
-            Ok(DenyWindow::Period { from, until, reason })
+            Ok(DenyWindow::Period {
+                from,
+                until,
+                reason,
+            })
         }
-        (None, None, Some(cron)) => Ok(DenyWindow::Recurring { cron: CronSpec::parse(cron).map_err(invalid)?, reason }),
-        _ => Err(invalid("give either `from` and `until` (RFC 3339 timestamps) or `cron`".to_string())),
+        (None, None, Some(cron)) => Ok(DenyWindow::Recurring {
+            cron: CronSpec::parse(cron).map_err(invalid)?,
+            reason,
+        }),
+        _ => Err(invalid(
+            "give either `from` and `until` (RFC 3339 timestamps) or `cron`".to_string(),
+        )),
     }
 }
 
 fn parse_timestamp(text: &str) -> Result<DateTime<FixedOffset>, String> {
-    DateTime::parse_from_rfc3339(text.trim())
-        .map_err(|_| format!("`{text}` is not an RFC 3339 timestamp with offset, like 2026-12-20T00:00:00+01:00"))
+    DateTime::parse_from_rfc3339(text.trim()).map_err(|_| {
+        format!("`{text}` is not an RFC 3339 timestamp with offset, like 2026-12-20T00:00:00+01:00")
+    })
 }
 
-fn validate_schedule(path: &str, i: usize, raw: &Spanned<raw::Schedule>) -> Result<Schedule, PipelineError> {
+fn validate_schedule(
+    path: &str,
+    i: usize,
+    raw: &Spanned<raw::Schedule>,
+) -> Result<Schedule, PipelineError> {
     let field = format!("spec.schedule[{i}]");
     let s = &raw.value;
-    let cron = CronSpec::parse(&s.cron).map_err(|m| PipelineError::invalid(at(path, raw), format!("{field}.cron"), m))?;
+    let cron = CronSpec::parse(&s.cron)
+        .map_err(|m| PipelineError::invalid(at(path, raw), format!("{field}.cron"), m))?;
     match s.promote.as_deref().map(str::trim) {
         None | Some("latest-verified") => {}
         Some(other) => {
-            return Err(PipelineError::invalid(at(path, raw), format!("{field}.promote"), format!("unknown value `{other}`, expected `latest-verified`")));
+            return Err(PipelineError::invalid(
+                at(path, raw),
+                format!("{field}.promote"),
+                format!("unknown value `{other}`, expected `latest-verified`"),
+            ));
         }
     }
-    Ok(Schedule { cron, catch_up: s.catch_up.map(|c| c.get()).unwrap_or(DEFAULT_CATCH_UP) })
+    Ok(Schedule {
+        cron,
+        catch_up: s.catch_up.map(|c| c.get()).unwrap_or(DEFAULT_CATCH_UP),
+    })
+}
+
+impl Groups {
+    /// Parses and validates `text`, the content of the groups file `path`
+    /// (`policies/groups.yaml`).
+    pub fn from_yaml(path: &str, text: &str) -> Result<Groups, PipelineError> {
+        validate_groups(path, super::yaml::parse(path, text.as_bytes())?)
+    }
 }
 
 /// Validates `policies/groups.yaml`.
-pub(crate) fn validate_groups(path: &str, doc: raw::Document<raw::GroupsSpec>) -> Result<Groups, PipelineError> {
+pub(crate) fn validate_groups(
+    path: &str,
+    doc: raw::Document<raw::GroupsSpec>,
+) -> Result<Groups, PipelineError> {
     super::check_header(path, &doc.api_version, &doc.kind, "Groups")?;
     for (name, members) in &doc.spec {
         let field = format!("spec.{name}");
         if !super::stage::is_stage_name(name) {
-            return Err(PipelineError::invalid(FileLocation::file(path), &field, format!("`{name}` is not a valid group name: use lower-case letters, digits and `-`")));
+            return Err(PipelineError::invalid(
+                FileLocation::file(path),
+                &field,
+                format!(
+                    "`{name}` is not a valid group name: use lower-case letters, digits and `-`"
+                ),
+            ));
         }
-        if let Some(bad) = members.iter().find(|m| m.trim().is_empty() || m.contains(char::is_whitespace) || m.contains(':')) {
-            return Err(PipelineError::invalid(FileLocation::file(path), &field, format!("`{bad}` is not a user name")));
+        if let Some(bad) = members
+            .iter()
+            .find(|m| m.trim().is_empty() || m.contains(char::is_whitespace) || m.contains(':'))
+        {
+            return Err(PipelineError::invalid(
+                FileLocation::file(path),
+                &field,
+                format!("`{bad}` is not a user name"),
+            ));
         }
     }
     Ok(Groups::new(doc.spec))

@@ -10,7 +10,10 @@ use super::duration::Span;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[allow(dead_code, reason = "labels and annotations are accepted as in Kubernetes objects")]
+#[allow(
+    dead_code,
+    reason = "labels and annotations are accepted as in Kubernetes objects"
+)]
 pub(crate) struct Metadata {
     pub name: Spanned<String>,
     #[serde(default)]

@@ -127,9 +127,7 @@ impl Pipeline {
 
 /// Converts the raw pipeline document into a validated [`Pipeline`] (everything but the
 /// existence of overlays and policies, which [`super::Config::load`] checks).
-pub(crate) fn validate(
-    doc: raw::Document<raw::PipelineSpec>,
-) -> Result<Pipeline, PipelineError> {
+pub(crate) fn validate(doc: raw::Document<raw::PipelineSpec>) -> Result<Pipeline, PipelineError> {
     let path = PIPELINE_FILE;
     super::check_header(path, &doc.api_version, &doc.kind, "Pipeline")?;
     let images = validate_images(&doc.spec.images)?;
@@ -149,14 +147,24 @@ pub(crate) fn validate(
             return Err(PipelineError::invalid(
                 at(path, &raw_stage.value.name),
                 format!("spec.stages[{i}].name"),
-                format!("duplicate stage name `{}` (first defined at {first})", stage.name),
+                format!(
+                    "duplicate stage name `{}` (first defined at {first})",
+                    stage.name
+                ),
             ));
         }
         seen.insert(stage.name.clone(), at(path, &raw_stage.value.name));
         stages.push(stage);
     }
     let (graph, order) = build_graph(&doc.spec.stages, &stages)?;
-    Ok(Pipeline { name: doc.metadata.name.value, images, output, stages, graph, order })
+    Ok(Pipeline {
+        name: doc.metadata.name.value,
+        images,
+        output,
+        stages,
+        graph,
+        order,
+    })
 }
 
 fn validate_images(images: &[serde_saphyr::Spanned<String>]) -> Result<Vec<String>, PipelineError> {
@@ -166,12 +174,17 @@ fn validate_images(images: &[serde_saphyr::Spanned<String>]) -> Result<Vec<Strin
         let bad = name.is_empty()
             || name.contains(char::is_whitespace)
             || name.contains('@')
-            || name.rsplit('/').next().is_some_and(|last| last.contains(':'));
+            || name
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'));
         if bad {
             return Err(PipelineError::invalid(
                 at(PIPELINE_FILE, image),
                 format!("spec.images[{i}]"),
-                format!("`{name}` is not an image name: expected a name without tag or digest, like acme/web"),
+                format!(
+                    "`{name}` is not an image name: expected a name without tag or digest, like acme/web"
+                ),
             ));
         }
         if out.iter().any(|known| known == name) {
@@ -187,43 +200,74 @@ fn validate_images(images: &[serde_saphyr::Spanned<String>]) -> Result<Vec<Strin
 }
 
 fn validate_output(output: Option<raw::Output>) -> Result<OutputSpec, PipelineError> {
-    let output = output.unwrap_or(raw::Output { branch: None, path: None, remote: None });
+    let output = output.unwrap_or(raw::Output {
+        branch: None,
+        path: None,
+        remote: None,
+    });
     let branch = output.branch.unwrap_or_else(|| "env/{stage}".to_string());
-    let path = output.path.map(|p| p.trim_matches('/').to_string()).unwrap_or_default();
+    let path = output
+        .path
+        .map(|p| p.trim_matches('/').to_string())
+        .unwrap_or_default();
     let invalid = |field: &str, message: String| {
         PipelineError::invalid(FileLocation::file(PIPELINE_FILE), field, message)
     };
     if !branch.contains("{stage}") && !path.contains("{stage}") {
         return Err(invalid(
             "spec.output.branch",
-            format!("`{branch}` must contain `{{stage}}` (or spec.output.path must), so every stage writes its own output"),
+            format!(
+                "`{branch}` must contain `{{stage}}` (or spec.output.path must), so every stage writes its own output"
+            ),
         ));
     }
     let sample = branch.replace("{stage}", "stage");
-    if sample.is_empty() || sample.starts_with(['/', '-']) || sample.contains("..") || sample.contains(char::is_whitespace) {
-        return Err(invalid("spec.output.branch", format!("`{branch}` is not a valid branch name")));
+    if sample.is_empty()
+        || sample.starts_with(['/', '-'])
+        || sample.contains("..")
+        || sample.contains(char::is_whitespace)
+    {
+        return Err(invalid(
+            "spec.output.branch",
+            format!("`{branch}` is not a valid branch name"),
+        ));
     }
     if path.split('/').any(|part| part == "..") {
-        return Err(invalid("spec.output.path", format!("`{path}` must stay inside the branch")));
+        return Err(invalid(
+            "spec.output.path",
+            format!("`{path}` must stay inside the branch"),
+        ));
     }
-    Ok(OutputSpec { branch, path, remote: output.remote })
+    Ok(OutputSpec {
+        branch,
+        path,
+        remote: output.remote,
+    })
 }
 
-fn validate_stage(i: usize, raw: &serde_saphyr::Spanned<raw::Stage>) -> Result<Stage, PipelineError> {
+fn validate_stage(
+    i: usize,
+    raw: &serde_saphyr::Spanned<raw::Stage>,
+) -> Result<Stage, PipelineError> {
     let s = &raw.value;
     let name = s.name.value.trim().to_string();
     if !is_stage_name(&name) {
         return Err(PipelineError::invalid(
             at(PIPELINE_FILE, &s.name),
             format!("spec.stages[{i}].name"),
-            format!("`{name}` is not a valid stage name: use lower-case letters, digits and `-` (like prod-eu)"),
+            format!(
+                "`{name}` is not a valid stage name: use lower-case letters, digits and `-` (like prod-eu)"
+            ),
         ));
     }
     let overlay = super::normalize_repo_path(&s.overlay.value).ok_or_else(|| {
         PipelineError::invalid(
             at(PIPELINE_FILE, &s.overlay),
             format!("spec.stages[{i}].overlay"),
-            format!("`{}` must be a relative path inside the repository", s.overlay.value),
+            format!(
+                "`{}` must be a relative path inside the repository",
+                s.overlay.value
+            ),
         )
     })?;
     let requires = match s.requires {
@@ -242,7 +286,11 @@ fn validate_stage(i: usize, raw: &serde_saphyr::Spanned<raw::Stage>) -> Result<S
     Ok(Stage {
         name,
         overlay,
-        upstream: s.upstream.iter().map(|u| u.value.trim().to_string()).collect(),
+        upstream: s
+            .upstream
+            .iter()
+            .map(|u| u.value.trim().to_string())
+            .collect(),
         requires,
         policy: s.policy.as_ref().map(|p| p.value.trim().to_string()),
         auto: s.auto,
@@ -256,7 +304,9 @@ fn validate_stage(i: usize, raw: &serde_saphyr::Spanned<raw::Stage>) -> Result<S
 pub fn is_stage_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -267,8 +317,11 @@ fn build_graph(
 ) -> Result<(DiGraph<usize, ()>, Vec<usize>), PipelineError> {
     let mut graph = DiGraph::new();
     let nodes: Vec<NodeIndex> = (0..stages.len()).map(|i| graph.add_node(i)).collect();
-    let index: BTreeMap<&str, usize> =
-        stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
     for (i, stage) in stages.iter().enumerate() {
         for (j, up) in stage.upstream.iter().enumerate() {
             let spanned = &raw_stages[i].value.upstream[j];
@@ -278,7 +331,10 @@ fn build_graph(
                 return Err(PipelineError::invalid(
                     at(PIPELINE_FILE, spanned),
                     field,
-                    format!("unknown stage `{up}`, expected one of: {}", known.join(", ")),
+                    format!(
+                        "unknown stage `{up}`, expected one of: {}",
+                        known.join(", ")
+                    ),
                 ));
             };
             if stage.upstream[..j].contains(up) {
@@ -324,5 +380,7 @@ fn find_cycle(graph: &DiGraph<usize, ()>, stages: &[Stage]) -> Vec<String> {
         path.push(next);
         current = next;
     }
-    path.into_iter().map(|n| stages[graph[n]].name.clone()).collect()
+    path.into_iter()
+        .map(|n| stages[graph[n]].name.clone())
+        .collect()
 }

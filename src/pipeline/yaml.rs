@@ -11,9 +11,10 @@ pub(crate) fn load<T: DeserializeOwned>(
     source: &dyn FileSource,
     path: &str,
 ) -> Result<T, PipelineError> {
-    let bytes = source
-        .read(path)
-        .map_err(|source| PipelineError::Read { path: path.to_string(), source })?;
+    let bytes = source.read(path).map_err(|source| PipelineError::Read {
+        path: path.to_string(),
+        source,
+    })?;
     parse(path, &bytes)
 }
 
@@ -24,7 +25,10 @@ pub(crate) fn parse<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T, 
             Some(loc) => FileLocation::at(path, loc.line(), loc.column()),
             None => FileLocation::file(path),
         };
-        PipelineError::Parse { location, message: plain_message(&err) }
+        PipelineError::Parse {
+            location,
+            message: plain_message(&err),
+        }
     })
 }
 

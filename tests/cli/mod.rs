@@ -1,0 +1,3 @@
+//! Stories told through the `ferry` command line.
+
+mod validate;
