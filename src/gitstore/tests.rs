@@ -260,3 +260,63 @@ fn read_tree_files_lists_every_file_under_a_prefix() {
             .is_empty()
     );
 }
+
+/// Prints how long the operations of one stage promotion take on a small repository; run with
+/// `cargo test --lib gitstore::tests::timings -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints timings, asserts nothing about them"]
+fn timings() {
+    use std::time::{Duration, Instant};
+
+    let repo = nested_repo();
+    let rounds = 50u32;
+    let mut took = [Duration::ZERO; 5];
+    let mut time = |slot: usize, started: Instant| took[slot] += started.elapsed();
+    for round in 0..rounds {
+        let started = Instant::now();
+        let store = GitStore::open(&repo.dir).unwrap();
+        time(0, started);
+        let started = Instant::now();
+        let commit = store.resolve("main").unwrap();
+        time(1, started);
+        let started = Instant::now();
+        let source = store.tree_source(&commit).unwrap();
+        for path in [
+            "environments/dev/kustomization.yaml",
+            "environments/base/deployment.yaml",
+        ] {
+            source.read(path).unwrap();
+        }
+        source.read_dir("environments/base").unwrap();
+        time(2, started);
+        let output = super::test_repo::files(&[
+            ("deployment.yaml", &format!("replicas: {round}\n")),
+            ("service.yaml", "kind: Service\n"),
+        ]);
+        let req = CommitRequest {
+            branch: "env/dev",
+            files: &output,
+            path_prefix: "",
+            message: "Promote",
+            trailers: &[("Ferry-Stage", "dev")],
+            author: None,
+            expected_tip: None,
+        };
+        let started = Instant::now();
+        store.write_commit(&req).unwrap();
+        time(3, started);
+        let started = Instant::now();
+        store.write_commit(&req).unwrap();
+        time(4, started);
+    }
+    let names = [
+        "open",
+        "resolve",
+        "tree_source + 2 reads + read_dir",
+        "write_commit",
+        "unchanged",
+    ];
+    for (name, total) in names.iter().zip(took) {
+        println!("{name}: {:?}", total / rounds);
+    }
+}
