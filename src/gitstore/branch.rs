@@ -43,6 +43,43 @@ impl GitStore {
         )
     }
 
+    /// Points the remote-tracking ref `name` at `commit` (`None`: deletes it), whatever it
+    /// pointed at before: it only mirrors what the remote has.
+    pub(super) fn set_tracking_ref(
+        &self,
+        name: &FullName,
+        commit: Option<ObjectId>,
+    ) -> Result<(), GitStoreError> {
+        let repo = self.repo();
+        let change = match commit {
+            Some(id) => Change::Update {
+                log: LogChange {
+                    message: "ferry: remote tip".into(),
+                    ..LogChange::default()
+                },
+                expected: PreviousValue::Any,
+                new: Target::Object(id),
+            },
+            None => Change::Delete {
+                expected: PreviousValue::Any,
+                log: RefLog::AndReference,
+            },
+        };
+        let edit = RefEdit {
+            change,
+            name: name.clone(),
+            deref: false,
+        };
+        let signature = signature(&repo, None);
+        let mut time = gix::date::parse::TimeBuf::default();
+        repo.edit_references_as(Some(edit), Some(signature.to_ref(&mut time)))
+            .map(drop)
+            .map_err(|source| GitStoreError::UpdateRef {
+                ref_name: name.to_string(),
+                source,
+            })
+    }
+
     /// Moves `name` from `expected` (`None`: it must not exist) to `new` in one ref
     /// transaction, with a reflog entry by `signature`.
     pub(super) fn move_branch(

@@ -52,13 +52,28 @@ impl GitStore {
                 path: repo_dir.to_path_buf(),
                 source,
             })?;
+        Ok(GitStore::from_repo(repo))
+    }
+
+    /// Opens the repository containing `dir`: `dir` itself or the nearest parent that is one,
+    /// as `git` finds it from a working directory.
+    pub fn discover(dir: &Path) -> Result<GitStore, GitStoreError> {
+        let repo =
+            gix::ThreadSafeRepository::discover(dir).map_err(|source| GitStoreError::Open {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        Ok(GitStore::from_repo(repo))
+    }
+
+    fn from_repo(repo: gix::ThreadSafeRepository) -> GitStore {
         let git_dir = repo.git_dir().to_path_buf();
         let workdir = repo.work_dir().map(Path::to_path_buf);
-        Ok(GitStore {
+        GitStore {
             repo,
             git_dir,
             workdir,
-        })
+        }
     }
 
     /// The working tree, or `None` for a bare repository.

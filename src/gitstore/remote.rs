@@ -43,6 +43,9 @@ impl GitStore {
         let args = ["push", "--porcelain", "--atomic", &lease, remote, &refspec];
         let output = self.git("push", remote, &args)?;
         if output.status.success() {
+            // git updates the tracking ref itself only for remotes with a matching fetch refspec.
+            let commit = parse_commit_id(&commit)?;
+            self.set_tracking_ref(&remote_ref(remote, branch)?, Some(commit))?;
             return Ok(PushOutcome::Pushed);
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -77,7 +80,7 @@ impl GitStore {
         if !stderr.contains("couldn't find remote ref") {
             return Err(remote_error("fetch", remote, branch, &output));
         }
-        self.delete_ref(&tracking)?;
+        self.set_tracking_ref(&tracking, None)?;
         Ok(None)
     }
 
@@ -98,25 +101,6 @@ impl GitStore {
             .map_err(|source| GitStoreError::Spawn {
                 action,
                 remote: remote.to_string(),
-                source,
-            })
-    }
-
-    fn delete_ref(&self, name: &gix::refs::FullName) -> Result<(), GitStoreError> {
-        use gix::refs::transaction::{Change, PreviousValue, RefEdit, RefLog};
-        let edit = RefEdit {
-            change: Change::Delete {
-                expected: PreviousValue::Any,
-                log: RefLog::AndReference,
-            },
-            name: name.clone(),
-            deref: false,
-        };
-        self.repo()
-            .edit_references_as(Some(edit), None)
-            .map(drop)
-            .map_err(|source| GitStoreError::UpdateRef {
-                ref_name: name.to_string(),
                 source,
             })
     }

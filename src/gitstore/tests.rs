@@ -35,6 +35,14 @@ fn open_reads_normal_and_bare_repositories() {
 }
 
 #[test]
+fn discover_finds_the_repository_above_a_directory() {
+    let repo = TestRepo::with_files(&[("environments/dev/kustomization.yaml", "{}\n")]);
+    let store = GitStore::discover(&repo.dir.join("environments/dev")).unwrap();
+    let found = store.workdir().map(|p| p.canonicalize().unwrap());
+    assert_eq!(found, Some(repo.dir.canonicalize().unwrap()));
+}
+
+#[test]
 fn open_outside_a_repository_names_the_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let err = GitStore::open(tmp.path()).unwrap_err();

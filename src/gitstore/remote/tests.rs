@@ -143,6 +143,24 @@ fn fetching_a_branch_the_remote_does_not_have_is_none() {
 }
 
 #[test]
+fn a_push_records_the_remote_tip_even_without_a_fetch_refspec() {
+    let remote = Remote::new();
+    let url = remote.daemon.url("origin.git");
+    remote.local.git(&["config", "remote.plain.url", &url]);
+    let store = remote.local.store();
+    let commit = write(&store, "env/qa", "v1", Some(None));
+    assert_eq!(
+        store.push("plain", "env/qa", None).unwrap(),
+        PushOutcome::Pushed
+    );
+    assert_eq!(
+        store.remote_tip("plain", "env/qa").unwrap(),
+        Some(commit.clone())
+    );
+    assert_eq!(store.fetch_branch("plain", "env/qa").unwrap(), Some(commit));
+}
+
+#[test]
 fn remote_failures_are_errors_naming_the_remote() {
     let repo = TestRepo::with_files(&[("a", "1")]);
     let store = repo.store();
