@@ -5,6 +5,15 @@
 //! straight from the object database and writes only the output branches it is asked to
 //! (`refs/heads/env/<stage>`-style), through object writes and a compare-and-swap ref update.
 //! Only [`GitStore::push`] and [`GitStore::fetch_branch`] run the `git` program.
+//!
+//! Writing a stage's output when the branch is also pushed to a remote, until it succeeds:
+//! 1. [`fetch_branch`](GitStore::fetch_branch) gives the remote tip `R` (`None`: no branch yet);
+//! 2. when `R` is `Some` and the local branch is elsewhere, [`reset_branch`](GitStore::reset_branch)
+//!    it to `R` (a commit with this promotion's trailer may already be there:
+//!    [`find_commit_with_trailer`](GitStore::find_commit_with_trailer));
+//! 3. [`write_commit`](GitStore::write_commit) on the local tip;
+//! 4. [`push`](GitStore::push) with `R` as the expected remote tip; on
+//!    [`PushOutcome::Rejected`] start over.
 
 mod branch;
 mod commit;
