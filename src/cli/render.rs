@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::build::write_stdout;
 use super::{CliError, Context, ErrorKind};
-use crate::overlay::{self, DirSource, RenderError, Resource};
+use crate::overlay::{self, DirSource, Resource};
 use crate::pipeline::{Config, Stage};
 
 /// Render a stage's overlay from the working tree, like `kustomize build` of its directory
@@ -66,38 +66,15 @@ fn selected_stages<'c>(config: &'c Config, name: Option<&str>) -> Result<Vec<&'c
     }
 }
 
-/// Renders every stage, spreading the stages over the available cores; results keep the
-/// stages' order.
+/// Renders every stage (in one process, on all cores); results keep the stages' order.
 fn render_all<'s>(
     source: &DirSource,
     stages: &[&'s Stage],
 ) -> Result<Vec<(&'s Stage, Vec<Resource>)>, CliError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(stages.len().max(1));
-    let chunk = stages.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<Resource>, RenderError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = stages
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|s| overlay::build(source, &s.overlay))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    if results.len() != stages.len() {
-        return Err(CliError::failed("rendering stopped unexpectedly"));
-    }
+    let dirs: Vec<&str> = stages.iter().map(|s| s.overlay.as_str()).collect();
     stages
         .iter()
-        .zip(results)
+        .zip(overlay::build_all(source, &dirs))
         .map(|(stage, result)| match result {
             Ok(resources) => Ok((*stage, resources)),
             Err(err) => Err(

@@ -2,9 +2,11 @@
 //! fields they touch. A path walks through every element of a list it meets, `name[]` marks a
 //! list explicitly, `\/` escapes a slash inside a key, and `create` makes missing fields.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
-use super::resid::Gvk;
+use super::resid::{Gvk, split_api_version};
 
 /// A path in objects selected by group/version/kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,12 +32,12 @@ impl FieldSpec {
 
     /// Whether `object`'s current apiVersion and kind match this spec.
     pub fn matches(&self, object: &Value) -> bool {
-        let api_version = object
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-        Gvk::new(api_version, kind).is_selected_by(&self.gvk)
+        let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or("");
+        let (group, version) = split_api_version(text("apiVersion"));
+        let selected = |wanted: &str, actual: &str| wanted.is_empty() || wanted == actual;
+        selected(&self.gvk.group, group)
+            && selected(&self.gvk.version, version)
+            && selected(&self.gvk.kind, text("kind"))
     }
 }
 
@@ -71,28 +73,27 @@ pub fn apply(
 }
 
 /// Splits `a/b\/c` into `a`, `b/c`; a leading `/` is ignored.
-pub fn split_path(path: &str) -> Vec<String> {
+pub fn split_path(path: &str) -> Vec<Cow<'_, str>> {
     let path = if path.len() > 1 {
         path.strip_prefix('/').unwrap_or(path)
     } else {
         path
     };
-    let mut parts: Vec<String> = Vec::new();
+    let mut parts: Vec<Cow<'_, str>> = Vec::new();
     for piece in path.split('/') {
         match parts.last_mut() {
             Some(last) if last.ends_with('\\') => {
-                last.pop();
-                last.push('/');
-                last.push_str(piece);
+                let joined = format!("{}/{piece}", &last[..last.len() - 1]);
+                *last = Cow::Owned(joined);
             }
-            _ => parts.push(piece.to_string()),
+            _ => parts.push(Cow::Borrowed(piece)),
         }
     }
     parts
 }
 
 struct Walker<'a> {
-    path: &'a [String],
+    path: &'a [Cow<'a, str>],
     create: Create,
 }
 
@@ -126,9 +127,10 @@ impl Walker<'_> {
         set: &mut dyn FnMut(&mut Value) -> Result<(), String>,
     ) -> Result<(), String> {
         let element = &self.path[depth];
+        let element: &str = element;
         let (name, is_list) = match element.strip_suffix("[]") {
             Some(name) => (name, true),
-            None => (element.as_str(), false),
+            None => (element, false),
         };
         if name.is_empty() {
             return Err("cannot set or create an empty field name".to_string());

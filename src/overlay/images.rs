@@ -77,7 +77,7 @@ impl<'a> Rewrite<'a> {
         let pattern = format!("^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$");
         Ok(Rewrite {
             spec,
-            pattern: Regex::new(&pattern)?,
+            pattern: super::pattern::compiled(&pattern)?,
         })
     }
 

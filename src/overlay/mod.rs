@@ -14,10 +14,12 @@ mod generator;
 mod hash;
 mod images;
 mod kustomization;
+mod layered;
 mod loader;
 mod namereference;
 mod order;
 mod patch;
+mod pattern;
 mod resid;
 mod resmap;
 mod resource;
@@ -28,11 +30,14 @@ mod target;
 mod transform;
 mod yaml;
 
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+
 pub use error::{PatchFailure, Position, RenderError};
 pub use images::{ImageOverride, apply_images};
+pub use layered::LayeredSource;
 pub use loader::LoadRestriction;
 pub use resource::Resource;
-pub use source::{DirSource, EntryKind, FileSource, LayeredSource};
+pub use source::{DirSource, EntryKind, FileSource};
 
 /// Builds the kustomization in `dir` (a normalized path relative to the source root, `""` for
 /// the root itself), reading any file inside the source.
@@ -46,6 +51,64 @@ pub fn build_with(
     dir: &str,
     restriction: LoadRestriction,
 ) -> Result<Vec<Resource>, RenderError> {
+    build_shared(source, dir, restriction, &target::Shared::default())
+}
+
+/// Builds the kustomizations in each of `dirs`, on all cores, sharing the kustomizations they
+/// have in common (a base under several overlays is built once). Results keep the order of
+/// `dirs`; each is what [`build`] returns for that directory.
+pub fn build_all(
+    source: &dyn FileSource,
+    dirs: &[&str],
+) -> Vec<Result<Vec<Resource>, RenderError>> {
+    let shared = target::Shared::default();
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, dirs.len().max(1));
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, AtomicOrdering::Relaxed);
+            let Some(dir) = dirs.get(index) else {
+                return done;
+            };
+            done.push((
+                index,
+                build_shared(source, dir, LoadRestriction::SourceRoot, &shared),
+            ));
+        }
+    };
+    let finished: Vec<(usize, Result<Vec<Resource>, RenderError>)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for helper in helpers {
+            all.extend(helper.join().unwrap_or_default());
+        }
+        all
+    });
+    let mut results: Vec<Option<Result<Vec<Resource>, RenderError>>> =
+        (0..dirs.len()).map(|_| None).collect();
+    for (index, result) in finished {
+        results[index] = Some(result);
+    }
+    // A worker that stopped early leaves gaps; those directories are built here.
+    results
+        .into_iter()
+        .zip(dirs)
+        .map(|(result, dir)| {
+            result
+                .unwrap_or_else(|| build_shared(source, dir, LoadRestriction::SourceRoot, &shared))
+        })
+        .collect()
+}
+
+fn build_shared(
+    source: &dyn FileSource,
+    dir: &str,
+    restriction: LoadRestriction,
+    shared: &target::Shared,
+) -> Result<Vec<Resource>, RenderError> {
     let loader = loader::Loader {
         source,
         restriction,
@@ -56,7 +119,7 @@ pub fn build_with(
         reason,
     })?;
     let real = loader.resolve("", &dir, "the command line")?;
-    target::build(loader, &real)
+    target::build(loader, &real, shared)
 }
 
 /// The resources as one multi-document YAML stream, exactly as `kustomize build` prints it.

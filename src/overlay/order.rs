@@ -39,7 +39,7 @@ const ORDER_LAST: &[&str] = &[
 ];
 
 /// Sorts `resources` as the kustomization's `sortOptions` (legacy order by default) ask.
-pub fn sort(resources: &mut [Resource], options: Option<&SortOptions>) {
+pub fn sort(resources: &mut Vec<Resource>, options: Option<&SortOptions>) {
     if options.is_some_and(|o| o.fifo) {
         return;
     }
@@ -58,12 +58,9 @@ pub fn sort(resources: &mut [Resource], options: Option<&SortOptions>) {
     for (i, kind) in last.into_iter().enumerate() {
         rank.insert(kind, 1 + i as i64);
     }
-    let mut keyed: Vec<(ResId, Resource)> =
-        resources.iter().map(|r| (r.cur_id(), r.clone())).collect();
+    let mut keyed: Vec<(ResId, Resource)> = resources.drain(..).map(|r| (r.cur_id(), r)).collect();
     keyed.sort_by(|(a, _), (b, _)| compare(a, b, &rank));
-    for (slot, (_, resource)) in resources.iter_mut().zip(keyed) {
-        *slot = resource;
-    }
+    resources.extend(keyed.into_iter().map(|(_, resource)| resource));
 }
 
 fn compare(a: &ResId, b: &ResId, rank: &HashMap<String, i64>) -> Ordering {

@@ -16,13 +16,15 @@ pub type ResMap = Vec<Resource>;
 
 /// Adds `incoming` after `resources`, refusing a second object with the same identity.
 pub fn append_all(resources: &mut ResMap, incoming: ResMap) -> Result<(), String> {
+    let mut ids: Vec<ResId> = resources.iter().map(Resource::cur_id).collect();
     for resource in incoming {
         let id = resource.cur_id();
-        if resources.iter().any(|r| r.cur_id().equals(&id)) {
+        if ids.iter().any(|known| known.equals(&id)) {
             return Err(format!(
                 "may not add resource with an already registered id: {id}"
             ));
         }
+        ids.push(id);
         resources.push(resource);
     }
     Ok(())
@@ -149,7 +151,7 @@ impl Matcher {
             if pattern.is_empty() {
                 return Ok(None);
             }
-            Regex::new(&format!("^(?:{pattern})$"))
+            super::pattern::compiled(&format!("^(?:{pattern})$"))
                 .map(Some)
                 .map_err(|err| err.to_string())
         };

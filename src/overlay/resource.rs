@@ -115,8 +115,8 @@ impl Resource {
     pub(crate) fn cur_id(&self) -> ResId {
         ResId {
             gvk: self.gvk(),
-            name: scalar_text(self.value.pointer("/metadata/name")),
-            namespace: scalar_text(self.value.pointer("/metadata/namespace")),
+            name: scalar_text(self.metadata_field("name")),
+            namespace: scalar_text(self.metadata_field("namespace")),
         }
     }
 
@@ -164,6 +164,10 @@ impl Resource {
         let mut ids = self.prev_ids();
         ids.push(self.cur_id());
         ids
+    }
+
+    fn metadata_field(&self, key: &str) -> Option<&Value> {
+        self.value.get("metadata")?.get(key)
     }
 
     pub(crate) fn metadata_mut(&mut self) -> &mut Map<String, Value> {

@@ -1,7 +1,9 @@
 //! Where the renderer reads files from: a plain directory or a git tree.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// What a path names inside a [`FileSource`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,16 +32,29 @@ pub trait FileSource: Send + Sync {
     }
 }
 
-/// A [`FileSource`] over a directory on disk.
-#[derive(Debug, Clone)]
+/// A [`FileSource`] over a directory on disk. Symbolic links are followed; the directories it
+/// has resolved are remembered, so one source can serve many builds cheaply.
+#[derive(Debug)]
 pub struct DirSource {
     root: PathBuf,
+    real_root: OnceLock<Option<PathBuf>>,
+    dirs: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl Clone for DirSource {
+    fn clone(&self) -> Self {
+        Self::new(self.root.clone())
+    }
 }
 
 impl DirSource {
     /// A source rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            real_root: OnceLock::new(),
+            dirs: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The directory this source reads from.
@@ -53,6 +68,55 @@ impl DirSource {
         } else {
             self.root.join(path)
         }
+    }
+
+    /// A directory's real path, remembered once resolved.
+    fn resolve_dir(&self, dir: &str) -> io::Result<Option<String>> {
+        if dir.is_empty() {
+            return Ok(Some(String::new()));
+        }
+        let lock = || self.dirs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = lock().get(dir) {
+            return Ok(known.clone());
+        }
+        let resolved = self.resolve(dir)?;
+        lock().insert(dir.to_string(), resolved.clone());
+        Ok(resolved)
+    }
+
+    /// `name` inside the real directory `parent`, following it if it is a link.
+    fn resolve_entry(&self, parent: &str, name: &str) -> io::Result<Option<String>> {
+        let joined = if parent.is_empty() {
+            name.to_string()
+        } else {
+            format!("{parent}/{name}")
+        };
+        match std::fs::symlink_metadata(self.full(&joined)) {
+            Ok(meta) if meta.file_type().is_symlink() => self.real_relative(&joined),
+            Ok(_) => Ok(Some(joined)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Some(joined)),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Where the link `path` leads, relative to the root, or `None` outside it.
+    fn real_relative(&self, path: &str) -> io::Result<Option<String>> {
+        let real = match std::fs::canonicalize(self.full(path)) {
+            Ok(real) => real,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Some(path.to_string())),
+            Err(err) => return Err(err),
+        };
+        let root = self
+            .real_root
+            .get_or_init(|| std::fs::canonicalize(&self.root).ok());
+        let Some(relative) = root.as_ref().and_then(|root| real.strip_prefix(root).ok()) else {
+            return Ok(None);
+        };
+        let parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        Ok(Some(parts.join("/")))
     }
 }
 
@@ -80,106 +144,13 @@ impl FileSource for DirSource {
     }
 
     fn resolve(&self, path: &str) -> io::Result<Option<String>> {
-        let root = std::fs::canonicalize(&self.root)?;
-        let real = match std::fs::canonicalize(self.full(path)) {
-            Ok(real) => real,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Some(path.to_string())),
-            Err(err) => return Err(err),
-        };
-        let Ok(relative) = real.strip_prefix(&root) else {
-            return Ok(None);
-        };
-        let parts: Vec<String> = relative
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        Ok(Some(parts.join("/")))
-    }
-}
-
-/// A [`FileSource`] that reads one directory (a stage's overlay) from one source and every
-/// other path from another: stage-owned files from the source branch tip, shared files from a
-/// revision's config commit.
-pub struct LayeredSource<'a> {
-    owned: String,
-    owned_source: &'a dyn FileSource,
-    rest_source: &'a dyn FileSource,
-}
-
-impl<'a> LayeredSource<'a> {
-    /// Paths at or below `owned` come from `owned_source`, all others from `rest_source`.
-    pub fn new(
-        owned: &str,
-        owned_source: &'a dyn FileSource,
-        rest_source: &'a dyn FileSource,
-    ) -> Self {
-        let owned = owned.trim_matches('/').to_string();
-        Self {
-            owned,
-            owned_source,
-            rest_source,
+        if path.is_empty() {
+            return Ok(Some(String::new()));
         }
-    }
-
-    fn is_owned(&self, path: &str) -> bool {
-        self.owned.is_empty()
-            || path == self.owned
-            || path
-                .strip_prefix(&self.owned)
-                .is_some_and(|rest| rest.starts_with('/'))
-    }
-
-    /// The entry of `path` that leads towards the owned directory, when `path` is above it.
-    fn owned_child_of(&self, path: &str) -> Option<&str> {
-        let rest = if path.is_empty() {
-            self.owned.as_str()
-        } else {
-            self.owned.strip_prefix(path)?.strip_prefix('/')?
-        };
-        rest.split('/').next().filter(|c| !c.is_empty())
-    }
-
-    fn source_for(&self, path: &str) -> &'a dyn FileSource {
-        if self.is_owned(path) {
-            self.owned_source
-        } else {
-            self.rest_source
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        match self.resolve_dir(parent)? {
+            Some(parent) => self.resolve_entry(&parent, name),
+            None => Ok(None),
         }
-    }
-}
-
-impl FileSource for LayeredSource<'_> {
-    fn entry(&self, path: &str) -> io::Result<Option<EntryKind>> {
-        if !self.is_owned(path) && self.owned_child_of(path).is_some() {
-            return Ok(Some(EntryKind::Dir));
-        }
-        self.source_for(path).entry(path)
-    }
-
-    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        self.source_for(path).read(path)
-    }
-
-    fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
-        if self.is_owned(path) {
-            return self.owned_source.read_dir(path);
-        }
-        let Some(child) = self.owned_child_of(path) else {
-            return self.rest_source.read_dir(path);
-        };
-        let mut names = match self.rest_source.read_dir(path) {
-            Ok(names) => names,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(err) => return Err(err),
-        };
-        if !names.iter().any(|n| n == child) {
-            names.push(child.to_string());
-            names.sort();
-        }
-        Ok(names)
-    }
-
-    fn resolve(&self, path: &str) -> io::Result<Option<String>> {
-        self.source_for(path).resolve(path)
     }
 }

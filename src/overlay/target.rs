@@ -2,6 +2,9 @@
 //! generators, components and transformers in kustomize's order, then — once, at the top —
 //! hash suffixes, name references, output order and clean-up.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
 use serde_json::Value;
 
 use super::config::defaults;
@@ -21,20 +24,44 @@ use super::transform;
 use super::yaml::{Schema, parse_documents};
 
 /// Builds the kustomization in `dir` (a real, normalized path inside the loader's source).
-pub fn build(loader: Loader<'_>, dir: &str) -> Result<Vec<Resource>, RenderError> {
+pub fn build(loader: Loader<'_>, dir: &str, shared: &Shared) -> Result<Vec<Resource>, RenderError> {
     let mut builder = Builder {
         loader,
         chain: vec![dir.to_string()],
+        shared,
     };
     let (kustomization, mut resources) = builder.build_dir(dir)?;
     finish(&kustomization, &mut resources)?;
     Ok(resources)
 }
 
+/// Kustomizations already built by a batch of builds of one source, by directory: a base that
+/// several overlays include is built once. (A nested kustomization's result does not depend on
+/// who includes it.)
+#[derive(Default)]
+pub struct Shared {
+    built: Mutex<HashMap<String, ResMap>>,
+}
+
+impl Shared {
+    fn get(&self, dir: &str) -> Option<ResMap> {
+        self.lock().get(dir).cloned()
+    }
+
+    fn insert(&self, dir: &str, resources: &ResMap) {
+        self.lock().insert(dir.to_string(), resources.clone());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ResMap>> {
+        self.built.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 struct Builder<'a> {
     loader: Loader<'a>,
     /// The kustomization directories being built, outermost first.
     chain: Vec<String>,
+    shared: &'a Shared,
 }
 
 impl Builder<'_> {
@@ -111,9 +138,15 @@ impl Builder<'_> {
             }
             Some(EntryKind::Dir) => {
                 self.enter(&path)?;
-                let built = self.build_dir(&path);
+                let built = match self.shared.get(&path) {
+                    Some(resources) => Ok(resources),
+                    None => self.build_dir(&path).map(|(_, resources)| {
+                        self.shared.insert(&path, &resources);
+                        resources
+                    }),
+                };
                 self.chain.pop();
-                built?.1
+                built?
             }
             None => {
                 return Err(RenderError::NotFound {
@@ -343,11 +376,12 @@ pub fn read_resources(path: &str, text: &str) -> Result<ResMap, RenderError> {
     })?;
     let mut out = ResMap::new();
     for doc in docs {
+        let line = doc.line;
         let invalid = |message: String| RenderError::InvalidResource {
             path: path.to_string(),
-            message: format!("document at line {}: {message}", doc.line),
+            message: format!("document at line {line}: {message}"),
         };
-        let mut queue = vec![doc.value.clone()];
+        let mut queue = vec![doc.value];
         while let Some(value) = queue.pop() {
             match value {
                 Value::Null => {}

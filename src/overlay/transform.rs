@@ -16,17 +16,18 @@ use super::resource::{Resource, scalar_text};
 /// Puts every namespaced object into `namespace` (and renames Namespace objects to it).
 pub fn namespace(resources: &mut ResMap, namespace: &str) -> Result<(), String> {
     let specs = &defaults().namespace;
-    for i in 0..resources.len() {
-        let resource = &mut resources[i];
+    let mut ids: Vec<_> = resources.iter().map(Resource::cur_id).collect();
+    for (i, resource) in resources.iter_mut().enumerate() {
         if resource.is_empty() {
             continue;
         }
         resource.store_previous_id();
         set_namespace(resource, namespace, specs)?;
-        let id = resources[i].cur_id();
-        if resources.iter().filter(|r| r.cur_id().equals(&id)).count() != 1 {
+        ids[i] = resource.cur_id();
+        if ids.iter().filter(|id| id.equals(&ids[i])).count() != 1 {
             return Err(format!(
-                "namespace transformation produces ID conflict: {id}"
+                "namespace transformation produces ID conflict: {}",
+                ids[i]
             ));
         }
     }

@@ -78,3 +78,41 @@ fn a_revision_renders_shared_files_from_its_config_commit() {
     let whole_revision = overlay::build(&config_tree, "environments/dev").expect("renders");
     assert!(overlay::to_yaml(&whole_revision).contains("stage: dev-at-revision"));
 }
+
+#[test]
+fn links_inside_the_root_are_followed() {
+    let repo = TestRepo::empty();
+    seed(&repo, "linked-base", "dev");
+    std::os::unix::fs::symlink("base", repo.path().join("environments/shared")).expect("symlink");
+    repo.write(
+        "environments/dev/kustomization.yaml",
+        "resources:\n- ../shared\npatches:\n- path: patch.yaml\n",
+    );
+    let resources =
+        overlay::build(&DirSource::new(repo.path()), "environments/dev").expect("renders");
+    assert!(overlay::to_yaml(&resources).contains("from: linked-base"));
+}
+
+#[test]
+fn building_many_directories_at_once_gives_each_build_result() {
+    let repo = TestRepo::example();
+    let source = DirSource::new(repo.path());
+    let dirs = [
+        "environments/dev",
+        "environments/qa",
+        "environments/prod",
+        "environments/dev",
+        "missing",
+    ];
+    let all = overlay::build_all(&source, &dirs);
+    assert_eq!(all.len(), dirs.len());
+    for (dir, result) in dirs.iter().zip(all) {
+        match (result, overlay::build(&DirSource::new(repo.path()), dir)) {
+            (Ok(batch), Ok(single)) => {
+                assert_eq!(overlay::to_yaml(&batch), overlay::to_yaml(&single))
+            }
+            (Err(batch), Err(single)) => assert_eq!(batch.to_string(), single.to_string()),
+            (batch, single) => panic!("{dir}: {batch:?} vs {single:?}"),
+        }
+    }
+}
