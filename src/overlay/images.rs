@@ -2,6 +2,8 @@
 //! in every `containers` and `initContainers` list of every kind (CustomResourceDefinitions
 //! aside), exactly as kustomize's image tag transformer does.
 
+use std::sync::Arc;
+
 use regex::Regex;
 use serde_json::Value;
 
@@ -59,7 +61,7 @@ pub fn apply_image(resources: &mut [Resource], spec: &ImageSpec) -> Result<(), S
 /// One compiled `images:` entry.
 struct Rewrite<'a> {
     spec: &'a ImageSpec,
-    pattern: Regex,
+    pattern: Arc<Regex>,
 }
 
 impl<'a> Rewrite<'a> {

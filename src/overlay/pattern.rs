@@ -2,13 +2,14 @@
 //! few patterns recur in every overlay of a repository.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use regex::Regex;
 
-/// The compiled form of `pattern` (shared; compiling is far costlier than matching).
-pub fn compiled(pattern: &str) -> Result<Regex, regex::Error> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+/// The compiled form of `pattern`, shared: compiling, and warming a regex's caches, is far
+/// costlier than matching.
+pub fn compiled(pattern: &str) -> Result<Arc<Regex>, regex::Error> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Mutex::default);
     if let Some(regex) = cache
         .lock()
@@ -17,7 +18,7 @@ pub fn compiled(pattern: &str) -> Result<Regex, regex::Error> {
     {
         return Ok(regex.clone());
     }
-    let regex = Regex::new(pattern)?;
+    let regex = Arc::new(Regex::new(pattern)?);
     cache
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -135,11 +137,11 @@ pub fn set_string_map(resource: &mut Resource, field: &str, map: &BTreeMap<Strin
 
 /// A compiled patch target.
 pub struct Matcher {
-    group: Option<Regex>,
-    version: Option<Regex>,
-    kind: Option<Regex>,
-    name: Option<Regex>,
-    namespace: Option<Regex>,
+    group: Option<Arc<Regex>>,
+    version: Option<Arc<Regex>>,
+    kind: Option<Arc<Regex>>,
+    name: Option<Arc<Regex>>,
+    namespace: Option<Arc<Regex>>,
     labels: LabelSelector,
     annotations: LabelSelector,
 }
@@ -147,7 +149,7 @@ pub struct Matcher {
 impl Matcher {
     /// Compiles `selector`; every part is an anchored regular expression.
     pub fn new(selector: &Selector) -> Result<Matcher, String> {
-        let anchored = |pattern: &str| -> Result<Option<Regex>, String> {
+        let anchored = |pattern: &str| -> Result<Option<Arc<Regex>>, String> {
             if pattern.is_empty() {
                 return Ok(None);
             }
@@ -169,7 +171,8 @@ impl Matcher {
     /// Whether `resource` is selected.
     pub fn matches(&self, resource: &Resource) -> bool {
         let (org, cur) = (resource.org_id(), resource.cur_id());
-        let is = |re: &Option<Regex>, text: &str| re.as_ref().is_none_or(|re| re.is_match(text));
+        let is =
+            |re: &Option<Arc<Regex>>, text: &str| re.as_ref().is_none_or(|re| re.is_match(text));
         let gvk = resource.gvk();
         (is(&self.namespace, org.effective_namespace())
             || is(&self.namespace, cur.effective_namespace()))

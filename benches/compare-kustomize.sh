@@ -1,0 +1,64 @@
+#!/bin/sh
+# Whole-process comparison of ferry's renderer with kustomize, on generated repositories.
+#
+#   benches/compare-kustomize.sh [FERRY] [WORKDIR]
+#
+# FERRY defaults to target/release/ferry (build it with `cargo build --release` first);
+# WORKDIR (default: a new temporary directory) receives the generated repositories. Needs
+# `kubectl` (with its built-in kustomize) and `hyperfine`. Three measurements:
+#
+#   1. one overlay, one process each: `ferry build` vs `kubectl kustomize`;
+#   2. 50 apps x dev/qa/prod = 150 overlays: one `ferry render --all` vs 150 `kubectl
+#      kustomize` processes;
+#   3. 1,000 apps x dev/qa/prod = 3,000 overlays: one `ferry render --all`.
+#
+# Before timing, every overlay of the 50-app repository is checked to render byte for byte as
+# kustomize renders it.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+ferry=${1:-$here/../target/release/ferry}
+ferry=$(cd "$(dirname "$ferry")" && pwd)/$(basename "$ferry")
+work=${2:-$(mktemp -d)}
+mkdir -p "$work"
+
+"$here/gen-apps.sh" 50 "$work/apps50"
+"$here/gen-apps.sh" 1000 "$work/apps1000"
+
+cd "$work/apps50"
+mismatches=0
+for app in $(seq 1 50); do
+    for env in dev qa prod; do
+        overlay=environments/app$app/$env
+        kubectl kustomize "$overlay" > "$work/expected.yaml"
+        "$ferry" build "$overlay" > "$work/actual.yaml"
+        if ! cmp -s "$work/expected.yaml" "$work/actual.yaml"; then
+            echo "differs from kustomize: $overlay" >&2
+            mismatches=$((mismatches + 1))
+        fi
+    done
+done
+echo "checked 150 overlays against kustomize: $mismatches differ"
+
+# The 150 kustomize processes of measurement 2.
+cat > "$work/kustomize-all.sh" <<'EOF'
+#!/bin/sh
+for app in $(seq 1 50); do
+    for env in dev qa prod; do
+        kubectl kustomize "environments/app$app/$env" > /dev/null
+    done
+done
+EOF
+chmod +x "$work/kustomize-all.sh"
+
+hyperfine -N --warmup 3 --min-runs 20 \
+    --command-name "ferry build (1 overlay)" "$ferry build environments/app1/prod" \
+    --command-name "kubectl kustomize (1 overlay)" "kubectl kustomize environments/app1/prod"
+
+hyperfine -N --warmup 1 --min-runs 5 \
+    --command-name "ferry render --all (150 overlays)" "$ferry render --all" \
+    --command-name "kubectl kustomize x 150" "$work/kustomize-all.sh"
+
+cd "$work/apps1000"
+hyperfine -N --warmup 1 --min-runs 5 \
+    --command-name "ferry render --all (3000 overlays)" "$ferry render --all"
