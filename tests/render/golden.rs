@@ -52,6 +52,7 @@ golden! {
     generators_merge_disable_hash_overlay => "generators-merge-disable-hash-overlay",
     generators_options => "generators-options",
     images_name_tag_digest => "images-name-tag-digest",
+    input_crlf_tabs_and_comments => "input-crlf-tabs-and-comments",
     json_patch_yaml11_values => "json-patch-yaml11-values",
     labels_include_selectors_and_fields => "labels-include-selectors-and-fields",
     labels_include_templates => "labels-include-templates",
@@ -89,6 +90,7 @@ golden! {
     secret_generator_env_and_files => "secret-generator-env-and-files",
     smp_directives_and_null => "smp-directives-and-null",
     smp_list_merge_keys => "smp-list-merge-keys",
+    smp_quirks => "smp-quirks",
     storage_references_with_suffix => "storage-references-with-suffix",
 }
 

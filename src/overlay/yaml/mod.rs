@@ -2,8 +2,10 @@
 //! resolution rules kustomize uses, and printing resources byte for byte as it prints them.
 
 pub mod emit;
+mod keys;
 pub mod parse;
 pub mod scalar;
+mod style;
 
 pub use parse::{parse_documents, parse_patch_documents};
 pub use scalar::Schema;

@@ -1,0 +1,244 @@
+//! What a scalar's characters allow when it is written: which quoting styles are possible, whether
+//! a YAML 1.1 reader would misread it unquoted, and how numbers read after kustomize's JSON round
+//! trip — the decisions of the encoder kustomize prints with.
+
+use serde_json::Number;
+
+use super::scalar::{Resolved, Schema, format_go_float, resolve};
+
+/// What the scalar's characters allow, as the encoder's analysis decides it.
+pub(super) struct Analysis {
+    pub multiline: bool,
+    pub flow_plain_allowed: bool,
+    pub block_plain_allowed: bool,
+    pub single_quoted_allowed: bool,
+    pub block_allowed: bool,
+}
+
+impl Analysis {
+    pub fn of(text: &str) -> Analysis {
+        if text.is_empty() {
+            return Analysis {
+                multiline: false,
+                flow_plain_allowed: false,
+                block_plain_allowed: true,
+                single_quoted_allowed: true,
+                block_allowed: false,
+            };
+        }
+        let f = Flags::scan(text);
+        let edges = f.leading_space || f.leading_break || f.trailing_space || f.trailing_break;
+        let mut a = Analysis {
+            multiline: f.line_breaks,
+            flow_plain_allowed: true,
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: true,
+        };
+        if edges || f.break_space || f.space_break || f.special || f.line_breaks {
+            a.flow_plain_allowed = false;
+            a.block_plain_allowed = false;
+        }
+        if f.trailing_space || f.space_break || f.special {
+            a.block_allowed = false;
+        }
+        if f.break_space || f.space_break || f.special {
+            a.single_quoted_allowed = false;
+        }
+        if f.flow_indicators {
+            a.flow_plain_allowed = false;
+        }
+        if f.block_indicators {
+            a.block_plain_allowed = false;
+        }
+        a
+    }
+}
+
+#[derive(Default)]
+struct Flags {
+    block_indicators: bool,
+    flow_indicators: bool,
+    line_breaks: bool,
+    special: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    break_space: bool,
+    space_break: bool,
+}
+
+impl Flags {
+    fn scan(text: &str) -> Flags {
+        let mut f = Flags::default();
+        if text.starts_with("---") || text.starts_with("...") {
+            f.block_indicators = true;
+            f.flow_indicators = true;
+        }
+        let chars: Vec<char> = text.chars().collect();
+        let (mut preceded_by_ws, mut previous_space, mut previous_break) = (true, false, false);
+        for (i, &c) in chars.iter().enumerate() {
+            let last = i + 1 == chars.len();
+            let followed_by_ws = last || matches!(chars[i + 1], ' ' | '\t');
+            f.indicators(c, i == 0, preceded_by_ws, followed_by_ws);
+            if !is_printable(c) {
+                f.special = true;
+            }
+            if c == ' ' {
+                f.leading_space |= i == 0;
+                f.trailing_space |= last;
+                f.break_space |= previous_break;
+                previous_space = true;
+                previous_break = false;
+            } else if is_break(c) {
+                f.line_breaks = true;
+                f.leading_break |= i == 0;
+                f.trailing_break |= last;
+                f.space_break |= previous_space;
+                previous_space = false;
+                previous_break = true;
+            } else {
+                previous_space = false;
+                previous_break = false;
+            }
+            preceded_by_ws = matches!(c, ' ' | '\t' | '\0') || is_break(c);
+        }
+        f
+    }
+
+    fn indicators(&mut self, c: char, first: bool, preceded_by_ws: bool, followed_by_ws: bool) {
+        let (flow, block) = if first {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => (true, true),
+                '?' | ':' => (true, followed_by_ws),
+                '-' => (followed_by_ws, followed_by_ws),
+                _ => (false, false),
+            }
+        } else {
+            match c {
+                ',' | '?' | '[' | ']' | '{' | '}' => (true, false),
+                ':' => (true, followed_by_ws),
+                '#' => (preceded_by_ws, preceded_by_ws),
+                _ => (false, false),
+            }
+        };
+        self.flow_indicators |= flow;
+        self.block_indicators |= block;
+    }
+}
+
+pub(super) fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+pub(super) fn is_printable(c: char) -> bool {
+    matches!(c as u32, 0x0A | 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD) && c != '\u{feff}'
+}
+
+pub(super) fn is_simple_key(key: &str) -> bool {
+    key.len() <= 128 && !key.chars().any(is_break)
+}
+
+/// Whether a YAML 1.1 reader would read `s` back as the same string when written plain.
+pub(super) fn plain_is_unambiguous(s: &str) -> bool {
+    resolve(s, Schema::Yaml11) == Resolved::Str && !is_base60_float(s)
+}
+
+/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
+fn is_base60_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    if !b.contains(&b':') {
+        return false;
+    }
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    if !b.get(i).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while b.get(i) == Some(&b':') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() && i - start < 2 {
+            i += 1;
+        }
+        let group = &b[start..i];
+        let valid = match group {
+            [d] => d.is_ascii_digit(),
+            [d, e] => (b'0'..=b'5').contains(d) && e.is_ascii_digit(),
+            _ => false,
+        };
+        if !valid {
+            return false;
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
+}
+
+/// How a number reads after the JSON round trip: integral values as integers.
+pub(super) fn number_text(n: &Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    if f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
+        return (f as i64).to_string();
+    }
+    if f.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&f) {
+        return (f as u64).to_string();
+    }
+    format_go_float(f, 64)
+}
+
+/// A raw NEL inside the intermediate JSON text is a line break to the YAML reader, which
+/// folds it with the spaces around it.
+pub(super) fn fold_next_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending_spaces = String::new();
+    let mut breaks = 0usize;
+    for c in s.chars() {
+        match c {
+            '\u{85}' => {
+                pending_spaces.clear();
+                breaks += 1;
+            }
+            ' ' => {
+                if breaks == 0 {
+                    pending_spaces.push(' ');
+                }
+            }
+            _ => {
+                if breaks > 0 {
+                    if breaks == 1 {
+                        out.push(' ');
+                    } else {
+                        out.extend(std::iter::repeat_n('\n', breaks - 1));
+                    }
+                    breaks = 0;
+                }
+                out.push_str(&pending_spaces);
+                pending_spaces.clear();
+                out.push(c);
+            }
+        }
+    }
+    if breaks > 0 {
+        out.push_str(if breaks == 1 { " " } else { "\n" });
+    }
+    out.push_str(&pending_spaces);
+    out
+}
