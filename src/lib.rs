@@ -13,4 +13,5 @@ pub mod cli;
 pub mod gitstore;
 pub mod overlay;
 pub mod pipeline;
+pub mod promotion;
 pub mod state;
