@@ -28,16 +28,57 @@ impl Engine {
         let stage = self.stage(config, &promotion.stage)?;
         let mut rendered: Option<Rendered> = None;
         loop {
-            promotion = match promotion.state {
+            if matches!(promotion.state, PromotionState::Writing | PromotionState::Syncing | PromotionState::Verifying) {
+                self.claim(stage, &promotion, config)?;
+            }
+            let step = match promotion.state {
                 PromotionState::Requested | PromotionState::Checking | PromotionState::Blocked => {
-                    self.check(config, stage, &revision, promotion, &mut rendered)?
+                    self.check(config, stage, &revision, promotion.clone(), &mut rendered)
                 }
-                PromotionState::Writing => self.write(config, stage, &revision, promotion, &mut rendered)?,
-                PromotionState::Syncing => self.sync(stage, promotion, &mut rendered, &revision)?,
-                PromotionState::Verifying if wait => self.verify(config, stage, &revision, promotion, &mut rendered)?,
+                PromotionState::Writing => self.write(config, stage, &revision, promotion.clone(), &mut rendered),
+                PromotionState::Syncing => self.sync(stage, promotion.clone(), &mut rendered, &revision),
+                PromotionState::Verifying if wait => self.verify(config, stage, &revision, promotion.clone(), &mut rendered),
                 _ => return Ok(promotion),
             };
+            promotion = match step {
+                Ok(next) => next,
+                Err(err) if err.ends_promotion() => return Err(self.abandon(&stage.name, &promotion.id, err)),
+                Err(err) => return Err(err),
+            };
         }
+    }
+
+    /// Records that `promotion` failed with `err` (a render or git error, say), releasing the
+    /// stage's lock, and returns `err`.
+    fn abandon(&self, stage: &str, promotion: &str, err: PromotionError) -> PromotionError {
+        let reason = super::reconcile::error_chain(&err);
+        let now = self.now();
+        let actor = self.user.clone();
+        let recorded = self.store().and_then(|store| {
+            store.transaction(|txn| {
+                let Some(mut p) = txn_get_json::<Promotion>(txn, &keys::promotion(promotion))? else { return Ok(()) };
+                if p.state.is_terminal() {
+                    return Ok(());
+                }
+                p.state = PromotionState::Failed;
+                p.error = Some(reason.clone());
+                p.transitions.push(Transition { state: PromotionState::Failed, at: now, note: Some(reason.clone()) });
+                txn_save_promotion(txn, &p, &actor, now, serde_json::json!({"error": reason}))?;
+                lock::release(txn, stage, promotion)
+            })
+        });
+        if let Err(record_err) = recorded {
+            tracing::warn!("failed to record the failure of {promotion}: {record_err}");
+        }
+        err
+    }
+
+    /// Takes (or keeps) the stage's lock for `promotion`: resuming after a crash takes over a
+    /// stale lock; a live holder makes this fail with `Busy`.
+    fn claim(&self, stage: &Stage, promotion: &Promotion, config: &Config) -> Result<(), PromotionError> {
+        let hold = lock_hold(config, stage);
+        let now = self.now();
+        self.store()?.transaction(|txn| lock::acquire(txn, &stage.name, &promotion.id, &self.holder, now, hold))
     }
 
     /// Moves `promotion` to `state`, applying `change` to it and the store in one transaction.
@@ -90,16 +131,24 @@ impl Engine {
             })?;
             return Err(PromotionError::Blocked { stage: stage.name.clone(), revision: revision.id.clone(), promotion: blocked.id, blockers });
         }
-        let hold: Duration = config.policy_of(stage).map(|p| p.gates.iter().map(|g| g.timeout).sum()).unwrap_or_default();
+        let hold = lock_hold(config, stage);
         let now = self.now();
         let notes = evaluation.notes.clone();
-        self.advance(&promotion, PromotionState::Writing, None, |p, txn| {
+        let writing = self.advance(&promotion, PromotionState::Writing, None, |p, txn| {
             lock::acquire(txn, &stage.name, &p.id, &self.holder, now, hold)?;
             p.blockers.clear();
             p.notes = notes.clone();
             p.digest = Some(digest.clone());
             Ok(())
-        })
+        });
+        match writing {
+            Err(busy @ PromotionError::Busy { .. }) => {
+                let note = busy.to_string();
+                self.advance(&promotion, PromotionState::Aborted, Some(note), |_, _| Ok(()))?;
+                Err(busy)
+            }
+            other => other,
+        }
     }
 
     /// The policy decision for `promotion` with rendered output `digest`.
@@ -188,7 +237,7 @@ impl Engine {
             std::thread::sleep(delay);
             delay *= 2;
         }
-        Err(PromotionError::BadInput(format!("failed to push {branch} to {remote} ({commit}): {last}")))
+        Err(PromotionError::Push { branch: branch.to_string(), remote: remote.to_string(), commit: commit.to_string(), reason: last })
     }
 
     fn failure(&self, stage: &Stage, revision: &Revision, promotion: &Promotion, reason: String) -> PromotionError {
@@ -287,6 +336,11 @@ impl Engine {
             Ok(())
         })
     }
+}
+
+/// How long a promotion of `stage` may hold its lock: its gates' timeouts.
+fn lock_hold(config: &Config, stage: &Stage) -> Duration {
+    config.policy_of(stage).map(|p| p.gates.iter().map(|g| g.timeout).sum()).unwrap_or_default()
 }
 
 /// When the promotion's commit was written: gates count only what they observe after it.

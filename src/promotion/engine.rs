@@ -246,14 +246,14 @@ impl Engine {
     }
 }
 
-/// Aborts blocked or requested promotions of `stage`: a newer request supersedes them.
+/// Aborts blocked promotions of `stage`: a newer request supersedes them.
 fn supersede_blocked(txn: &mut dyn crate::state::Txn, stage: &str, by: &str, actor: &str, now: DateTime<Utc>) -> Result<(), PromotionError> {
     let ids: Vec<(Vec<u8>, String)> = crate::state::txn_scan_json(txn, &keys::stage_promotion_prefix(stage))?;
     for (_, id) in ids.iter().rev().take(20) {
         let Some(mut p) = crate::state::txn_get_json::<Promotion>(txn, &keys::promotion(id))? else {
             continue;
         };
-        if matches!(p.state, PromotionState::Blocked | PromotionState::Requested | PromotionState::Checking) {
+        if p.state == PromotionState::Blocked {
             let note = format!("superseded by {by}");
             p.state = PromotionState::Aborted;
             p.transitions.push(Transition { state: PromotionState::Aborted, at: now, note: Some(note.clone()) });

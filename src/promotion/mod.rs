@@ -50,6 +50,8 @@ pub enum PromotionError {
     Concurrent { promotion: String },
     #[error("promotion {promotion} of {revision} to {stage} failed: {reason}")]
     Failed { stage: String, revision: String, promotion: String, reason: String },
+    #[error("failed to push {branch} ({commit}) to {remote}: {reason}; run the promotion again to retry")]
+    Push { branch: String, remote: String, commit: String, reason: String },
     #[error("failed to load the pipeline")]
     Config(#[source] PipelineError),
     #[error("failed to render stage {stage}")]
@@ -70,6 +72,14 @@ pub enum PromotionError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl PromotionError {
+    /// Whether this error ends the promotion it happened in (as opposed to leaving it blocked,
+    /// busy, or for another process, or having recorded the failure already).
+    pub(crate) fn ends_promotion(&self) -> bool {
+        matches!(self, PromotionError::Render { .. } | PromotionError::Git(_) | PromotionError::BadInput(_) | PromotionError::Manifests { .. } | PromotionError::Runtime(_))
+    }
 }
 
 /// Recomputes the audit chain of `store`.

@@ -1,3 +1,6 @@
 //! Stories told through the `ferry` command line.
 
+mod durability;
+mod policies;
+mod promote;
 mod validate;
