@@ -10,8 +10,11 @@
 //! people. See `docs/architecture.md` for the code map and invariants.
 
 pub mod cli;
+pub mod cluster;
+pub mod gates;
 pub mod gitstore;
 pub mod overlay;
 pub mod pipeline;
+pub mod policy;
 pub mod promotion;
 pub mod state;

@@ -85,6 +85,9 @@ pub struct PrometheusGate {
     pub hold: Duration,
     /// Whether an empty result passes.
     pub empty_passes: bool,
+    /// Request headers (for a Prometheus behind an authenticating proxy).
+    pub headers: Vec<(String, HeaderValue)>,
+    pub insecure_skip_tls_verify: bool,
 }
 
 /// A comparison against a threshold: `< 0.01`, `>= 1`, …
@@ -382,6 +385,8 @@ fn prometheus(g: &raw::Gate) -> GateResult<PrometheusGate> {
         condition,
         hold: g.hold.map(|h| h.get()).unwrap_or_default(),
         empty_passes,
+        headers: headers(g),
+        insecure_skip_tls_verify: g.insecure_skip_tls_verify.unwrap_or(false),
     })
 }
 

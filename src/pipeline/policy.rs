@@ -163,6 +163,14 @@ pub struct Policy {
     pub rollback_skips_approvals: bool,
 }
 
+impl Policy {
+    /// Parses and validates `text`, the content of the policy file `path`
+    /// (`policies/NAME.yaml`), resolving `group:` entries through `groups`.
+    pub fn from_yaml(path: &str, text: &str, groups: &Groups) -> Result<Policy, PipelineError> {
+        validate(path, super::yaml::parse(path, text.as_bytes())?, groups)
+    }
+}
+
 /// Converts a raw policy document of `path` into a validated [`Policy`].
 pub(crate) fn validate(
     path: &str,
@@ -371,6 +379,14 @@ fn validate_schedule(
         cron,
         catch_up: s.catch_up.map(|c| c.get()).unwrap_or(DEFAULT_CATCH_UP),
     })
+}
+
+impl Groups {
+    /// Parses and validates `text`, the content of the groups file `path`
+    /// (`policies/groups.yaml`).
+    pub fn from_yaml(path: &str, text: &str) -> Result<Groups, PipelineError> {
+        validate_groups(path, super::yaml::parse(path, text.as_bytes())?)
+    }
 }
 
 /// Validates `policies/groups.yaml`.
