@@ -32,7 +32,7 @@ pub(crate) fn render(promotions: &[Promotion]) -> String {
     let rows: Vec<Vec<String>> = promotions
         .iter()
         .map(|p| {
-            let gates = p.gates.iter().map(|g| format!("{}:{}", g.name, g.status)).collect::<Vec<_>>().join(",");
+            let gates = p.gates.iter().map(|g| format!("{}:{}", g.name, g.status.as_str())).collect::<Vec<_>>().join(",");
             let detail = if p.state.as_str() == "blocked" { p.blockers.join("; ") } else { p.error.clone().unwrap_or(gates) };
             vec![
                 p.id.clone(),

@@ -62,7 +62,7 @@ pub fn write_promotion(out: &mut dyn Write, p: &Promotion) -> std::io::Result<()
         state => writeln!(out, "{}: {} → {}: {state}", p.id, p.revision, p.stage)?,
     }
     for gate in &p.gates {
-        writeln!(out, "  gate {}: {} ({})", gate.name, gate.status, gate.reason)?;
+        writeln!(out, "  gate {}: {} ({})", gate.name, gate.status.as_str(), gate.reason)?;
     }
     for note in &p.notes {
         writeln!(out, "  note: {note}")?;

@@ -35,7 +35,11 @@ pub fn run(ctx: &Context, args: ReviewArgs, verdict: Verdict) -> Result<(), CliE
         .review(&args.stage, args.revision.as_deref(), verdict, args.comment.as_deref(), args.withdraw)
         .map_err(engine_error)?;
     emit(ctx.format(), &outcome, |out| {
-        let what = if args.withdraw { format!("withdrew {verdict}") } else { verdict.past_tense().to_string() };
+        let what = match (args.withdraw, verdict) {
+            (true, _) => format!("withdrew the {} of", crate::promotion::review_noun(verdict)),
+            (false, Verdict::Approve) => "approved".to_string(),
+            (false, Verdict::Reject) => "rejected".to_string(),
+        };
         writeln!(out, "{} {what} {} in {}", engine.user(), outcome.revision, outcome.stage)?;
         if outcome.blockers.is_empty() {
             writeln!(out, "  nothing blocks it now: `ferry reconcile` or `ferry promote {} --to {}` proceeds", outcome.revision, outcome.stage)

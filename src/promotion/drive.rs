@@ -297,7 +297,7 @@ impl Engine {
         if failed.is_empty() {
             return self.finish(stage, revision, &promotion, PromotionState::Succeeded, results, None);
         }
-        let reason = failed.iter().map(|r| format!("gate {} {}: {}", r.name, r.status, r.reason)).collect::<Vec<_>>().join("; ");
+        let reason = failed.iter().map(|r| format!("gate {} {}: {}", r.name, r.status.as_str(), r.reason)).collect::<Vec<_>>().join("; ");
         let done = self.finish(stage, revision, &promotion, PromotionState::Failed, results, Some(reason.clone()))?;
         Err(self.failure(stage, revision, &done, reason))
     }
@@ -312,7 +312,7 @@ impl Engine {
             for result in &results {
                 let event = super::audit::Event {
                     actor: actor.clone(),
-                    action: format!("gate.{}", result.status),
+                    action: format!("gate.{}", result.status.as_str()),
                     stage: Some(stage.name.clone()),
                     revision: Some(revision.id.clone()),
                     promotion: Some(p.id.clone()),

@@ -20,6 +20,7 @@ pub use query::{Plan, StageStatus};
 pub use reconcile::{ReconcileAction, ReconcileReport};
 pub use record::{Lock, Override, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification};
 pub use render::{Rendered, digest};
+pub use review::{ReviewOutcome, noun as review_noun};
 pub use revision::{ImagePin, Revision, parse_images};
 pub use store::Store;
 

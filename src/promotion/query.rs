@@ -65,7 +65,7 @@ impl Engine {
             if let Some(p) = last.as_ref().filter(|p| !p.state.is_terminal()) {
                 for review in store.reviews(&stage.name, &p.revision)? {
                     if !review.withdrawn {
-                        approvals.push(format!("{} by {} ({})", review.verdict, review.user, p.revision));
+                        approvals.push(format!("{} by {} ({})", super::review::noun(review.verdict), review.user, p.revision));
                     }
                 }
             }

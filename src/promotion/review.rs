@@ -42,9 +42,12 @@ impl Engine {
         let policy = config.policy_of(stage);
         let rule = policy.and_then(|p| p.approvals.as_ref()).ok_or_else(|| PromotionError::BadInput(format!("stage {stage_name} requires no approvals (its policy has no `approvals`)")))?;
         let requested_by = waiting.as_ref().map_or("", |p| p.requested_by.as_str());
-        if !withdraw {
-            policy::may_review(rule, &config.groups, &self.user, requested_by).map_err(|refusal| PromotionError::Refused(refusal.to_string()))?;
-        }
+        let allowed = match verdict {
+            _ if withdraw => Ok(()),
+            Verdict::Approve => policy::may_review(rule, &config.groups, &self.user, requested_by),
+            Verdict::Reject => policy::may_reject(rule, &config.groups, &self.user),
+        };
+        allowed.map_err(|refusal| PromotionError::Refused(refusal.to_string()))?;
         let digest = render(&self.git, stage, &revision)?.digest;
         let review = self.record_review(stage_name, &revision.id, verdict, comment, &digest, withdraw)?;
         let probe = waiting.clone().unwrap_or_else(|| probe_promotion(stage_name, &revision.id, &self.user, self.now()));
@@ -67,18 +70,26 @@ impl Engine {
             }
             let review = Review { user: user.clone(), verdict, digest: digest.to_string(), at: now, comment: comment.map(str::to_string), withdrawn: withdraw };
             if withdraw && !withdrew {
-                return Err(PromotionError::BadInput(format!("{user} has no {verdict} of {revision} in {stage} to withdraw")));
+                return Err(PromotionError::BadInput(format!("{user} has no {} of {revision} in {stage} to withdraw", noun(verdict))));
             }
             if !withdraw {
                 let seq = next_seq(txn, keys::REVIEW_SEQ)?;
                 txn_put_json(txn, &keys::review(stage, revision, seq), &review)?;
             }
-            let action = if withdraw { format!("{verdict}.withdraw") } else { verdict.to_string() };
+            let action = if withdraw { format!("{}.withdrawn", noun(verdict)) } else { noun(verdict).to_string() };
             let detail = serde_json::json!({"digest": digest, "comment": comment});
             let event = Event { actor: user.clone(), action, stage: Some(stage.to_string()), revision: Some(revision.to_string()), promotion: None, detail };
             audit::append(txn, event, now)?;
             Ok(review)
         })
+    }
+}
+
+/// `approval` or `rejection`.
+pub fn noun(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Approve => "approval",
+        Verdict::Reject => "rejection",
     }
 }
 
