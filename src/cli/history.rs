@@ -33,7 +33,10 @@ pub(crate) fn render(promotions: &[Promotion]) -> String {
         .iter()
         .map(|p| {
             let gates = p.gates.iter().map(|g| format!("{}:{}", g.name, g.status.as_str())).collect::<Vec<_>>().join(",");
-            let detail = if p.state.as_str() == "blocked" { p.blockers.join("; ") } else { p.error.clone().unwrap_or(gates) };
+            let mut detail = if p.state.as_str() == "blocked" { p.blockers.join("; ") } else { p.error.clone().unwrap_or(gates) };
+            if !p.approved_by.is_empty() {
+                detail = format!("approved by {}; {detail}", p.approved_by.join(", "));
+            }
             vec![
                 p.id.clone(),
                 p.stage.clone(),

@@ -134,8 +134,10 @@ impl Engine {
         let hold = lock_hold(config, stage);
         let now = self.now();
         let notes = evaluation.notes.clone();
+        let approved_by = self.approvers(stage, revision, &digest)?;
         let writing = self.advance(&promotion, PromotionState::Writing, None, |p, txn| {
             lock::acquire(txn, &stage.name, &p.id, &self.holder, now, hold)?;
+            p.approved_by = approved_by.clone();
             p.blockers.clear();
             p.notes = notes.clone();
             p.digest = Some(digest.clone());
@@ -149,6 +151,12 @@ impl Engine {
             }
             other => other,
         }
+    }
+
+    /// Who approved exactly this content (and has not withdrawn it).
+    fn approvers(&self, stage: &Stage, revision: &Revision, digest: &str) -> Result<Vec<String>, PromotionError> {
+        let reviews = self.store()?.reviews(&stage.name, &revision.id)?;
+        Ok(reviews.into_iter().filter(|r| r.verdict == policy::Verdict::Approve && !r.withdrawn && r.digest == digest).map(|r| r.user).collect())
     }
 
     /// The policy decision for `promotion` with rendered output `digest`.

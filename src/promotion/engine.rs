@@ -218,6 +218,7 @@ impl Engine {
                 gates: Vec::new(),
                 error: None,
                 window_override: window_override.clone(),
+                approved_by: Vec::new(),
                 transitions: vec![Transition { state: PromotionState::Requested, at: now, note: None }],
             };
             txn_put_json(txn, &keys::promotion_order(seq), &id)?;

@@ -104,6 +104,9 @@ pub struct Promotion {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_override: Option<Override>,
+    /// Who approved the content that was written (reviews bound to its digest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
     pub transitions: Vec<Transition>,
 }
 

@@ -115,6 +115,7 @@ pub(crate) fn probe_promotion(stage: &str, revision: &str, user: &str, now: chro
         gates: Vec::new(),
         error: None,
         window_override: None,
+        approved_by: Vec::new(),
         transitions: Vec::new(),
     }
 }
