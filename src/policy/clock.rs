@@ -357,6 +357,34 @@ pub(crate) mod tests {
         ));
     }
 
+    /// The cron dialect `docs/policies.md` promises: names, ranges, lists, steps, `#`, `L`,
+    /// day-of-month OR day-of-week as in classic cron, and `+` for AND.
+    #[test]
+    fn cron_dialect() {
+        let cases = [
+            ("0 9 1 * Mon", "2026-06-08T09:00:00Z", true),
+            ("0 9 1 * Mon", "2026-07-01T09:00:00Z", true),
+            ("0 9 1 * Mon", "2026-07-02T09:00:00Z", false),
+            ("0 9 1-7 * +Mon", "2026-06-01T09:00:00Z", true),
+            ("0 9 1-7 * +Mon", "2026-06-08T09:00:00Z", false),
+            ("0 9 * * Mon#2", "2026-06-08T09:00:00Z", true),
+            ("0 9 * * Mon#2", "2026-06-15T09:00:00Z", false),
+            ("0 9 L * *", "2026-06-30T09:00:00Z", true),
+            ("*/15 9-16 * * Mon-Fri", "2026-06-12T16:45:00Z", true),
+            ("*/15 9-16 * * Mon-Fri", "2026-06-13T16:45:00Z", false),
+            ("0 0,12 * Dec *", "2026-12-24T12:00:00Z", true),
+            ("@daily", "2026-12-24T00:00:00Z", true),
+            ("@daily", "2026-12-24T00:01:00Z", false),
+        ];
+        for (expr, t, expected) in cases {
+            assert_eq!(
+                matches(&cron(expr), Tz::UTC, at(t)),
+                expected,
+                "{expr} at {t}"
+            );
+        }
+    }
+
     #[test]
     fn local_times_display_with_weekday_and_zone() {
         let cases = [

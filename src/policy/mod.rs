@@ -167,8 +167,29 @@ pub(crate) mod tests {
     use crate::pipeline::Requires;
     use crate::policy::clock::tests::at;
 
-    pub(crate) const GROUPS: &str = include_str!("../../policies/groups.yaml");
-    pub(crate) const PROD: &str = include_str!("../../policies/prod.yaml");
+    /// The groups of the bundled example.
+    pub(crate) const GROUPS: &str = "apiVersion: ferry/v1
+kind: Groups
+metadata: {name: groups}
+spec:
+  release-managers: [alice, bob, carol]
+  sre: [dana]
+";
+
+    /// The prod policy of the bundled example, without its gates.
+    pub(crate) const PROD: &str = r#"apiVersion: ferry/v1
+kind: Policy
+metadata: {name: prod}
+spec:
+  soak: 30m
+  approvals: {required: 2, from: [group:release-managers], selfApproval: false, expires: 24h}
+  windows:
+    timezone: Europe/Berlin
+    allow: ["* 9-16 * * Mon-Thu"]
+    deny:
+    - {from: "2026-12-20T00:00:00+01:00", until: "2027-01-04T00:00:00+01:00", reason: year-end freeze}
+  overrideBy: [group:sre]
+"#;
 
     /// The owned facts of one decision; [`Scenario::facts`] lends them out.
     pub(crate) struct Scenario {

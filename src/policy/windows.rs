@@ -51,7 +51,7 @@ pub fn window_at(policy: &Policy, now: DateTime<Utc>) -> WindowState {
         return WindowState::Open;
     };
     let tz = policy.timezone;
-    let limit = now + HORIZON;
+    let limit = horizon(now);
     let local = |t: Option<DateTime<Utc>>| t.map(|t| t.with_timezone(&tz));
     if let Some((reason, until)) = holding_deny(windows, tz, now, limit) {
         let opens_at = next_open(windows, tz, now, limit);
@@ -73,9 +73,15 @@ pub fn window_at(policy: &Policy, now: DateTime<Utc>) -> WindowState {
 pub fn next_open_at(policy: &Policy, now: DateTime<Utc>) -> Option<DateTime<Tz>> {
     match &policy.windows {
         None => Some(now.with_timezone(&policy.timezone)),
-        Some(windows) => next_open(windows, policy.timezone, now, now + HORIZON)
+        Some(windows) => next_open(windows, policy.timezone, now, horizon(now))
             .map(|t| t.with_timezone(&policy.timezone)),
     }
+}
+
+/// The end of the search from `now`.
+fn horizon(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.checked_add_signed(HORIZON)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Whether an allow expression matches the minute of `t` (or there are none).
@@ -83,21 +89,47 @@ fn allows(windows: &Windows, tz: Tz, t: DateTime<Utc>) -> bool {
     windows.allow.is_empty() || windows.allow.iter().any(|a| clock::matches(&a.cron, tz, t))
 }
 
-/// The first instant at or after `t` that an allow expression matches.
-fn next_allowed(
-    windows: &Windows,
+/// The allowed instants, searched forward: remembers each allow expression's next match,
+/// so that one which never matches within the horizon is searched only once.
+struct Allowed<'w> {
+    windows: &'w Windows,
     tz: Tz,
-    t: DateTime<Utc>,
     limit: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    if allows(windows, tz, t) {
-        return Some(t);
+    /// Per allow expression: not searched yet, or its first match at or after the last
+    /// instant asked for (`None`: none before `limit`).
+    next: Vec<Option<Option<DateTime<Utc>>>>,
+}
+
+impl<'w> Allowed<'w> {
+    fn new(windows: &'w Windows, tz: Tz, limit: DateTime<Utc>) -> Self {
+        let next = vec![None; windows.allow.len()];
+        Allowed {
+            windows,
+            tz,
+            limit,
+            next,
+        }
     }
-    windows
-        .allow
-        .iter()
-        .filter_map(|a| clock::next_match(&a.cron, tz, t, limit))
-        .min()
+
+    /// The first instant at or after `t` that an allow expression matches.
+    fn at_or_after(&mut self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.windows.allow.is_empty() {
+            return Some(t);
+        }
+        let (tz, limit) = (self.tz, self.limit);
+        let allow = self.windows.allow.iter().zip(&mut self.next);
+        allow
+            .filter_map(|(allow, next)| {
+                let found = match *next {
+                    Some(None) => None,
+                    Some(Some(at)) if at >= t => Some(at),
+                    _ => clock::next_match(&allow.cron, tz, t, limit),
+                };
+                *next = Some(found);
+                found
+            })
+            .min()
+    }
 }
 
 /// When `deny` holds at `t`, the instant it ends (`None`: not before `limit`).
@@ -156,9 +188,10 @@ fn next_open(
     now: DateTime<Utc>,
     limit: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
+    let mut allowed = Allowed::new(windows, tz, limit);
     let mut t = now;
     for _ in 0..MAX_STEPS {
-        t = next_allowed(windows, tz, t, limit)?;
+        t = allowed.at_or_after(t)?;
         match holding_deny(windows, tz, t, limit) {
             None => return Some(t),
             Some((_, end)) => t = end?,
@@ -451,6 +484,23 @@ mod tests {
     }
 
     #[test]
+    fn an_allow_expression_that_never_matches_does_not_hide_the_others() {
+        let office = policy(OFFICE);
+        let with_never = policy(&OFFICE.replace("allow: [", "allow: [\"0 0 30 2 *\", "));
+        for now in [
+            "2026-06-08T12:30:00+02:00",
+            "2026-06-11T17:00:00+02:00",
+            "2026-12-21T10:00:00+01:00",
+        ] {
+            assert_eq!(
+                window_at(&with_never, at(now)),
+                window_at(&office, at(now)),
+                "at {now}"
+            );
+        }
+    }
+
+    #[test]
     fn a_window_that_never_opens_says_so() {
         let never = policy("    timezone: Europe/Berlin\n    allow: [\"0 0 30 2 *\"]\n");
         assert_eq!(
@@ -484,5 +534,10 @@ mod tests {
             window_at(&beyond_horizon, at("2026-06-08T10:00:00Z")),
             expected
         );
+        // Every allowed minute is denied: the search gives up at the horizon.
+        let cancelled = policy(
+            "    timezone: UTC\n    allow: [\"0 * * * *\"]\n    deny: [{cron: \"0 * * * *\", reason: cancelled}]\n",
+        );
+        assert_eq!(next_open_at(&cancelled, at("2026-06-08T10:30:00Z")), None);
     }
 }
