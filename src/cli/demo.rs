@@ -186,7 +186,7 @@ impl Demo {
             let next = match window_at(policy, self.clock.now()) {
                 WindowState::Open => return Ok(()),
                 WindowState::Closed { opens_at } => opens_at.map(|t| (t.with_timezone(&Utc), "prod's window opens".to_string())),
-                WindowState::Denied { reason, until } => until.map(|t| (t.with_timezone(&Utc), format!("the {reason} ends"))),
+                WindowState::Denied { reason, opens_at, .. } => opens_at.map(|t| (t.with_timezone(&Utc), format!("the {reason} ends and the window opens"))),
             };
             let Some((at, why)) = next else { return Err(CliError::failed("prod's window never opens")) };
             self.clock.set(at);
