@@ -1,4 +1,5 @@
 //! End-to-end tests: the `ferry` binary run against real repositories in temp dirs.
 
 mod cli;
+mod gates;
 mod support;

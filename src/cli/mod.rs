@@ -11,6 +11,7 @@ mod graph;
 mod history;
 pub mod output;
 mod plan;
+pub mod progress;
 mod promote;
 mod reconcile;
 mod release;

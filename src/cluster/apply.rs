@@ -17,8 +17,11 @@ pub const FIELD_MANAGER: &str = "ferry";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApplyAction {
+    /// The object did not exist.
     Created,
+    /// The object changed.
     Configured,
+    /// The apply changed nothing.
     Unchanged,
 }
 
@@ -27,6 +30,7 @@ pub enum ApplyAction {
 pub struct ApplyResult {
     /// The object, with the namespace it was applied in.
     pub object: ObjectRef,
+    /// What the apply did (or would do).
     pub action: ApplyAction,
     /// Whether this was a server-side dry run (nothing was changed).
     pub dry_run: bool,
@@ -102,55 +106,65 @@ impl Applier<'_> {
     ) -> Result<ApplyResult, ClusterError> {
         let (resource, namespaced) = self.resource_for(object).await?;
         let namespace = namespaced.then(|| {
-            object
-                .namespace
-                .clone()
-                .unwrap_or_else(|| self.cluster.default_namespace().to_string())
+            let default = || self.cluster.default_namespace().to_string();
+            object.namespace.clone().unwrap_or_else(default)
         });
         let target = ObjectRef {
-            namespace: namespace.clone(),
+            namespace,
             ..object.clone()
         };
-        let result = |action| ApplyResult {
-            object: target.clone(),
-            action,
-            dry_run: self.dry_run,
-        };
-        if self.dry_run
-            && namespace
-                .as_ref()
-                .is_some_and(|ns| self.new_namespaces.contains(ns))
-        {
-            return Ok(result(ApplyAction::Created));
-        }
-        let client = self.cluster.client().clone();
-        let api: Api<DynamicObject> = match &namespace {
-            Some(ns) => Api::namespaced_with(client, ns, &resource),
-            None => Api::all_with(client, &resource),
-        };
-        let before = api
-            .get_opt(&object.name)
-            .await
-            .map_err(|e| self.cluster.request_error(format!("get {target}"), e))?;
-        let mut params = PatchParams::apply(FIELD_MANAGER);
-        if self.dry_run {
-            params = params.dry_run();
-        }
-        let body = with_namespace(manifest, namespace.as_deref());
-        let after = api
-            .patch(&object.name, &params, &Patch::Apply(&body))
-            .await
-            .map_err(|e| self.cluster.request_error(format!("apply {target}"), e))?;
-        let action = match before {
-            None => ApplyAction::Created,
-            Some(before) if comparable(&before) == comparable(&after) => ApplyAction::Unchanged,
-            Some(_) => ApplyAction::Configured,
+        let in_new_namespace = target
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| self.new_namespaces.contains(ns));
+        let action = if self.dry_run && in_new_namespace {
+            ApplyAction::Created
+        } else {
+            self.patch(&resource, &target, manifest).await?
         };
         if action == ApplyAction::Created && object.group().is_empty() && object.kind == "Namespace"
         {
             self.new_namespaces.insert(object.name.clone());
         }
-        Ok(result(action))
+        Ok(ApplyResult {
+            object: target,
+            action,
+            dry_run: self.dry_run,
+        })
+    }
+
+    /// Server-side applies `manifest` as `target` and tells what that changed.
+    async fn patch(
+        &self,
+        resource: &ApiResource,
+        target: &ObjectRef,
+        manifest: &Value,
+    ) -> Result<ApplyAction, ClusterError> {
+        let client = self.cluster.client().clone();
+        let api: Api<DynamicObject> = match &target.namespace {
+            Some(ns) => Api::namespaced_with(client, ns, resource),
+            None => Api::all_with(client, resource),
+        };
+        let request_error =
+            |verb: &str, err| self.cluster.request_error(format!("{verb} {target}"), err);
+        let before = api
+            .get_opt(&target.name)
+            .await
+            .map_err(|e| request_error("get", e))?;
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if self.dry_run {
+            params = params.dry_run();
+        }
+        let body = with_namespace(manifest, target.namespace.as_deref());
+        let after = api
+            .patch(&target.name, &params, &Patch::Apply(&body))
+            .await
+            .map_err(|e| request_error("apply", e))?;
+        Ok(match before {
+            None => ApplyAction::Created,
+            Some(before) if comparable(&before) == comparable(&after) => ApplyAction::Unchanged,
+            Some(_) => ApplyAction::Configured,
+        })
     }
 
     /// The API resource of the object's kind and whether it is namespaced, from discovery.

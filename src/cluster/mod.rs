@@ -142,6 +142,7 @@ async fn config_for(
     }
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(READ_TIMEOUT);
+    config.reset_reader_on_write = true;
     Ok(config)
 }
 

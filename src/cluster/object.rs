@@ -9,9 +9,11 @@ use serde_json::Value;
 pub struct ObjectRef {
     /// `apps/v1`, `v1`, `argoproj.io/v1alpha1`, …
     pub api_version: String,
+    /// `Deployment`, `Namespace`, …
     pub kind: String,
     /// `None` for cluster-scoped objects.
     pub namespace: Option<String>,
+    /// `metadata.name`.
     pub name: String,
 }
 

@@ -49,26 +49,16 @@ impl Probe for ArgoProbe<'_> {
 
 /// Judges an Application against the output commit.
 fn judge(object: &ObjectRef, app: &Value, commit: &str) -> Outcome {
-    let text = |pointer: &str| app.pointer(pointer).and_then(Value::as_str).unwrap_or("");
-    let operation = text("/status/operationState/phase");
-    let operation_revisions = revisions(app, "/status/operationState/syncResult")
-        .into_iter()
-        .chain(revisions(app, "/status/operationState/operation/sync"))
-        .collect::<Vec<_>>();
-    let operation_for_commit = operation_revisions.iter().any(|r| names_commit(r, commit));
+    if let Some(outcome) = operation(object, app, commit) {
+        return outcome;
+    }
+    let text = |pointer: &str| {
+        app.pointer(pointer)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     let commit_short = short(commit);
-    if operation_for_commit && matches!(operation, "Failed" | "Error") {
-        let message = text("/status/operationState/message");
-        return Outcome::Fail(format!(
-            "{object}: the sync to {commit_short} ended {operation}: {message}"
-        ));
-    }
-    if operation_for_commit && matches!(operation, "Running" | "Terminating") {
-        return Outcome::Pending(format!("{object}: syncing to {commit_short}"));
-    }
-    let sync = Some(text("/status/sync/status"))
-        .filter(|s| !s.is_empty())
-        .unwrap_or("Unknown");
+    let sync = text("/status/sync/status").unwrap_or("Unknown");
     let synced = revisions(app, "/status/sync");
     if !synced.iter().any(|r| names_commit(r, commit)) {
         let at = synced.first().map(|r| short(r)).unwrap_or("no revision");
@@ -79,11 +69,8 @@ fn judge(object: &ObjectRef, app: &Value, commit: &str) -> Outcome {
     if sync != "Synced" {
         return Outcome::Pending(format!("{object} is {sync} at {commit_short}"));
     }
-    let health = Some(text("/status/health/status"))
-        .filter(|s| !s.is_empty())
-        .unwrap_or("Unknown");
-    let message = Some(text("/status/health/message"))
-        .filter(|m| !m.is_empty())
+    let health = text("/status/health/status").unwrap_or("Unknown");
+    let message = text("/status/health/message")
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
     match health {
@@ -94,6 +81,30 @@ fn judge(object: &ObjectRef, app: &Value, commit: &str) -> Outcome {
         other => Outcome::Pending(format!(
             "{object} is Synced to {commit_short}, health {other}{message}"
         )),
+    }
+}
+
+/// What a sync operation of the output commit says, if one is running or has failed.
+fn operation(object: &ObjectRef, app: &Value, commit: &str) -> Option<Outcome> {
+    let state = app.pointer("/status/operationState")?;
+    let mut revisions = revisions(state, "/syncResult")
+        .into_iter()
+        .chain(revisions(state, "/operation/sync"));
+    if !revisions.any(|r| names_commit(r, commit)) {
+        return None;
+    }
+    let phase = state["phase"].as_str().unwrap_or("");
+    let message = state["message"].as_str().unwrap_or("");
+    match phase {
+        "Failed" | "Error" => Some(Outcome::Fail(format!(
+            "{object}: the sync to {} ended {phase}: {message}",
+            short(commit)
+        ))),
+        "Running" | "Terminating" => Some(Outcome::Pending(format!(
+            "{object}: syncing to {}",
+            short(commit)
+        ))),
+        _ => None,
     }
 }
 

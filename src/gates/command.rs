@@ -6,8 +6,9 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::poll::{Run, human};
 use super::{GateContext, GateError, GateResult, GateStatus, ObservationState};
@@ -21,6 +22,41 @@ pub(super) async fn run(run: Run<'_>, ctx: &GateContext, argv: &[String]) -> Gat
     let Some((program, args)) = argv.split_first() else {
         return run.finish(GateStatus::Errored, "the command is empty".to_string());
     };
+    let child = match command(ctx, program, args).spawn() {
+        Ok(child) => child,
+        Err(source) => {
+            let dir = ctx.repo_root.clone();
+            let err = GateError::Spawn {
+                program: program.clone(),
+                dir,
+                source,
+            };
+            return run.end(ObservationState::Error, GateStatus::Errored, err.reason());
+        }
+    };
+    let (status, output) = wait(child, run.deadline()).await;
+    match status {
+        Some(Ok(status)) => judge(run, program, status, &output),
+        Some(Err(source)) => {
+            let err = GateError::Wait {
+                program: program.clone(),
+                source,
+            };
+            run.end(ObservationState::Error, GateStatus::Errored, err.reason())
+        }
+        None => {
+            let timeout = human(run.timeout());
+            let reason = format!(
+                "{program} was killed at the gate's timeout of {timeout}{}",
+                output.tail()
+            );
+            run.end(ObservationState::Failing, GateStatus::Failed, reason)
+        }
+    }
+}
+
+/// The command in the repository root, with the promotion in its environment.
+fn command(ctx: &GateContext, program: &str, args: &[String]) -> Command {
     let mut command = Command::new(resolve(program, &ctx.repo_root));
     command
         .args(args)
@@ -33,22 +69,20 @@ pub(super) async fn run(run: Run<'_>, ctx: &GateContext, argv: &[String]) -> Gat
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(source) => {
-            let err = GateError::Spawn {
-                program: program.clone(),
-                dir: ctx.repo_root.clone(),
-                source,
-            };
-            return run.end(ObservationState::Error, GateStatus::Errored, err.reason());
-        }
-    };
+    command
+}
+
+/// Waits for `child` until `deadline`, killing it then; its exit status (`None` when killed)
+/// and its output.
+async fn wait(
+    mut child: Child,
+    deadline: Instant,
+) -> (Option<std::io::Result<ExitStatus>>, Output) {
     let stdout = Capture::start(child.stdout.take());
     let stderr = Capture::start(child.stderr.take());
     let status = tokio::select! {
         status = child.wait() => Some(status),
-        () = tokio::time::sleep_until(run.deadline()) => None,
+        () = tokio::time::sleep_until(deadline) => None,
     };
     if status.is_none() {
         let _ = child.kill().await;
@@ -57,24 +91,7 @@ pub(super) async fn run(run: Run<'_>, ctx: &GateContext, argv: &[String]) -> Gat
         stdout: stdout.finish().await,
         stderr: stderr.finish().await,
     };
-    match status {
-        Some(Ok(status)) => judge(run, program, status, &output),
-        Some(Err(source)) => {
-            let err = GateError::Wait {
-                program: program.clone(),
-                source,
-            };
-            run.end(ObservationState::Error, GateStatus::Errored, err.reason())
-        }
-        None => {
-            let reason = format!(
-                "{program} was killed at the gate's timeout of {}{}",
-                human(run.timeout()),
-                output.tail()
-            );
-            run.end(ObservationState::Failing, GateStatus::Failed, reason)
-        }
-    }
+    (status, output)
 }
 
 fn judge(run: Run<'_>, program: &str, status: ExitStatus, output: &Output) -> GateResult {

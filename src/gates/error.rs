@@ -53,6 +53,14 @@ pub enum GateError {
 }
 
 impl GateError {
+    /// A failed request to `url` (the URL is named once, not again in the cause).
+    pub(crate) fn request(url: &str, source: reqwest::Error) -> GateError {
+        GateError::Request {
+            url: url.to_string(),
+            source: source.without_url(),
+        }
+    }
+
     /// The message with its causes, as one line: `failed to reach URL: error sending request: …`.
     pub fn reason(&self) -> String {
         let mut text = self.to_string();

@@ -52,20 +52,6 @@ fn judge(object: &ObjectRef, kustomization: &Value, commit: &str) -> Outcome {
     let status = &kustomization["status"];
     let applied = status["lastAppliedRevision"].as_str().unwrap_or("");
     let attempted = status["lastAttemptedRevision"].as_str().unwrap_or("");
-    let ready = status["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == "Ready");
-    let field = |name: &str| ready.and_then(|c| c[name].as_str()).unwrap_or("");
-    let (state, reason, message) = (
-        Some(field("status"))
-            .filter(|s| !s.is_empty())
-            .unwrap_or("Unknown"),
-        field("reason"),
-        field("message"),
-    );
-    let commit_short = short(commit);
     let generation = kustomization
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
@@ -76,21 +62,21 @@ fn judge(object: &ObjectRef, kustomization: &Value, commit: &str) -> Outcome {
             "{object}: waiting for generation {generation} to be reconciled (observed: {observed})"
         ));
     }
+    let ready = Ready::of(status);
+    let commit_short = short(commit);
     if names_commit(applied, commit) {
-        return match state {
+        return match ready.status {
             "True" => Outcome::Pass(format!("{object} is Ready with {applied} applied")),
             "False" => Outcome::Fail(format!(
-                "{object} applied {commit_short} but is not Ready ({reason}): {message}"
+                "{object} applied {commit_short} but is not Ready {ready}"
             )),
-            _ => Outcome::Pending(format!(
-                "{object} applied {commit_short}, Ready is {state} ({reason}): {message}"
+            other => Outcome::Pending(format!(
+                "{object} applied {commit_short}, Ready is {other} {ready}"
             )),
         };
     }
-    if names_commit(attempted, commit) && state == "False" {
-        return Outcome::Fail(format!(
-            "{object} failed to apply {commit_short} ({reason}): {message}"
-        ));
+    if names_commit(attempted, commit) && ready.status == "False" {
+        return Outcome::Fail(format!("{object} failed to apply {commit_short} {ready}"));
     }
     let at = if applied.is_empty() {
         "nothing applied".to_string()
@@ -98,6 +84,39 @@ fn judge(object: &ObjectRef, kustomization: &Value, commit: &str) -> Outcome {
         format!("at {applied}")
     };
     Outcome::Pending(format!("{object} is {at}, waiting for {commit_short}"))
+}
+
+/// The `Ready` condition: its status, and its reason and message as `(Reason): message`.
+struct Ready<'a> {
+    status: &'a str,
+    reason: &'a str,
+    message: &'a str,
+}
+
+impl<'a> Ready<'a> {
+    fn of(status: &'a Value) -> Ready<'a> {
+        let condition = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready");
+        let field = |name: &str| {
+            condition
+                .and_then(|c| c[name].as_str())
+                .filter(|s| !s.is_empty())
+        };
+        Ready {
+            status: field("status").unwrap_or("Unknown"),
+            reason: field("reason").unwrap_or("no reason"),
+            message: field("message").unwrap_or(""),
+        }
+    }
+}
+
+impl std::fmt::Display for Ready<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "({}): {}", self.reason, self.message)
+    }
 }
 
 #[cfg(test)]

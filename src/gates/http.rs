@@ -1,5 +1,7 @@
 //! The `http` gate: a request whose status, body text or JSON value must match.
 
+use std::time::Duration;
+
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
@@ -24,10 +26,17 @@ pub(super) async fn run(run: Run<'_>, ctx: &GateContext, gate: &HttpGate) -> Gat
     }
 }
 
+/// How long to wait for a connection before the observation counts as an error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take before it counts as an error and is retried.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// An HTTP client that verifies TLS certificates unless told not to.
 pub(super) fn client(insecure_skip_tls_verify: bool) -> Result<reqwest::Client, GateError> {
     reqwest::Client::builder()
         .danger_accept_invalid_certs(insecure_skip_tls_verify)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(GateError::Client)
@@ -96,22 +105,12 @@ impl Probe for HttpProbe<'_> {
             .headers(self.headers.clone());
         let response = match request.send().await {
             Ok(response) => response,
-            Err(source) => {
-                return Outcome::Error(GateError::Request {
-                    url: gate.url.clone(),
-                    source,
-                });
-            }
+            Err(source) => return Outcome::Error(GateError::request(&gate.url, source)),
         };
         let status = response.status().as_u16();
         let body = match response.text().await {
             Ok(body) => body,
-            Err(source) => {
-                return Outcome::Error(GateError::Request {
-                    url: gate.url.clone(),
-                    source,
-                });
-            }
+            Err(source) => return Outcome::Error(GateError::request(&gate.url, source)),
         };
         judge(gate, status, &body)
     }
@@ -140,27 +139,34 @@ fn judge(gate: &HttpGate, status: u16, body: &str) -> Outcome {
             excerpt(body)
         ));
     }
-    if let Some((pointer, expected)) = &gate.json {
-        let value: Value = match serde_json::from_str(body) {
-            Ok(value) => value,
-            Err(source) => {
-                return Outcome::Error(GateError::NotJson {
-                    url: gate.url.clone(),
-                    source,
-                });
-            }
-        };
-        match value.pointer(pointer) {
-            Some(found) if found == expected => {}
-            Some(found) => {
-                return Outcome::Failing(format!("{pointer} is {found}, expected {expected}"));
-            }
-            None => {
-                return Outcome::Failing(format!("the answer of {} has no {pointer}", gate.url));
-            }
-        }
+    if let Some((pointer, expected)) = &gate.json
+        && let Some(outcome) = judge_json(&gate.url, body, pointer, expected)
+    {
+        return outcome;
     }
     Outcome::Pass(passed(gate, status))
+}
+
+/// The failure of a JSON body check, or `None` when `pointer` holds `expected`.
+fn judge_json(url: &str, body: &str, pointer: &str, expected: &Value) -> Option<Outcome> {
+    let value: Value = match serde_json::from_str(body) {
+        Ok(value) => value,
+        Err(source) => {
+            return Some(Outcome::Error(GateError::NotJson {
+                url: url.to_string(),
+                source,
+            }));
+        }
+    };
+    match value.pointer(pointer) {
+        Some(found) if found == expected => None,
+        Some(found) => Some(Outcome::Failing(format!(
+            "{pointer} is {found}, expected {expected}"
+        ))),
+        None => Some(Outcome::Failing(format!(
+            "the answer of {url} has no {pointer}"
+        ))),
+    }
 }
 
 fn passed(gate: &HttpGate, status: u16) -> String {

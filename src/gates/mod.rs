@@ -33,6 +33,7 @@ pub use error::GateError;
 /// What a gate run knows about the promotion it verifies.
 #[derive(Debug, Clone)]
 pub struct GateContext {
+    /// The stage being verified.
     pub stage: String,
     /// The revision id (`r-…`).
     pub revision: String,
@@ -59,6 +60,7 @@ pub struct GateContext {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GateStatus {
+    /// The check held for this commit.
     Passed,
     /// The gate observed the stage unhealthy, or not healthy before its timeout.
     Failed,
@@ -81,15 +83,19 @@ impl GateStatus {
 /// The outcome of one gate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateResult {
+    /// The gate's name from the policy.
     pub name: String,
     /// The gate type as written in policies: `http`, `kubernetes-rollout`, …
     pub kind: String,
+    /// How it ended.
     pub status: GateStatus,
     /// Why, in words a person can act on.
     pub reason: String,
     /// How many observations were made.
     pub observations: u32,
+    /// When the gate started.
     pub started_at: DateTime<Utc>,
+    /// When it ended.
     pub finished_at: DateTime<Utc>,
 }
 
@@ -112,7 +118,9 @@ pub enum ObservationState {
 pub struct Observation {
     /// 1 for the first observation.
     pub attempt: u32,
+    /// What it showed.
     pub state: ObservationState,
+    /// What it showed, in words.
     pub detail: String,
 }
 

@@ -113,7 +113,10 @@ impl<'a> Run<'a> {
 
     /// Observations made before the commit was applied never count: wait until then.
     async fn wait_for_applied_at(&self) {
-        if let Ok(wait) = (self.applied_at - Utc::now()).to_std() {
+        while let Ok(wait) = (self.applied_at - Utc::now()).to_std() {
+            if wait.is_zero() || Instant::now() >= self.deadline {
+                return;
+            }
             tokio::time::sleep_until((Instant::now() + wait).min(self.deadline)).await;
         }
     }
@@ -320,6 +323,34 @@ mod tests {
         assert_eq!(
             (result.status, result.reason.as_str()),
             (GateStatus::Failed, "timed out after 100ms: still waiting")
+        );
+    }
+
+    /// Passes at once, noting when it observed.
+    struct Clocked(Vec<DateTime<Utc>>);
+
+    impl Probe for Clocked {
+        async fn observe(&mut self) -> Outcome {
+            self.0.push(Utc::now());
+            Outcome::Pass("ok".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_is_observed_before_the_commit_was_applied() {
+        let mut ctx = ctx();
+        ctx.applied_at = Utc::now() + chrono::Duration::milliseconds(150);
+        let spec = spec(5_000);
+        let mut probe = Clocked(Vec::new());
+        let result = Run::start(&spec, &ctx, &Seen::default())
+            .poll(&mut probe)
+            .await;
+        assert_eq!(result.status, GateStatus::Passed);
+        assert!(
+            probe.0[0] >= ctx.applied_at,
+            "observed at {}, applied at {}",
+            probe.0[0],
+            ctx.applied_at
         );
     }
 

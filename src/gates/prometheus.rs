@@ -85,12 +85,12 @@ impl PrometheusProbe<'_> {
         let response = request
             .send()
             .await
-            .map_err(|source| GateError::Request { url: url(), source })?;
+            .map_err(|source| GateError::request(&self.gate.url, source))?;
         let status = response.status().as_u16();
         let body = response
             .text()
             .await
-            .map_err(|source| GateError::Request { url: url(), source })?;
+            .map_err(|source| GateError::request(&self.gate.url, source))?;
         let answer: Value = match serde_json::from_str(&body) {
             Ok(answer) => answer,
             Err(_) if status >= 500 => return Err(GateError::ServerError { url: url(), status }),
@@ -213,13 +213,20 @@ fn parse_point(point: &Value) -> Result<(DateTime<Utc>, f64), String> {
     Ok((time, value))
 }
 
-/// `{job="web",instance="…"}`, or `""` without labels.
+/// `{instance="…",job="web"}` (the metric name is in the query), or `""` without labels.
 fn labels(metric: &Value) -> String {
-    let Some(map) = metric.as_object().filter(|m| !m.is_empty()) else {
-        return String::new();
-    };
-    let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k}={}", v)).collect();
-    format!("{{{}}}", pairs.join(","))
+    let pairs: Vec<String> = metric
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| name.as_str() != "__name__")
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", pairs.join(","))
+    }
 }
 
 #[cfg(test)]

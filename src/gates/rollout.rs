@@ -9,6 +9,9 @@ use super::workload::{self, KINDS, Rollout};
 use super::{GateContext, GateError, GateResult, GateStatus, ObservationState};
 use crate::cluster::{self, Cluster, ObjectRef};
 
+/// How many workloads are read from the API server at the same time.
+const CONCURRENT_LOOKUPS: usize = 8;
+
 /// Runs a `kubernetes-rollout` gate.
 pub(super) async fn run(run: Run<'_>, ctx: &GateContext) -> GateResult {
     let rendered: Vec<(ObjectRef, &Value)> = ctx
@@ -65,11 +68,13 @@ struct RolloutProbe<'a> {
 
 impl Probe for RolloutProbe<'_> {
     async fn observe(&mut self) -> Outcome {
-        let lookups = self
-            .workloads
-            .iter()
-            .map(|(object, manifest)| self.check(object, manifest));
-        let states = futures_util::future::join_all(lookups).await;
+        let mut states = Vec::with_capacity(self.workloads.len());
+        for batch in self.workloads.chunks(CONCURRENT_LOOKUPS) {
+            let lookups = batch
+                .iter()
+                .map(|(object, manifest)| self.check(object, manifest));
+            states.extend(futures_util::future::join_all(lookups).await);
+        }
         let mut waiting = Vec::new();
         for state in states {
             match state {

@@ -108,18 +108,7 @@ fn stateful_set(live: &Value) -> Rollout {
         .pointer("/spec/updateStrategy/rollingUpdate")
         .is_some_and(|r| !r.is_null())
     {
-        let partition = live
-            .pointer("/spec/updateStrategy/rollingUpdate/partition")
-            .and_then(Value::as_i64);
-        if let (Some(desired), Some(partition)) = (desired, partition)
-            && updated < desired - partition
-        {
-            return Rollout::Waiting(format!(
-                "partitioned rollout: {updated} of {} new pods have been updated",
-                desired - partition
-            ));
-        }
-        return Rollout::Done(format!("{updated} new pods have been updated"));
+        return partitioned(live, desired, updated);
     }
     let (update, current) = (
         text(live, "/status/updateRevision"),
@@ -134,6 +123,22 @@ fn stateful_set(live: &Value) -> Rollout {
         "{} pods are at revision {current}",
         int(live, "/status/currentReplicas")
     ))
+}
+
+/// A rolling update with parameters: done when the pods above the partition are updated.
+fn partitioned(live: &Value, desired: Option<i64>, updated: i64) -> Rollout {
+    let partition = live
+        .pointer("/spec/updateStrategy/rollingUpdate/partition")
+        .and_then(Value::as_i64);
+    if let (Some(desired), Some(partition)) = (desired, partition)
+        && updated < desired - partition
+    {
+        return Rollout::Waiting(format!(
+            "partitioned rollout: {updated} of {} new pods have been updated",
+            desired - partition
+        ));
+    }
+    Rollout::Done(format!("{updated} new pods have been updated"))
 }
 
 fn daemon_set(live: &Value) -> Rollout {

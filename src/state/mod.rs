@@ -1,2 +1,224 @@
 //! The state store: a trait with transactions, compare-and-swap and ordered scans, and the
 //! sled backend. sled is used only here.
+//!
+//! Keys and values are bytes; [`get_json`], [`txn_put_json`] and friends store JSON values.
+//! Every write is flushed to disk before it returns. Several ferry processes share one state
+//! directory, so a process opens a [`SledStore`] for one operation and drops it right after
+//! (see [`SledStore::open`]).
+
+mod error;
+mod lock;
+mod mem;
+mod sled_store;
+mod txn;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use error::StateError;
+pub use mem::MemStore;
+pub use sled_store::{DEFAULT_OPEN_WAIT, LAYOUT_KEY, LAYOUT_VERSION, SledStore};
+
+use error::display_key;
+
+/// Key/value pairs, ordered by key.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Reads and writes inside one transaction of a [`StateStore`].
+///
+/// Reads see the transaction's own earlier writes. Nothing is visible to others until the
+/// transaction returns `Ok`.
+pub trait Txn {
+    /// The value under `key`, if any.
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+    /// Sets `key` to `value`.
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateError>;
+    /// Removes `key`; no error when it does not exist.
+    fn delete(&mut self, key: &[u8]) -> Result<(), StateError>;
+    /// All pairs whose key starts with `prefix`, ordered by key.
+    fn scan_prefix(&mut self, prefix: &[u8]) -> Result<Entries, StateError>;
+}
+
+/// A transactional, ordered key/value store.
+///
+/// The trait is object safe; the generic [`StateStoreExt::transaction`] is what callers use.
+pub trait StateStore: Send + Sync {
+    /// Runs `f` exactly once, atomically: all its writes become visible together when it returns
+    /// `Ok`, none when it returns `Err` (the error is passed through). Transactions and
+    /// [`compare_and_swap`](StateStore::compare_and_swap) calls on one store are serialized.
+    /// The writes are flushed to disk before this returns `Ok`.
+    fn run_transaction(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), StateError>,
+    ) -> Result<(), StateError>;
+
+    /// The value under `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
+
+    /// All pairs whose key starts with `prefix`, ordered by key.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Entries, StateError>;
+
+    /// At most `limit` pairs whose key starts with `prefix`, in descending key order: the newest
+    /// first for keys that end in a zero-padded sequence number.
+    fn scan_prefix_rev(&self, prefix: &[u8], limit: usize) -> Result<Entries, StateError>;
+
+    /// Sets `key` to `new` (`None` deletes it) only if its value is `old` (`None`: absent).
+    /// `Ok(Err(current))` when the value was something else. Flushed before returning.
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<Result<(), Option<Vec<u8>>>, StateError>;
+}
+
+/// The generic conveniences over any [`StateStore`], `dyn StateStore` included.
+pub trait StateStoreExt: StateStore {
+    /// Runs `f` atomically and returns its value; see [`StateStore::run_transaction`].
+    fn transaction<T>(
+        &self,
+        f: impl FnMut(&mut dyn Txn) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        self.try_transaction(f)
+    }
+
+    /// Like [`transaction`](StateStoreExt::transaction), for closures that fail with an error
+    /// of the caller's own: when `f` returns `Err(e)`, nothing is written and `e` is returned.
+    fn try_transaction<T, E: From<StateError>>(
+        &self,
+        mut f: impl FnMut(&mut dyn Txn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut outcome: Option<Result<T, E>> = None;
+        let result = self.run_transaction(&mut |txn| {
+            let value = f(txn);
+            let failed = value.is_err();
+            outcome = Some(value);
+            if failed {
+                Err(StateError::Aborted)
+            } else {
+                Ok(())
+            }
+        });
+        match (result, outcome) {
+            (Ok(()), Some(Ok(value))) => Ok(value),
+            (Err(StateError::Aborted), Some(Err(err))) => Err(err),
+            (Err(err), _) => Err(err.into()),
+            (Ok(()), _) => unreachable!("a committed transaction ran its closure successfully"),
+        }
+    }
+}
+
+impl<S: StateStore + ?Sized> StateStoreExt for S {}
+
+/// The JSON value under `key`, if any.
+pub fn get_json<T: DeserializeOwned>(
+    store: &dyn StateStore,
+    key: &[u8],
+) -> Result<Option<T>, StateError> {
+    store.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+}
+
+/// Stores `value` as JSON under `key`, in a transaction of its own.
+pub fn put_json<T: Serialize + ?Sized>(
+    store: &dyn StateStore,
+    key: &[u8],
+    value: &T,
+) -> Result<(), StateError> {
+    let bytes = encode(key, value)?;
+    store.transaction(|txn| txn.put(key, &bytes))
+}
+
+/// All JSON values whose key starts with `prefix`, ordered by key.
+pub fn scan_json<T: DeserializeOwned>(
+    store: &dyn StateStore,
+    prefix: &[u8],
+) -> Result<Vec<(Vec<u8>, T)>, StateError> {
+    decode_all(store.scan_prefix(prefix)?)
+}
+
+/// At most `limit` JSON values whose key starts with `prefix`, in descending key order.
+pub fn scan_json_rev<T: DeserializeOwned>(
+    store: &dyn StateStore,
+    prefix: &[u8],
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, T)>, StateError> {
+    decode_all(store.scan_prefix_rev(prefix, limit)?)
+}
+
+/// The JSON value under `key` inside a transaction, if any.
+pub fn txn_get_json<T: DeserializeOwned>(
+    txn: &mut dyn Txn,
+    key: &[u8],
+) -> Result<Option<T>, StateError> {
+    txn.get(key)?.map(|bytes| decode(key, &bytes)).transpose()
+}
+
+/// Stores `value` as JSON under `key` inside a transaction.
+pub fn txn_put_json<T: Serialize + ?Sized>(
+    txn: &mut dyn Txn,
+    key: &[u8],
+    value: &T,
+) -> Result<(), StateError> {
+    txn.put(key, &encode(key, value)?)
+}
+
+/// All JSON values whose key starts with `prefix` inside a transaction, ordered by key.
+pub fn txn_scan_json<T: DeserializeOwned>(
+    txn: &mut dyn Txn,
+    prefix: &[u8],
+) -> Result<Vec<(Vec<u8>, T)>, StateError> {
+    decode_all(txn.scan_prefix(prefix)?)
+}
+
+/// Allocates the next number of the sequence stored under `key`: 1, 2, 3, … Callers put it
+/// into keys zero-padded (`format!("{seq:020}")`) so that keys sort in allocation order.
+///
+/// The counter is stored as 8 big-endian bytes.
+pub fn next_seq(txn: &mut dyn Txn, key: &[u8]) -> Result<u64, StateError> {
+    let current = match txn.get(key)? {
+        None => 0,
+        Some(bytes) => {
+            let bytes: [u8; 8] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| StateError::Corrupt {
+                    key: display_key(key),
+                    reason: "not an 8-byte counter",
+                })?;
+            u64::from_be_bytes(bytes)
+        }
+    };
+    let next = current.checked_add(1).ok_or(StateError::Corrupt {
+        key: display_key(key),
+        reason: "sequence counter overflowed",
+    })?;
+    txn.put(key, &next.to_be_bytes())?;
+    Ok(next)
+}
+
+fn encode<T: Serialize + ?Sized>(key: &[u8], value: &T) -> Result<Vec<u8>, StateError> {
+    serde_json::to_vec(value).map_err(|source| StateError::Encode {
+        key: display_key(key),
+        source,
+    })
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StateError> {
+    serde_json::from_slice(bytes).map_err(|source| StateError::Decode {
+        key: display_key(key),
+        source,
+    })
+}
+
+fn decode_all<T: DeserializeOwned>(entries: Entries) -> Result<Vec<(Vec<u8>, T)>, StateError> {
+    entries
+        .into_iter()
+        .map(|(key, bytes)| {
+            let value = decode(&key, &bytes)?;
+            Ok((key, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,93 @@
+//! The one error type of the state store.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A state store operation that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("failed to create state directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to write {path}")]
+    WriteFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to lock state directory {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "failed to open state directory {path}: another ferry process still holds it after {} ms",
+        waited.as_millis()
+    )]
+    Busy { path: PathBuf, waited: Duration },
+    #[error("failed to open state database in {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error(
+        "failed to open state directory {path}: its layout version {found} is newer than \
+         version {expected} this ferry understands; use a newer ferry"
+    )]
+    LayoutTooNew {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
+    #[error("failed to migrate state directory {path} from layout version {from}")]
+    Migrate {
+        path: PathBuf,
+        from: u64,
+        #[source]
+        source: Box<StateError>,
+    },
+    #[error("failed to read state key {key}")]
+    Read {
+        key: String,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("failed to write state")]
+    Write {
+        #[source]
+        source: sled::Error,
+    },
+    #[error("failed to flush state to disk")]
+    Flush {
+        #[source]
+        source: sled::Error,
+    },
+    #[error("failed to decode state value at {key}")]
+    Decode {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("failed to encode state value for {key}")]
+    Encode {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("failed to read state key {key}: {reason}")]
+    Corrupt { key: String, reason: &'static str },
+    /// The closure of a transaction returned an error; nothing was written.
+    #[error("transaction aborted")]
+    Aborted,
+}
+
+/// A key for an error message: its bytes as text, invalid UTF-8 replaced.
+pub(crate) fn display_key(key: &[u8]) -> String {
+    String::from_utf8_lossy(key).into_owned()
+}
