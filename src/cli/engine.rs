@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{CliError, Context, ErrorKind};
-use crate::promotion::{Engine, EngineOptions, PromotionError};
+use crate::gates::ProgressSink;
+use crate::pipeline::GateSpec;
+use crate::promotion::{Engine, EngineOptions, GateReporter, PromotionError};
 
 impl Context {
     /// The engine for the repository, acting as the current user.
@@ -21,10 +23,19 @@ impl Context {
         EngineOptions {
             gate_env: std::env::vars().collect::<BTreeMap<_, _>>(),
             kubeconfig: default_kubeconfig(),
-            progress: Some(Arc::new(super::progress::Reporter::new())),
+            progress: Some(Arc::new(ProgressReporter)),
             step_hook: test_hooks::step_hook(),
             clock: test_hooks::clock(),
         }
+    }
+}
+
+/// Gate progress on stderr.
+struct ProgressReporter;
+
+impl GateReporter for ProgressReporter {
+    fn start(&self, stage: &str, gates: &[GateSpec]) -> Box<dyn ProgressSink> {
+        Box::new(super::progress::GateProgress::new(stage, gates))
     }
 }
 

@@ -294,11 +294,11 @@ impl Engine {
         let results = if specs.is_empty() {
             Vec::new()
         } else {
-            let sink: &dyn crate::gates::ProgressSink = match &self.options.progress {
-                Some(sink) => sink.as_ref(),
-                None => &crate::gates::NoProgress,
+            let sink: Box<dyn crate::gates::ProgressSink> = match &self.options.progress {
+                Some(reporter) => reporter.start(&stage.name, &specs),
+                None => Box::new(crate::gates::NoProgress),
             };
-            self.runtime()?.block_on(crate::gates::run_gates(&specs, &context, sink))
+            self.runtime()?.block_on(crate::gates::run_gates(&specs, &context, sink.as_ref()))
         };
         self.step("gates-done");
         let failed: Vec<&GateResult> = results.iter().filter(|r| r.status != GateStatus::Passed).collect();

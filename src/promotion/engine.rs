@@ -17,6 +17,11 @@ use crate::gitstore::GitStore;
 use crate::pipeline::{Config, Stage};
 use crate::state::{next_seq, txn_put_json};
 
+/// Starts the progress display of one promotion's gates; the sink is dropped when they end.
+pub trait GateReporter: Send + Sync {
+    fn start(&self, stage: &str, gates: &[crate::pipeline::GateSpec]) -> Box<dyn ProgressSink>;
+}
+
 /// Called at each step boundary with the step's name (tests use it to stop the process there).
 pub type StepHook = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -28,7 +33,7 @@ pub struct EngineOptions {
     /// The default kubeconfig for gates and `sync: apply`.
     pub kubeconfig: Option<PathBuf>,
     /// Where gate progress goes.
-    pub progress: Option<Arc<dyn ProgressSink>>,
+    pub progress: Option<Arc<dyn GateReporter>>,
     /// Called after each persisted step.
     pub step_hook: Option<StepHook>,
     /// The clock; `None` means the system clock.

@@ -14,7 +14,7 @@ mod revision;
 mod store;
 
 pub use audit::{AuditEntry, AuditReport};
-pub use engine::{Engine, EngineOptions, PromoteRequest, StepHook};
+pub use engine::{Engine, EngineOptions, GateReporter, PromoteRequest, StepHook};
 pub use lock::Holder;
 pub use query::{Plan, StageStatus};
 pub use reconcile::{ReconcileAction, ReconcileReport};
