@@ -1,7 +1,5 @@
 //! `ferry audit`: the hash-chained audit log.
 
-use std::io::Write;
-
 use clap::{Args, Subcommand};
 
 use super::engine::engine_error;

@@ -1,7 +1,5 @@
 //! `ferry reconcile`: run every due auto and scheduled promotion, then exit.
 
-use std::io::Write;
-
 use clap::Args;
 
 use super::engine::engine_error;

@@ -1,7 +1,5 @@
 //! `ferry release`: create, list and show revisions.
 
-use std::io::Write;
-
 use clap::{Args, Subcommand};
 
 use super::engine::engine_error;

@@ -1,7 +1,5 @@
 //! `ferry approve` and `ferry reject`: reviews of the content a promotion would deploy.
 
-use std::io::Write;
-
 use clap::Args;
 
 use super::engine::engine_error;

@@ -169,7 +169,6 @@ pub(crate) mod keys {
     pub fn revision(id: &str) -> Vec<u8> {
         format!("v1/rev/{id}").into_bytes()
     }
-    pub const REVISION_PREFIX: &[u8] = b"v1/rev/";
     pub fn revision_order(seq: u64) -> Vec<u8> {
         format!("v1/revseq/{seq:020}").into_bytes()
     }
@@ -206,6 +205,5 @@ pub(crate) mod keys {
         format!("v1/audit/{seq:020}").into_bytes()
     }
     pub const AUDIT_PREFIX: &[u8] = b"v1/audit/";
-    pub const AUDIT_SEQ: &[u8] = b"v1/seq/audit";
     pub const AUDIT_HEAD: &[u8] = b"v1/audit-head";
 }

@@ -169,7 +169,7 @@ mod tests {
         let pin = ImagePin::parse("acme/web", "registry:5000/acme/web:2.0").expect("full");
         assert_eq!((pin.new_name.as_deref(), pin.tag.as_deref()), (Some("registry:5000/acme/web"), Some("2.0")));
         let pin = ImagePin::parse("acme/web", &format!("acme/web:2.0@{DIGEST}")).expect("both");
-        assert_eq!((pin.new_name, pin.tag.as_deref()), (None, Some("2.0")));
+        assert_eq!((pin.new_name.as_deref(), pin.tag.as_deref()), (None, Some("2.0")));
         assert_eq!(pin.reference(), format!("acme/web:2.0@{DIGEST}"));
     }
 
