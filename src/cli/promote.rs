@@ -84,6 +84,9 @@ pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
     for note in &plan.notes {
         writeln!(out, "  note: {note}")?;
     }
+    for line in &plan.dry_run {
+        writeln!(out, "  server-side dry run: {line}")?;
+    }
     if !plan.diff.is_empty() {
         writeln!(out)?;
         out.write_all(plan.diff.as_bytes())?;

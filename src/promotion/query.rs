@@ -8,7 +8,7 @@ use super::engine::Engine;
 use super::record::{Lock, Promotion, PromotionState};
 use super::render::{Rendered, render};
 use super::PromotionError;
-use crate::pipeline::Config;
+use crate::pipeline::{Config, Stage, SyncMode};
 
 /// What one stage has now.
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +49,9 @@ pub struct Plan {
     pub diff: String,
     pub blockers: Vec<String>,
     pub notes: Vec<String>,
+    /// For `sync: apply` stages: what a server-side dry run says each object would do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<String>,
 }
 
 impl Engine {
@@ -108,6 +111,8 @@ impl Engine {
         let record = self.store()?.stage(&stage.name)?;
         let probe = super::review::probe_promotion(&stage.name, &revision.id, &self.user, self.now());
         let evaluation = self.evaluate(&config, stage, &revision, &probe, &rendered.digest)?;
+        let mut notes = evaluation.notes;
+        let dry_run = if stage.sync == SyncMode::Apply { self.server_dry_run(stage, &rendered, &mut notes)? } else { Vec::new() };
         let (added, changed, removed, diff) = file_diff(&current, &rendered, &branch);
         Ok(Plan {
             stage: stage.name.clone(),
@@ -120,8 +125,23 @@ impl Engine {
             removed,
             diff,
             blockers: evaluation.blockers.iter().map(ToString::to_string).collect(),
-            notes: evaluation.notes,
+            notes,
+            dry_run,
         })
+    }
+
+    /// A server-side dry run of `rendered` in the stage's cluster; a cluster that cannot be
+    /// reached becomes a note, not an error, so the plan still shows the diff.
+    fn server_dry_run(&self, stage: &Stage, rendered: &Rendered, notes: &mut Vec<String>) -> Result<Vec<String>, PromotionError> {
+        let kubeconfig = self.options.kubeconfig.clone();
+        let outcome = self.runtime()?.block_on(crate::cluster::apply(&rendered.resources, stage.cluster.as_ref(), kubeconfig.as_deref(), true));
+        match outcome {
+            Ok(results) => Ok(results.iter().map(|r| format!("{}: {}", r.object, format!("{:?}", r.action).to_lowercase())).collect()),
+            Err(err) => {
+                notes.push(format!("server-side dry run failed: {}", super::reconcile::error_chain(&err)));
+                Ok(Vec::new())
+            }
+        }
     }
 
     /// The rendered difference between what two stages have on their output branches.
