@@ -10,7 +10,7 @@ use super::support::{Recorder, context, gate, timing_out_after};
 
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
 const STATEFUL_SET: &str = "/apis/apps/v1/namespaces/shop/statefulsets/db";
-const DAEMON_SET: &str = "/apis/apps/v1/namespaces/shop/daemonsets/agent";
+const DAEMON_SET: &str = "/apis/apps/v1/namespaces/shop/daemonsets/log-shipper";
 
 /// The Deployment as the renderer writes it: no namespace (the cluster block gives it), and
 /// a CPU request the API server will store as `250m`.
@@ -142,9 +142,9 @@ async fn every_deployment_stateful_set_and_daemon_set_must_finish() {
         ),
         rendered(
             "DaemonSet",
-            "agent",
-            "agent",
-            "registry.example.com/acme/agent:2.0.1",
+            "log-shipper",
+            "log-shipper",
+            "registry.example.com/acme/log-shipper:2.0.1",
         ),
     ];
     let recorder = Recorder::default();
@@ -157,7 +157,7 @@ async fn every_deployment_stateful_set_and_daemon_set_must_finish() {
     assert_eq!(result.status, GateStatus::Passed, "{}", result.reason);
     assert_eq!(
         result.reason,
-        "3 of 3 workloads rolled out: Deployment shop/web, StatefulSet shop/db, DaemonSet shop/agent"
+        "3 of 3 workloads rolled out: Deployment shop/web, StatefulSet shop/db, DaemonSet shop/log-shipper"
     );
     let first = &recorder.details("rollout")[0];
     assert_eq!(
