@@ -257,7 +257,8 @@ impl Engine {
         if stage.sync == SyncMode::Apply {
             let resources = self.rendered(stage, revision, cache)?.resources.clone();
             let kubeconfig = self.options.kubeconfig.clone();
-            let result = self.runtime()?.block_on(crate::cluster::apply(&resources, stage.cluster.as_ref(), kubeconfig.as_deref(), false));
+        let cluster = stage.cluster.as_ref().map(|c| crate::cluster::resolve_paths(c, &self.repo));
+            let result = self.runtime()?.block_on(crate::cluster::apply(&resources, cluster.as_ref(), kubeconfig.as_deref(), false));
             if let Err(err) = result {
                 let reason = format!("server-side apply failed: {err}");
                 let failed = self.finish(stage, revision, &promotion, PromotionState::Failed, Vec::new(), Some(reason.clone()))?;

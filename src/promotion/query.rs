@@ -134,7 +134,8 @@ impl Engine {
     /// reached becomes a note, not an error, so the plan still shows the diff.
     fn server_dry_run(&self, stage: &Stage, rendered: &Rendered, notes: &mut Vec<String>) -> Result<Vec<String>, PromotionError> {
         let kubeconfig = self.options.kubeconfig.clone();
-        let outcome = self.runtime()?.block_on(crate::cluster::apply(&rendered.resources, stage.cluster.as_ref(), kubeconfig.as_deref(), true));
+        let cluster = stage.cluster.as_ref().map(|c| crate::cluster::resolve_paths(c, &self.repo));
+        let outcome = self.runtime()?.block_on(crate::cluster::apply(&rendered.resources, cluster.as_ref(), kubeconfig.as_deref(), true));
         match outcome {
             Ok(results) => Ok(results.iter().map(|r| format!("{}: {}", r.object, format!("{:?}", r.action).to_lowercase())).collect()),
             Err(err) => {
