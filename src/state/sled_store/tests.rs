@@ -237,7 +237,7 @@ fn data_without_a_layout_version_is_migrated() {
 }
 
 /// Prints how long the store's operations take; run with
-/// `cargo test --release --lib state::sled_store::tests::timings -- --ignored --nocapture`.
+/// `cargo test --lib state::sled_store::tests::timings -- --ignored --nocapture`.
 #[test]
 #[ignore = "prints timings, asserts nothing about them"]
 fn timings() {
@@ -250,22 +250,32 @@ fn timings() {
     }
     drop(store);
     let rounds = 50;
-    let (mut open, mut write, mut read) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut took = [Duration::ZERO; 4];
     for i in 0..rounds {
         let started = Instant::now();
         let store = SledStore::open(&dir, WAIT).unwrap();
-        open += started.elapsed();
+        took[0] += started.elapsed();
         let started = Instant::now();
+        let key = format!("round/{i}");
         store
-            .transaction(|txn| txn.put(format!("round/{i}").as_bytes(), b"x"))
+            .transaction(|txn| txn.put(key.as_bytes(), b"x"))
             .unwrap();
-        write += started.elapsed();
+        took[1] += started.elapsed();
         let started = Instant::now();
         store.scan_prefix_rev(b"promotion/", 20).unwrap();
-        read += started.elapsed();
+        took[2] += started.elapsed();
+        let started = Instant::now();
+        drop(store);
+        took[3] += started.elapsed();
     }
     println!("create: {create:?}");
-    println!("open (1000 keys): {:?}", open / rounds);
-    println!("transaction + flush: {:?}", write / rounds);
-    println!("scan_prefix_rev 20: {:?}", read / rounds);
+    let names = [
+        "open (1000 keys)",
+        "transaction + flush",
+        "scan_prefix_rev 20",
+        "close",
+    ];
+    for (name, total) in names.iter().zip(took) {
+        println!("{name}: {:?}", total / rounds);
+    }
 }
