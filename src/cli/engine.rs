@@ -77,7 +77,7 @@ pub fn engine_error(err: PromotionError) -> CliError {
 }
 
 fn is_unknown_rev(err: &PromotionError) -> bool {
-    matches!(err, PromotionError::Git(e) if e.is_not_found())
+    matches!(err, PromotionError::Git(crate::gitstore::GitStoreError::UnknownRev { .. }))
 }
 
 /// Hooks the tests use to stop at a step or fix the clock. Debug builds only: release builds

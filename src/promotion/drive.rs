@@ -196,14 +196,11 @@ impl Engine {
         }
         let output = &config.pipeline.output;
         let branch = output.branch_for(&stage.name);
-        let commit = match self.git.find_commit_with_trailer(&branch, "Ferry-Promotion", &promotion.id, 50)? {
-            Some(commit) => commit,
-            None => self.commit_output(&branch, &output.path_for(&stage.name), stage, revision, &promotion, &rendered)?,
+        let prefix = output.path_for(&stage.name);
+        let commit = match &output.remote {
+            None => self.commit_once(&branch, &prefix, stage, revision, &promotion, &rendered)?,
+            Some(remote) => self.commit_and_push(remote, &branch, &prefix, stage, revision, &promotion, &rendered)?,
         };
-        self.step("committed");
-        if let Some(remote) = &output.remote {
-            self.push(remote, &branch, &commit)?;
-        }
         let now = self.now();
         self.advance(&promotion, PromotionState::Syncing, None, |p, txn| {
             p.commit = Some(commit.clone());
@@ -233,19 +230,55 @@ impl Engine {
         Err(self.failure(stage, revision, promotion, format!("branch {branch} kept moving while ferry wrote it")))
     }
 
-    fn push(&self, remote: &str, branch: &str, commit: &str) -> Result<(), PromotionError> {
+    /// The commit of this promotion on `branch`: found (written before a crash) or written now.
+    fn commit_once(&self, branch: &str, prefix: &str, stage: &Stage, revision: &Revision, promotion: &Promotion, rendered: &Rendered) -> Result<String, PromotionError> {
+        let commit = match self.git.find_commit_with_trailer(branch, "Ferry-Promotion", &promotion.id, 50)? {
+            Some(commit) => commit,
+            None => self.commit_output(branch, prefix, stage, revision, promotion, rendered)?,
+        };
+        self.step("committed");
+        Ok(commit)
+    }
+
+    /// Writes the commit on top of the remote's tip and pushes it with a lease; when someone
+    /// else pushed first, fetches, rebuilds on their commit and tries again. Never forces.
+    #[allow(clippy::too_many_arguments, reason = "one promotion's write, spelled out")]
+    fn commit_and_push(&self, remote: &str, branch: &str, prefix: &str, stage: &Stage, revision: &Revision, promotion: &Promotion, rendered: &Rendered) -> Result<String, PromotionError> {
         let mut delay = Duration::from_millis(100);
         let mut last = String::new();
         for _ in 0..WRITE_ATTEMPTS {
-            let expected = self.git.fetch_branch(remote, branch)?;
-            match self.git.push(remote, branch, expected.as_deref())? {
-                PushOutcome::Pushed => return Ok(()),
+            let remote_tip = self.git.fetch_branch(remote, branch)?;
+            self.follow_remote(branch, remote_tip.as_deref(), &promotion.id)?;
+            let commit = self.commit_once(branch, prefix, stage, revision, promotion, rendered)?;
+            if remote_tip.as_deref() == Some(commit.as_str()) {
+                return Ok(commit);
+            }
+            match self.git.push(remote, branch, remote_tip.as_deref())? {
+                PushOutcome::Pushed => return Ok(commit),
                 PushOutcome::Rejected { reason } => last = reason,
             }
             std::thread::sleep(delay);
             delay *= 2;
         }
-        Err(PromotionError::Push { branch: branch.to_string(), remote: remote.to_string(), commit: commit.to_string(), reason: last })
+        Err(PromotionError::Push { branch: branch.to_string(), remote: remote.to_string(), commit: String::new(), reason: last })
+    }
+
+    /// Points the local output branch at the remote's tip, unless it holds this promotion's
+    /// commit built on exactly that tip (written before a crash, not pushed yet).
+    fn follow_remote(&self, branch: &str, remote_tip: Option<&str>, promotion: &str) -> Result<(), PromotionError> {
+        let Some(remote_tip) = remote_tip else { return Ok(()) };
+        let local = self.git.branch_tip(branch)?;
+        if local.as_deref() == Some(remote_tip) {
+            return Ok(());
+        }
+        if let Some(local) = &local {
+            let info = self.git.commit_info(local)?;
+            if info.trailer("Ferry-Promotion") == Some(promotion) && info.parents.iter().any(|p| p == remote_tip) {
+                return Ok(());
+            }
+        }
+        self.git.reset_branch(branch, remote_tip, Some(local.as_deref()))?;
+        Ok(())
     }
 
     fn failure(&self, stage: &Stage, revision: &Revision, promotion: &Promotion, reason: String) -> PromotionError {
