@@ -21,17 +21,50 @@ const POLICY: &str = "apiVersion: ferry/v1\nkind: Policy\nmetadata: {name: fast}
 fn repository(stages: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
-    let mut pipeline = String::from("apiVersion: ferry/v1\nkind: Pipeline\nmetadata: {name: bench}\nspec:\n  images: [acme/web]\n  stages:\n");
+    let mut pipeline = String::from(
+        "apiVersion: ferry/v1\nkind: Pipeline\nmetadata: {name: bench}\nspec:\n  images: [acme/web]\n  stages:\n",
+    );
     for (i, stage) in stages.iter().enumerate() {
-        write(root, &format!("environments/{stage}/kustomization.yaml"), &format!("{KUSTOMIZATION}namespace: web-{stage}\n"));
-        write(root, &format!("environments/{stage}/deployment.yaml"), DEPLOYMENT);
-        let upstream = if i == 0 { String::new() } else { format!(", upstream: [{}]", stages[i - 1]) };
-        pipeline.push_str(&format!("  - {{name: {stage}, overlay: environments/{stage}, policy: fast{upstream}}}\n"));
+        write(
+            root,
+            &format!("environments/{stage}/kustomization.yaml"),
+            &format!("{KUSTOMIZATION}namespace: web-{stage}\n"),
+        );
+        write(
+            root,
+            &format!("environments/{stage}/deployment.yaml"),
+            DEPLOYMENT,
+        );
+        let upstream = if i == 0 {
+            String::new()
+        } else {
+            format!(", upstream: [{}]", stages[i - 1])
+        };
+        pipeline.push_str(&format!(
+            "  - {{name: {stage}, overlay: environments/{stage}, policy: fast{upstream}}}\n"
+        ));
     }
     write(root, "environments/pipeline.yaml", &pipeline);
     write(root, "policies/fast.yaml", POLICY);
-    for args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "init"]] {
-        let status = Command::new("git").args(args).current_dir(root).status().expect("git");
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "init",
+        ],
+    ] {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .status()
+            .expect("git");
         assert!(status.success());
     }
     dir
@@ -44,11 +77,23 @@ fn write(root: &Path, path: &str, content: &str) {
 }
 
 fn engine(root: &Path) -> Engine {
-    Engine::open(root, &root.join(".ferry"), "bench", EngineOptions::default()).expect("engine")
+    Engine::open(
+        root,
+        &root.join(".ferry"),
+        "bench",
+        EngineOptions::default(),
+    )
+    .expect("engine")
 }
 
 fn promote(engine: &Engine, revision: &str, stage: &str) {
-    let request = PromoteRequest { revision: revision.into(), stage: stage.into(), trigger: Trigger::Manual, wait: true, window_override: None };
+    let request = PromoteRequest {
+        revision: revision.into(),
+        stage: stage.into(),
+        trigger: Trigger::Manual,
+        wait: true,
+        window_override: None,
+    };
     engine.promote(&request).expect("promotion succeeds");
 }
 
@@ -61,7 +106,11 @@ fn promote_dev_qa_prod(bencher: divan::Bencher) {
     bencher
         .with_inputs(|| {
             tag += 1;
-            engine.create_release(&[format!("acme/web=1.0.{tag}")], None, None).expect("release").0.id
+            engine
+                .create_release(&[format!("acme/web=1.0.{tag}")], None, None)
+                .expect("release")
+                .0
+                .id
         })
         .bench_local_values(|revision| {
             for stage in ["dev", "qa", "prod"] {
@@ -73,10 +122,21 @@ fn promote_dev_qa_prod(bencher: divan::Bencher) {
 /// `status` of a pipeline whose state holds many promotions.
 #[divan::bench(sample_count = 50)]
 fn status_with_many_promotions(bencher: divan::Bencher) {
-    let count: usize = std::env::var("FERRY_BENCH_PROMOTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let count: usize = std::env::var("FERRY_BENCH_PROMOTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let repo = repository(&["dev", "qa", "prod"]);
     let engine = engine(repo.path());
-    let revisions: Vec<String> = (0..2).map(|i| engine.create_release(&[format!("acme/web=2.0.{i}")], None, None).expect("release").0.id).collect();
+    let revisions: Vec<String> = (0..2)
+        .map(|i| {
+            engine
+                .create_release(&[format!("acme/web=2.0.{i}")], None, None)
+                .expect("release")
+                .0
+                .id
+        })
+        .collect();
     for i in 0..count {
         promote(&engine, &revisions[i % 2], "dev");
     }

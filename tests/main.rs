@@ -2,4 +2,5 @@
 
 mod cli;
 mod gates;
+mod render;
 mod support;

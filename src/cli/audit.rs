@@ -37,11 +37,14 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<(), CliError> {
             })?;
             match report.broken {
                 None => Ok(()),
-                Some((seq, _)) => Err(CliError::failed(format!("the audit log is broken at entry {seq}"))),
+                Some((seq, _)) => Err(CliError::failed(format!(
+                    "the audit log is broken at entry {seq}"
+                ))),
             }
         }
         AuditCommand::Log { stage } => {
-            let entries = crate::promotion::audit_entries(&store, stage.as_deref()).map_err(engine_error)?;
+            let entries =
+                crate::promotion::audit_entries(&store, stage.as_deref()).map_err(engine_error)?;
             emit(ctx.format(), &entries, |out| {
                 let rows: Vec<Vec<String>> = entries
                     .iter()
@@ -57,7 +60,21 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<(), CliError> {
                         ]
                     })
                     .collect();
-                out.write_all(table(&["SEQ", "AT", "ACTOR", "ACTION", "STAGE", "REVISION", "PROMOTION"], &rows).as_bytes())
+                out.write_all(
+                    table(
+                        &[
+                            "SEQ",
+                            "AT",
+                            "ACTOR",
+                            "ACTION",
+                            "STAGE",
+                            "REVISION",
+                            "PROMOTION",
+                        ],
+                        &rows,
+                    )
+                    .as_bytes(),
+                )
             })
         }
     }

@@ -26,20 +26,59 @@ pub struct DemoArgs {
 
 /// The example config repository, embedded so the demo runs anywhere.
 pub(crate) const EXAMPLE: &[(&str, &str)] = &[
-    ("environments/base/deployment.yaml", include_str!("../../environments/base/deployment.yaml")),
-    ("environments/base/kustomization.yaml", include_str!("../../environments/base/kustomization.yaml")),
-    ("environments/base/service.yaml", include_str!("../../environments/base/service.yaml")),
-    ("environments/dev/kustomization.yaml", include_str!("../../environments/dev/kustomization.yaml")),
-    ("environments/dev/namespace.yaml", include_str!("../../environments/dev/namespace.yaml")),
-    ("environments/pipeline.yaml", include_str!("../../environments/pipeline.yaml")),
-    ("environments/prod/kustomization.yaml", include_str!("../../environments/prod/kustomization.yaml")),
-    ("environments/prod/namespace.yaml", include_str!("../../environments/prod/namespace.yaml")),
-    ("environments/prod/resources.yaml", include_str!("../../environments/prod/resources.yaml")),
-    ("environments/qa/kustomization.yaml", include_str!("../../environments/qa/kustomization.yaml")),
-    ("environments/qa/namespace.yaml", include_str!("../../environments/qa/namespace.yaml")),
+    (
+        "environments/base/deployment.yaml",
+        include_str!("../../environments/base/deployment.yaml"),
+    ),
+    (
+        "environments/base/kustomization.yaml",
+        include_str!("../../environments/base/kustomization.yaml"),
+    ),
+    (
+        "environments/base/service.yaml",
+        include_str!("../../environments/base/service.yaml"),
+    ),
+    (
+        "environments/dev/kustomization.yaml",
+        include_str!("../../environments/dev/kustomization.yaml"),
+    ),
+    (
+        "environments/dev/namespace.yaml",
+        include_str!("../../environments/dev/namespace.yaml"),
+    ),
+    (
+        "environments/pipeline.yaml",
+        include_str!("../../environments/pipeline.yaml"),
+    ),
+    (
+        "environments/prod/kustomization.yaml",
+        include_str!("../../environments/prod/kustomization.yaml"),
+    ),
+    (
+        "environments/prod/namespace.yaml",
+        include_str!("../../environments/prod/namespace.yaml"),
+    ),
+    (
+        "environments/prod/resources.yaml",
+        include_str!("../../environments/prod/resources.yaml"),
+    ),
+    (
+        "environments/qa/kustomization.yaml",
+        include_str!("../../environments/qa/kustomization.yaml"),
+    ),
+    (
+        "environments/qa/namespace.yaml",
+        include_str!("../../environments/qa/namespace.yaml"),
+    ),
     ("policies/dev.yaml", include_str!("../../policies/dev.yaml")),
-    ("policies/groups.yaml", include_str!("../../policies/groups.yaml")),
-    ("policies/prod.yaml", include_str!("../../policies/prod.yaml")),
+    (
+        "policies/groups.yaml",
+        include_str!("../../policies/groups.yaml"),
+    ),
+    (
+        "policies/prod.yaml",
+        include_str!("../../policies/prod.yaml"),
+    ),
     ("policies/qa.yaml", include_str!("../../policies/qa.yaml")),
 ];
 
@@ -66,20 +105,32 @@ struct Demo {
 }
 
 pub fn run(ctx: &Context, args: DemoArgs) -> Result<(), CliError> {
-    let temp = tempfile::Builder::new().prefix("ferry-demo-").tempdir().map_err(|e| CliError::failed(format!("failed to create a temporary directory: {e}")))?;
+    let temp = tempfile::Builder::new()
+        .prefix("ferry-demo-")
+        .tempdir()
+        .map_err(|e| CliError::failed(format!("failed to create a temporary directory: {e}")))?;
     let dir = temp.path().to_path_buf();
     seed_repository(&dir)?;
     let clock = SimClock(Arc::new(Mutex::new(Utc::now())));
     let mut options = ctx.engine_options();
     let tick = clock.clone();
     options.clock = Some(Arc::new(move || tick.now()));
-    let demo = Demo { dir, clock, options };
+    let demo = Demo {
+        dir,
+        clock,
+        options,
+    };
     println!("ferry demo: one release of acme/helloworld through dev → qa → prod");
-    println!("(a temporary copy of the example repository; the clock is simulated, the rest is real)\n");
+    println!(
+        "(a temporary copy of the example repository; the clock is simulated, the rest is real)\n"
+    );
     demo.story()?;
     if args.keep {
         let kept = temp.keep();
-        println!("\nthe repository is kept at {}: try `ferry --repo {0} status`", kept.display());
+        println!(
+            "\nthe repository is kept at {}: try `ferry --repo {0} status`",
+            kept.display()
+        );
     }
     Ok(())
 }
@@ -88,39 +139,79 @@ fn seed_repository(dir: &Path) -> Result<(), CliError> {
     for (path, content) in EXAMPLE {
         let full = dir.join(path);
         if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| CliError::failed(format!("failed to create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                CliError::failed(format!("failed to create {}: {e}", parent.display()))
+            })?;
         }
-        std::fs::write(&full, content).map_err(|e| CliError::failed(format!("failed to write {}: {e}", full.display())))?;
+        std::fs::write(&full, content)
+            .map_err(|e| CliError::failed(format!("failed to write {}: {e}", full.display())))?;
     }
     git(dir, &["init", "-q", "-b", "main"])?;
     git(dir, &["add", "-A"])?;
-    git(dir, &["-c", "user.name=ferry demo", "-c", "user.email=demo@ferry.invalid", "commit", "-q", "-m", "Add the hello-world pipeline"])?;
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=ferry demo",
+            "-c",
+            "user.email=demo@ferry.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "Add the hello-world pipeline",
+        ],
+    )?;
     git(dir, &["config", "user.name", "ferry demo"])?;
     git(dir, &["config", "user.email", "demo@ferry.invalid"])
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<(), CliError> {
-    let output = Command::new("git").args(args).current_dir(dir).output().map_err(|e| CliError::failed(format!("failed to run git (is it installed?): {e}")))?;
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| CliError::failed(format!("failed to run git (is it installed?): {e}")))?;
     if output.status.success() {
         return Ok(());
     }
-    Err(CliError::failed(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim())))
+    Err(CliError::failed(format!(
+        "git {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    )))
 }
 
 impl Demo {
     fn engine(&self, user: &str) -> Result<Engine, CliError> {
-        Engine::open(&self.dir, &self.dir.join(".ferry"), user, self.options.clone()).map_err(engine_error)
+        Engine::open(
+            &self.dir,
+            &self.dir.join(".ferry"),
+            user,
+            self.options.clone(),
+        )
+        .map_err(engine_error)
     }
 
     fn advance(&self, by: Duration, why: &str) {
         self.clock.set(self.clock.now() + by);
-        println!("\n⏩ {why} (simulated: {})\n", self.clock.now().format("%a %Y-%m-%d %H:%M UTC"));
+        println!(
+            "\n⏩ {why} (simulated: {})\n",
+            self.clock.now().format("%a %Y-%m-%d %H:%M UTC")
+        );
     }
 
     fn story(&self) -> Result<(), CliError> {
         let carol = self.engine(REQUESTER)?;
-        println!("$ ferry release create --image acme/helloworld=1.4.2 --message \"first release\"   # as {REQUESTER}");
-        let (revision, _) = carol.create_release(&["acme/helloworld=1.4.2".into()], None, Some("first release")).map_err(engine_error)?;
+        println!(
+            "$ ferry release create --image acme/helloworld=1.4.2 --message \"first release\"   # as {REQUESTER}"
+        );
+        let (revision, _) = carol
+            .create_release(
+                &["acme/helloworld=1.4.2".into()],
+                None,
+                Some("first release"),
+            )
+            .map_err(engine_error)?;
         println!("{}\n", revision.id);
         let config = carol.config_for(&revision).map_err(engine_error)?;
         println!("$ ferry reconcile   # dev and qa are auto stages");
@@ -132,9 +223,15 @@ impl Demo {
         self.promote_prod(&carol, &revision.id)?;
         for approver in APPROVERS {
             println!("\n$ ferry approve prod --comment \"looks good\"   # as {approver}");
-            let outcome = self.engine(approver)?.review("prod", None, Verdict::Approve, Some("looks good"), false).map_err(engine_error)?;
+            let outcome = self
+                .engine(approver)?
+                .review("prod", None, Verdict::Approve, Some("looks good"), false)
+                .map_err(engine_error)?;
             println!("{approver} approved {} in prod", outcome.revision);
-            outcome.blockers.iter().for_each(|b| println!("  still waiting: {b}"));
+            outcome
+                .blockers
+                .iter()
+                .for_each(|b| println!("  still waiting: {b}"));
         }
         self.wait_for_window(&config)?;
         self.promote_prod(&carol, &revision.id)?;
@@ -142,12 +239,24 @@ impl Demo {
         let status = carol.status(&config).map_err(engine_error)?;
         print!("{}", super::status::render(&status));
         println!("\n$ ferry history");
-        print!("{}", super::history::render(&carol.history(None, 20).map_err(engine_error)?));
+        print!(
+            "{}",
+            super::history::render(&carol.history(None, 20).map_err(engine_error)?)
+        );
         println!("\n$ ferry audit verify");
-        let report = crate::promotion::verify_audit(&carol.store().map_err(engine_error)?).map_err(engine_error)?;
-        println!("ok: {} entries, chain intact: {}", report.entries, report.broken.is_none());
-        println!("\nEach stage's manifests are one commit per promotion on its branch (env/dev, env/qa, env/prod):");
-        println!("the branches Argo CD or Flux would watch. `ferry demo --keep` keeps the repository to look at.");
+        let report = crate::promotion::verify_audit(&carol.store().map_err(engine_error)?)
+            .map_err(engine_error)?;
+        println!(
+            "ok: {} entries, chain intact: {}",
+            report.entries,
+            report.broken.is_none()
+        );
+        println!(
+            "\nEach stage's manifests are one commit per promotion on its branch (env/dev, env/qa, env/prod):"
+        );
+        println!(
+            "the branches Argo CD or Flux would watch. `ferry demo --keep` keeps the repository to look at."
+        );
         Ok(())
     }
 
@@ -155,23 +264,41 @@ impl Demo {
         let report = engine.reconcile(config).map_err(engine_error)?;
         for a in &report.actions {
             let id = a.promotion.as_deref().unwrap_or("-");
-            let detail = if a.detail.is_empty() { String::new() } else { format!(": {}", a.detail) };
-            println!("{id} {} → {} ({:?}): {}{detail}", a.revision, a.stage, a.trigger, a.outcome);
+            let detail = if a.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", a.detail)
+            };
+            println!(
+                "{id} {} → {} ({:?}): {}{detail}",
+                a.revision, a.stage, a.trigger, a.outcome
+            );
         }
         Ok(())
     }
 
     fn promote_prod(&self, engine: &Engine, revision: &str) -> Result<(), CliError> {
         println!("$ ferry promote {revision} --to prod --wait   # as {REQUESTER}");
-        let request = PromoteRequest { revision: revision.into(), stage: "prod".into(), trigger: Trigger::Manual, wait: true, window_override: None };
+        let request = PromoteRequest {
+            revision: revision.into(),
+            stage: "prod".into(),
+            trigger: Trigger::Manual,
+            wait: true,
+            window_override: None,
+        };
         match engine.promote(&request) {
             Ok(p) => {
                 let mut out = Vec::new();
-                super::promote::write_promotion(&mut out, &p).map_err(|e| CliError::failed(e.to_string()))?;
+                super::promote::write_promotion(&mut out, &p)
+                    .map_err(|e| CliError::failed(e.to_string()))?;
                 print!("{}", String::from_utf8_lossy(&out));
                 Ok(())
             }
-            Err(PromotionError::Blocked { promotion, blockers, .. }) => {
+            Err(PromotionError::Blocked {
+                promotion,
+                blockers,
+                ..
+            }) => {
                 println!("{promotion}: blocked (exit 3):");
                 blockers.iter().for_each(|b| println!("  - {b}"));
                 Ok(())
@@ -181,16 +308,33 @@ impl Demo {
     }
 
     fn wait_for_window(&self, config: &crate::pipeline::Config) -> Result<(), CliError> {
-        let Some(policy) = config.policies.get("prod") else { return Ok(()) };
+        let Some(policy) = config.policies.get("prod") else {
+            return Ok(());
+        };
         for _ in 0..10 {
             let next = match window_at(policy, self.clock.now()) {
                 WindowState::Open => return Ok(()),
-                WindowState::Closed { opens_at } => opens_at.map(|t| (t.with_timezone(&Utc), "prod's window opens".to_string())),
-                WindowState::Denied { reason, opens_at, .. } => opens_at.map(|t| (t.with_timezone(&Utc), format!("the {reason} ends and the window opens"))),
+                WindowState::Closed { opens_at } => {
+                    opens_at.map(|t| (t.with_timezone(&Utc), "prod's window opens".to_string()))
+                }
+                WindowState::Denied {
+                    reason, opens_at, ..
+                } => opens_at.map(|t| {
+                    (
+                        t.with_timezone(&Utc),
+                        format!("the {reason} ends and the window opens"),
+                    )
+                }),
             };
-            let Some((at, why)) = next else { return Err(CliError::failed("prod's window never opens")) };
+            let Some((at, why)) = next else {
+                return Err(CliError::failed("prod's window never opens"));
+            };
             self.clock.set(at);
-            println!("\n⏩ later: {why} (simulated: {})\n", at.with_timezone(&policy.timezone).format("%a %Y-%m-%d %H:%M %Z"));
+            println!(
+                "\n⏩ later: {why} (simulated: {})\n",
+                at.with_timezone(&policy.timezone)
+                    .format("%a %Y-%m-%d %H:%M %Z")
+            );
         }
         Ok(())
     }
@@ -220,7 +364,12 @@ mod tests {
             if path.is_dir() {
                 collect(&path, root, out);
             } else {
-                out.push(path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/"));
+                out.push(
+                    path.strip_prefix(root)
+                        .expect("under root")
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
             }
         }
     }

@@ -59,14 +59,18 @@ pub fn engine_error(err: PromotionError) -> CliError {
         | PromotionError::Refused(_)
         | PromotionError::Config(_)
         | PromotionError::Render { .. } => ErrorKind::BadInput,
-        PromotionError::Blocked { .. } | PromotionError::Busy { .. } | PromotionError::Concurrent { .. } => ErrorKind::Blocked,
+        PromotionError::Blocked { .. }
+        | PromotionError::Busy { .. }
+        | PromotionError::Concurrent { .. } => ErrorKind::Blocked,
         _ if is_unknown_rev(&err) => ErrorKind::BadInput,
         _ => ErrorKind::Failed,
     };
     let hint = match &err {
         PromotionError::UnknownRevision { .. } => Some("`ferry release list` shows the revisions"),
         PromotionError::Busy { .. } => Some("wait for it to finish, or check `ferry status`"),
-        PromotionError::Blocked { .. } => Some("`ferry status` shows what each stage waits for; `ferry reconcile` retries when it may proceed"),
+        PromotionError::Blocked { .. } => Some(
+            "`ferry status` shows what each stage waits for; `ferry reconcile` retries when it may proceed",
+        ),
         _ => None,
     };
     let error = CliError::from_error(kind, err);
@@ -77,7 +81,10 @@ pub fn engine_error(err: PromotionError) -> CliError {
 }
 
 fn is_unknown_rev(err: &PromotionError) -> bool {
-    matches!(err, PromotionError::Git(crate::gitstore::GitStoreError::UnknownRev { .. }))
+    matches!(
+        err,
+        PromotionError::Git(crate::gitstore::GitStoreError::UnknownRev { .. })
+    )
 }
 
 /// Hooks the tests use to stop at a step or fix the clock. Debug builds only: release builds
@@ -95,7 +102,9 @@ mod test_hooks {
         Some(Arc::new(move |step: &str| {
             if step == point {
                 let pid = std::process::id().to_string();
-                let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid])
+                    .status();
                 std::thread::sleep(std::time::Duration::from_secs(60));
             }
         }))
@@ -107,15 +116,23 @@ mod test_hooks {
     }
 
     #[cfg(debug_assertions)]
-    #[allow(clippy::type_complexity, reason = "the clock's type is spelled out once")]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the clock's type is spelled out once"
+    )]
     pub fn clock() -> Option<Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>> {
         let text = std::env::var("FERRY_TEST_NOW").ok()?;
-        let at = DateTime::parse_from_rfc3339(&text).ok()?.with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339(&text)
+            .ok()?
+            .with_timezone(&Utc);
         Some(Arc::new(move || at))
     }
 
     #[cfg(not(debug_assertions))]
-    #[allow(clippy::type_complexity, reason = "the clock's type is spelled out once")]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the clock's type is spelled out once"
+    )]
     pub fn clock() -> Option<Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>> {
         None
     }

@@ -24,16 +24,29 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
         let config = engine.config_at_branch(&branch).map_err(engine_error)?;
         engine.stage(&config, stage).map_err(engine_error)?;
     }
-    let promotions = engine.history(args.stage.as_deref(), args.limit).map_err(engine_error)?;
-    emit(ctx.format(), &promotions, |out| out.write_all(render(&promotions).as_bytes()))
+    let promotions = engine
+        .history(args.stage.as_deref(), args.limit)
+        .map_err(engine_error)?;
+    emit(ctx.format(), &promotions, |out| {
+        out.write_all(render(&promotions).as_bytes())
+    })
 }
 
 pub(crate) fn render(promotions: &[Promotion]) -> String {
     let rows: Vec<Vec<String>> = promotions
         .iter()
         .map(|p| {
-            let gates = p.gates.iter().map(|g| format!("{}:{}", g.name, g.status.as_str())).collect::<Vec<_>>().join(",");
-            let mut detail = if p.state.as_str() == "blocked" { p.blockers.join("; ") } else { p.error.clone().unwrap_or(gates) };
+            let gates = p
+                .gates
+                .iter()
+                .map(|g| format!("{}:{}", g.name, g.status.as_str()))
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut detail = if p.state.as_str() == "blocked" {
+                p.blockers.join("; ")
+            } else {
+                p.error.clone().unwrap_or(gates)
+            };
             if !p.approved_by.is_empty() {
                 detail = format!("approved by {}; {detail}", p.approved_by.join(", "));
             }
@@ -42,12 +55,28 @@ pub(crate) fn render(promotions: &[Promotion]) -> String {
                 p.stage.clone(),
                 p.revision.clone(),
                 p.state.to_string(),
-                if p.rollback { "rollback".into() } else { format!("{:?}", p.trigger).to_lowercase() },
+                if p.rollback {
+                    "rollback".into()
+                } else {
+                    format!("{:?}", p.trigger).to_lowercase()
+                },
                 p.requested_by.clone(),
                 p.requested_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                 detail,
             ]
         })
         .collect();
-    table(&["PROMOTION", "STAGE", "REVISION", "STATE", "TRIGGER", "BY", "REQUESTED", "DETAIL"], &rows)
+    table(
+        &[
+            "PROMOTION",
+            "STAGE",
+            "REVISION",
+            "STATE",
+            "TRIGGER",
+            "BY",
+            "REQUESTED",
+            "DETAIL",
+        ],
+        &rows,
+    )
 }

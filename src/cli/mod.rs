@@ -2,6 +2,7 @@
 //! mapping of errors to exit codes. Only this module prints.
 
 mod audit;
+mod build;
 mod completions;
 mod demo;
 mod diff;
@@ -15,6 +16,7 @@ pub mod progress;
 mod promote;
 mod reconcile;
 mod release;
+mod render;
 mod review;
 mod rollback;
 mod status;
@@ -65,6 +67,8 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Demo(demo::DemoArgs),
+    Build(build::BuildArgs),
+    Render(render::RenderArgs),
     Validate(validate::ValidateArgs),
     Graph(graph::GraphArgs),
     Release(release::ReleaseArgs),
@@ -120,6 +124,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context::new(cli.global);
     match cli.command {
         Command::Demo(args) => demo::run(&ctx, args),
+        Command::Build(args) => build::run(args),
+        Command::Render(args) => render::run(&ctx, args),
         Command::Validate(args) => validate::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
         Command::Release(args) => release::run(&ctx, args),

@@ -20,6 +20,8 @@ pub struct PlanArgs {
 
 pub fn run(ctx: &Context, args: PlanArgs) -> Result<(), CliError> {
     let engine = ctx.engine()?;
-    let plan = engine.plan(&args.revision, &args.stage).map_err(engine_error)?;
+    let plan = engine
+        .plan(&args.revision, &args.stage)
+        .map_err(engine_error)?;
     emit(ctx.format(), &plan, |out| write_plan(out, &plan))
 }

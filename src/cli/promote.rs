@@ -40,29 +40,71 @@ pub struct PromoteArgs {
 pub fn run(ctx: &Context, args: PromoteArgs) -> Result<(), CliError> {
     let engine = ctx.engine()?;
     if args.dry_run {
-        let plan = engine.plan(&args.revision, &args.stage).map_err(engine_error)?;
+        let plan = engine
+            .plan(&args.revision, &args.stage)
+            .map_err(engine_error)?;
         emit(ctx.format(), &plan, |out| write_plan(out, &plan))?;
-        return if plan.blockers.is_empty() { Ok(()) } else { Err(CliError::blocked(format!("promotion of {} to {} would be blocked", plan.revision, plan.stage))) };
+        return if plan.blockers.is_empty() {
+            Ok(())
+        } else {
+            Err(CliError::blocked(format!(
+                "promotion of {} to {} would be blocked",
+                plan.revision, plan.stage
+            )))
+        };
     }
-    let window_override = args.override_window.then(|| Override { by: engine.user().to_string(), reason: args.reason.clone().unwrap_or_default() });
-    let request = PromoteRequest { revision: args.revision, stage: args.stage, trigger: Trigger::Manual, wait: args.wait, window_override };
+    let window_override = args.override_window.then(|| Override {
+        by: engine.user().to_string(),
+        reason: args.reason.clone().unwrap_or_default(),
+    });
+    let request = PromoteRequest {
+        revision: args.revision,
+        stage: args.stage,
+        trigger: Trigger::Manual,
+        wait: args.wait,
+        window_override,
+    };
     let promotion = engine.promote(&request).map_err(engine_error)?;
-    emit(ctx.format(), &promotion, |out| write_promotion(out, &promotion))
+    emit(ctx.format(), &promotion, |out| {
+        write_promotion(out, &promotion)
+    })
 }
 
 /// A promotion's outcome for people.
 pub fn write_promotion(out: &mut dyn Write, p: &Promotion) -> std::io::Result<()> {
-    let commit = p.commit.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("-");
+    let commit = p
+        .commit
+        .as_deref()
+        .map(|c| &c[..c.len().min(12)])
+        .unwrap_or("-");
     match p.state {
-        PromotionState::Succeeded => writeln!(out, "{}: {} verified in {} (commit {commit})", p.id, p.revision, p.stage)?,
+        PromotionState::Succeeded => writeln!(
+            out,
+            "{}: {} verified in {} (commit {commit})",
+            p.id, p.revision, p.stage
+        )?,
         PromotionState::Verifying => {
-            writeln!(out, "{}: {} written to {} (commit {commit}); verifying", p.id, p.revision, p.stage)?;
-            writeln!(out, "  run `ferry reconcile` or `ferry promote {} --to {} --wait` to run its gates", p.revision, p.stage)?;
+            writeln!(
+                out,
+                "{}: {} written to {} (commit {commit}); verifying",
+                p.id, p.revision, p.stage
+            )?;
+            writeln!(
+                out,
+                "  run `ferry reconcile` or `ferry promote {} --to {} --wait` to run its gates",
+                p.revision, p.stage
+            )?;
         }
         state => writeln!(out, "{}: {} → {}: {state}", p.id, p.revision, p.stage)?,
     }
     for gate in &p.gates {
-        writeln!(out, "  gate {}: {} ({})", gate.name, gate.status.as_str(), gate.reason)?;
+        writeln!(
+            out,
+            "  gate {}: {} ({})",
+            gate.name,
+            gate.status.as_str(),
+            gate.reason
+        )?;
     }
     for note in &p.notes {
         writeln!(out, "  note: {note}")?;
@@ -73,8 +115,19 @@ pub fn write_promotion(out: &mut dyn Write, p: &Promotion) -> std::io::Result<()
 /// A plan for people.
 pub fn write_plan(out: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
     let current = plan.current.as_deref().unwrap_or("nothing yet");
-    writeln!(out, "plan: {} → {} (now: {current}), branch {}", plan.revision, plan.stage, plan.branch)?;
-    writeln!(out, "  {} added, {} changed, {} removed; content {}", plan.added.len(), plan.changed.len(), plan.removed.len(), plan.digest)?;
+    writeln!(
+        out,
+        "plan: {} → {} (now: {current}), branch {}",
+        plan.revision, plan.stage, plan.branch
+    )?;
+    writeln!(
+        out,
+        "  {} added, {} changed, {} removed; content {}",
+        plan.added.len(),
+        plan.changed.len(),
+        plan.removed.len(),
+        plan.digest
+    )?;
     if plan.blockers.is_empty() {
         writeln!(out, "  policy: allowed")?;
     }

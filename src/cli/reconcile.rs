@@ -24,8 +24,16 @@ pub fn run(ctx: &Context, _args: ReconcileArgs) -> Result<(), CliError> {
         }
         for a in &report.actions {
             let id = a.promotion.as_deref().unwrap_or("-");
-            let detail = if a.detail.is_empty() { String::new() } else { format!(": {}", a.detail) };
-            writeln!(out, "{} {} → {} ({:?}) {}{detail}", id, a.revision, a.stage, a.trigger, a.outcome)?;
+            let detail = if a.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", a.detail)
+            };
+            writeln!(
+                out,
+                "{} {} → {} ({:?}) {}{detail}",
+                id, a.revision, a.stage, a.trigger, a.outcome
+            )?;
         }
         for (stage, blockers) in &report.waiting {
             for b in blockers {
@@ -34,7 +42,11 @@ pub fn run(ctx: &Context, _args: ReconcileArgs) -> Result<(), CliError> {
         }
         Ok(())
     })?;
-    if report.actions.iter().any(|a| a.outcome == "failed" || a.outcome == "error") {
+    if report
+        .actions
+        .iter()
+        .any(|a| a.outcome == "failed" || a.outcome == "error")
+    {
         return Err(CliError::failed("some promotions failed"));
     }
     Ok(())

@@ -40,9 +40,16 @@ pub enum ReleaseCommand {
 pub fn run(ctx: &Context, args: ReleaseArgs) -> Result<(), CliError> {
     let engine = ctx.engine()?;
     match args.command {
-        ReleaseCommand::Create { images, commit, message } => {
-            let (revision, created) = engine.create_release(&images, commit.as_deref(), message.as_deref()).map_err(engine_error)?;
-            let mut value = serde_json::to_value(&revision).map_err(|e| CliError::failed(e.to_string()))?;
+        ReleaseCommand::Create {
+            images,
+            commit,
+            message,
+        } => {
+            let (revision, created) = engine
+                .create_release(&images, commit.as_deref(), message.as_deref())
+                .map_err(engine_error)?;
+            let mut value =
+                serde_json::to_value(&revision).map_err(|e| CliError::failed(e.to_string()))?;
             value["created"] = created.into();
             emit(ctx.format(), &value, |out| {
                 let note = if created { "" } else { " (exists already)" };
@@ -50,11 +57,19 @@ pub fn run(ctx: &Context, args: ReleaseArgs) -> Result<(), CliError> {
             })
         }
         ReleaseCommand::List => {
-            let revisions = engine.store().and_then(|s| s.revisions()).map_err(engine_error)?;
-            emit(ctx.format(), &revisions, |out| out.write_all(list_table(&revisions).as_bytes()))
+            let revisions = engine
+                .store()
+                .and_then(|s| s.revisions())
+                .map_err(engine_error)?;
+            emit(ctx.format(), &revisions, |out| {
+                out.write_all(list_table(&revisions).as_bytes())
+            })
         }
         ReleaseCommand::Show { revision } => {
-            let revision = engine.store().and_then(|s| s.revision(&revision)).map_err(engine_error)?;
+            let revision = engine
+                .store()
+                .and_then(|s| s.revision(&revision))
+                .map_err(engine_error)?;
             emit(ctx.format(), &revision, |out| {
                 writeln!(out, "revision:      {}", revision.id)?;
                 for pin in revision.images.values() {
@@ -62,7 +77,12 @@ pub fn run(ctx: &Context, args: ReleaseArgs) -> Result<(), CliError> {
                 }
                 writeln!(out, "config commit: {}", revision.config_commit)?;
                 writeln!(out, "source branch: {}", revision.source_branch)?;
-                writeln!(out, "created:       {} by {}", revision.created_at.format("%Y-%m-%d %H:%M:%S UTC"), revision.created_by)?;
+                writeln!(
+                    out,
+                    "created:       {} by {}",
+                    revision.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    revision.created_by
+                )?;
                 if let Some(message) = &revision.message {
                     writeln!(out, "message:       {message}")?;
                 }
@@ -86,5 +106,8 @@ fn list_table(revisions: &[Revision]) -> String {
             ]
         })
         .collect();
-    table(&["REVISION", "IMAGES", "CONFIG", "CREATED", "BY", "MESSAGE"], &rows)
+    table(
+        &["REVISION", "IMAGES", "CONFIG", "CREATED", "BY", "MESSAGE"],
+        &rows,
+    )
 }

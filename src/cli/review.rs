@@ -30,7 +30,13 @@ pub struct ReviewArgs {
 pub fn run(ctx: &Context, args: ReviewArgs, verdict: Verdict) -> Result<(), CliError> {
     let engine = ctx.engine()?;
     let outcome = engine
-        .review(&args.stage, args.revision.as_deref(), verdict, args.comment.as_deref(), args.withdraw)
+        .review(
+            &args.stage,
+            args.revision.as_deref(),
+            verdict,
+            args.comment.as_deref(),
+            args.withdraw,
+        )
         .map_err(engine_error)?;
     emit(ctx.format(), &outcome, |out| {
         let what = match (args.withdraw, verdict) {
@@ -38,11 +44,24 @@ pub fn run(ctx: &Context, args: ReviewArgs, verdict: Verdict) -> Result<(), CliE
             (false, Verdict::Approve) => "approved".to_string(),
             (false, Verdict::Reject) => "rejected".to_string(),
         };
-        writeln!(out, "{} {what} {} in {}", engine.user(), outcome.revision, outcome.stage)?;
+        writeln!(
+            out,
+            "{} {what} {} in {}",
+            engine.user(),
+            outcome.revision,
+            outcome.stage
+        )?;
         if outcome.blockers.is_empty() {
-            writeln!(out, "  nothing blocks it now: `ferry reconcile` or `ferry promote {} --to {}` proceeds", outcome.revision, outcome.stage)
+            writeln!(
+                out,
+                "  nothing blocks it now: `ferry reconcile` or `ferry promote {} --to {}` proceeds",
+                outcome.revision, outcome.stage
+            )
         } else {
-            outcome.blockers.iter().try_for_each(|b| writeln!(out, "  still waiting: {b}"))
+            outcome
+                .blockers
+                .iter()
+                .try_for_each(|b| writeln!(out, "  still waiting: {b}"))
         }
     })
 }

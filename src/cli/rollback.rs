@@ -26,6 +26,10 @@ pub struct RollbackArgs {
 
 pub fn run(ctx: &Context, args: RollbackArgs) -> Result<(), CliError> {
     let engine = ctx.engine()?;
-    let promotion = engine.rollback(&args.stage, args.to.as_deref(), !args.no_wait).map_err(engine_error)?;
-    emit(ctx.format(), &promotion, |out| write_promotion(out, &promotion))
+    let promotion = engine
+        .rollback(&args.stage, args.to.as_deref(), !args.no_wait)
+        .map_err(engine_error)?;
+    emit(ctx.format(), &promotion, |out| {
+        write_promotion(out, &promotion)
+    })
 }

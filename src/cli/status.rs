@@ -18,7 +18,9 @@ pub fn run(ctx: &Context, _args: StatusArgs) -> Result<(), CliError> {
     let config = engine.config_at_branch(&branch).map_err(engine_error)?;
     let stages = engine.status(&config).map_err(engine_error)?;
     let value = serde_json::json!({ "pipeline": config.pipeline.name, "stages": stages });
-    emit(ctx.format(), &value, |out| out.write_all(render(&stages).as_bytes()))
+    emit(ctx.format(), &value, |out| {
+        out.write_all(render(&stages).as_bytes())
+    })
 }
 
 pub(crate) fn render(stages: &[StageStatus]) -> String {
@@ -28,14 +30,25 @@ pub(crate) fn render(stages: &[StageStatus]) -> String {
             vec![
                 s.name.clone(),
                 s.revision.clone().unwrap_or_else(|| "-".into()),
-                if s.revision.is_none() { "-".into() } else if s.verified { "yes".into() } else { "no".into() },
+                if s.revision.is_none() {
+                    "-".into()
+                } else if s.verified {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
                 s.state.clone(),
-                s.since.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "-".into()),
+                s.since
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "-".into()),
                 s.images.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    let mut text = table(&["STAGE", "REVISION", "VERIFIED", "STATE", "SINCE", "IMAGES"], &rows);
+    let mut text = table(
+        &["STAGE", "REVISION", "VERIFIED", "STATE", "SINCE", "IMAGES"],
+        &rows,
+    );
     for s in stages {
         for blocker in &s.blockers {
             text.push_str(&format!("{}: waiting: {blocker}\n", s.name));
@@ -44,7 +57,13 @@ pub(crate) fn render(stages: &[StageStatus]) -> String {
             text.push_str(&format!("{}: {approval}\n", s.name));
         }
         if let Some(lock) = &s.lock {
-            text.push_str(&format!("{}: locked by {} ({}) since {}\n", s.name, lock.promotion, lock.user, lock.acquired_at.format("%H:%M:%S")));
+            text.push_str(&format!(
+                "{}: locked by {} ({}) since {}\n",
+                s.name,
+                lock.promotion,
+                lock.user,
+                lock.acquired_at.format("%H:%M:%S")
+            ));
         }
     }
     text

@@ -72,7 +72,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// Appends `event` at `at` inside a transaction.
-pub(crate) fn append(txn: &mut dyn Txn, event: Event, at: DateTime<Utc>) -> Result<AuditEntry, StateError> {
+pub(crate) fn append(
+    txn: &mut dyn Txn,
+    event: Event,
+    at: DateTime<Utc>,
+) -> Result<AuditEntry, StateError> {
     let head: Option<Head> = txn_get_json(txn, keys::AUDIT_HEAD)?;
     let (seq, prev_hash) = match head {
         Some(head) => (head.seq + 1, head.hash),
@@ -92,7 +96,14 @@ pub(crate) fn append(txn: &mut dyn Txn, event: Event, at: DateTime<Utc>) -> Resu
     };
     entry.hash = entry.compute_hash();
     txn_put_json(txn, &keys::audit(seq), &entry)?;
-    txn_put_json(txn, keys::AUDIT_HEAD, &Head { seq, hash: entry.hash.clone() })?;
+    txn_put_json(
+        txn,
+        keys::AUDIT_HEAD,
+        &Head {
+            seq,
+            hash: entry.hash.clone(),
+        },
+    )?;
     Ok(entry)
 }
 
@@ -111,7 +122,10 @@ pub fn verify(store: &dyn StateStore) -> Result<AuditReport, StateError> {
     let mut expected_seq = 1;
     for (_, entry) in &entries {
         let broken = if entry.seq != expected_seq {
-            Some(format!("entry {expected_seq} is missing (found {} next)", entry.seq))
+            Some(format!(
+                "entry {expected_seq} is missing (found {} next)",
+                entry.seq
+            ))
         } else if entry.prev_hash != prev {
             Some("its previous-hash does not match the entry before it".to_string())
         } else if entry.compute_hash() != entry.hash {
@@ -120,7 +134,10 @@ pub fn verify(store: &dyn StateStore) -> Result<AuditReport, StateError> {
             None
         };
         if let Some(reason) = broken {
-            return Ok(AuditReport { entries: entries.len() as u64, broken: Some((expected_seq.min(entry.seq), reason)) });
+            return Ok(AuditReport {
+                entries: entries.len() as u64,
+                broken: Some((expected_seq.min(entry.seq), reason)),
+            });
         }
         prev = entry.hash.clone();
         expected_seq += 1;
@@ -134,13 +151,20 @@ pub fn verify(store: &dyn StateStore) -> Result<AuditReport, StateError> {
             broken: Some((head.seq, "the newest entries were removed".to_string())),
         });
     }
-    Ok(AuditReport { entries: entries.len() as u64, broken: None })
+    Ok(AuditReport {
+        entries: entries.len() as u64,
+        broken: None,
+    })
 }
 
 /// Audit entries, oldest first, optionally only those about `stage`.
 pub fn entries(store: &dyn StateStore, stage: Option<&str>) -> Result<Vec<AuditEntry>, StateError> {
     let all: Vec<(Vec<u8>, AuditEntry)> = scan_json(store, keys::AUDIT_PREFIX)?;
-    Ok(all.into_iter().map(|(_, e)| e).filter(|e| stage.is_none_or(|s| e.stage.as_deref() == Some(s))).collect())
+    Ok(all
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| stage.is_none_or(|s| e.stage.as_deref() == Some(s)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -149,17 +173,31 @@ mod tests {
     use crate::state::{MemStore, StateStoreExt};
 
     fn event(action: &str) -> Event {
-        Event { actor: "alice".into(), action: action.into(), ..Event::default() }
+        Event {
+            actor: "alice".into(),
+            action: action.into(),
+            ..Event::default()
+        }
     }
 
     #[test]
     fn a_chain_verifies_and_a_change_is_found() {
         let store = MemStore::default();
         for action in ["a", "b", "c"] {
-            store.transaction(|txn| append(txn, event(action), Utc::now())).expect("append");
+            store
+                .transaction(|txn| append(txn, event(action), Utc::now()))
+                .expect("append");
         }
-        assert_eq!(verify(&store).expect("verify"), AuditReport { entries: 3, broken: None });
-        let mut second: AuditEntry = crate::state::get_json(&store, &keys::audit(2)).expect("read").expect("present");
+        assert_eq!(
+            verify(&store).expect("verify"),
+            AuditReport {
+                entries: 3,
+                broken: None
+            }
+        );
+        let mut second: AuditEntry = crate::state::get_json(&store, &keys::audit(2))
+            .expect("read")
+            .expect("present");
         second.actor = "mallory".into();
         crate::state::put_json(&store, &keys::audit(2), &second).expect("tamper");
         let report = verify(&store).expect("verify");
@@ -170,11 +208,23 @@ mod tests {
     fn a_removed_entry_is_found() {
         let store = MemStore::default();
         for action in ["a", "b", "c"] {
-            store.transaction(|txn| append(txn, event(action), Utc::now())).expect("append");
+            store
+                .transaction(|txn| append(txn, event(action), Utc::now()))
+                .expect("append");
         }
-        store.transaction(|txn| txn.delete(&keys::audit(3))).expect("delete");
-        assert_eq!(verify(&store).expect("verify").broken.map(|(seq, _)| seq), Some(3));
-        store.transaction(|txn| txn.delete(&keys::audit(2))).expect("delete");
-        assert_eq!(verify(&store).expect("verify").broken.map(|(seq, _)| seq), Some(2));
+        store
+            .transaction(|txn| txn.delete(&keys::audit(3)))
+            .expect("delete");
+        assert_eq!(
+            verify(&store).expect("verify").broken.map(|(seq, _)| seq),
+            Some(3)
+        );
+        store
+            .transaction(|txn| txn.delete(&keys::audit(2)))
+            .expect("delete");
+        assert_eq!(
+            verify(&store).expect("verify").broken.map(|(seq, _)| seq),
+            Some(2)
+        );
     }
 }

@@ -63,7 +63,12 @@ pub struct Engine {
 
 impl Engine {
     /// An engine for the repository at `repo` with state in `state_dir`, acting as `user`.
-    pub fn open(repo: &Path, state_dir: &Path, user: &str, options: EngineOptions) -> Result<Engine, PromotionError> {
+    pub fn open(
+        repo: &Path,
+        state_dir: &Path,
+        user: &str,
+        options: EngineOptions,
+    ) -> Result<Engine, PromotionError> {
         Ok(Engine {
             git: GitStore::open(repo)?,
             repo: repo.to_path_buf(),
@@ -76,7 +81,10 @@ impl Engine {
 
     /// The current time.
     pub fn now(&self) -> DateTime<Utc> {
-        self.options.clock.as_ref().map_or_else(Utc::now, |clock| clock())
+        self.options
+            .clock
+            .as_ref()
+            .map_or_else(Utc::now, |clock| clock())
     }
 
     /// Who acts.
@@ -109,7 +117,10 @@ impl Engine {
 
     /// The pipeline and policies at the tip of `branch`.
     pub fn config_at_branch(&self, branch: &str) -> Result<Config, PromotionError> {
-        let tip = self.git.branch_tip(branch)?.ok_or_else(|| PromotionError::BadInput(format!("branch `{branch}` does not exist")))?;
+        let tip = self
+            .git
+            .branch_tip(branch)?
+            .ok_or_else(|| PromotionError::BadInput(format!("branch `{branch}` does not exist")))?;
         self.config_at(&tip)
     }
 
@@ -125,19 +136,35 @@ impl Engine {
 
     /// The stage `name` of `config`.
     pub fn stage<'c>(&self, config: &'c Config, name: &str) -> Result<&'c Stage, PromotionError> {
-        config.pipeline.stage(name).ok_or_else(|| PromotionError::UnknownStage {
-            name: name.to_string(),
-            known: config.pipeline.stages().iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+        config
+            .pipeline
+            .stage(name)
+            .ok_or_else(|| PromotionError::UnknownStage {
+                name: name.to_string(),
+                known: config
+                    .pipeline
+                    .stages()
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Creates (or finds, when the content exists) a revision pinning `images` at the config
     /// commit `commit` (default: the source branch tip).
-    pub fn create_release(&self, images: &[String], commit: Option<&str>, message: Option<&str>) -> Result<(Revision, bool), PromotionError> {
+    pub fn create_release(
+        &self,
+        images: &[String],
+        commit: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<(Revision, bool), PromotionError> {
         let source_branch = self.source_branch()?;
         let config_commit = match commit {
             Some(rev) => self.git.resolve(rev)?,
-            None => self.git.branch_tip(&source_branch)?.ok_or_else(|| PromotionError::BadInput(format!("branch `{source_branch}` has no commits yet")))?,
+            None => self.git.branch_tip(&source_branch)?.ok_or_else(|| {
+                PromotionError::BadInput(format!("branch `{source_branch}` has no commits yet"))
+            })?,
         };
         let config = self.config_at_branch(&source_branch)?;
         let images = parse_images(images, &config.pipeline.images)?;
@@ -163,16 +190,31 @@ impl Engine {
         if let Some(o) = &request.window_override {
             self.check_override(&config, stage, o)?;
         }
-        let promotion = self.request(stage, &revision, request.trigger, request.window_override.clone())?;
+        let promotion = self.request(
+            stage,
+            &revision,
+            request.trigger,
+            request.window_override.clone(),
+        )?;
         self.drive(&config, promotion, request.wait)
     }
 
-    fn check_override(&self, config: &Config, stage: &Stage, o: &Override) -> Result<(), PromotionError> {
+    fn check_override(
+        &self,
+        config: &Config,
+        stage: &Stage,
+        o: &Override,
+    ) -> Result<(), PromotionError> {
         let Some(policy) = config.policy_of(stage) else {
-            return Err(PromotionError::BadInput(format!("stage {} has no policy, so there are no windows to override", stage.name)));
+            return Err(PromotionError::BadInput(format!(
+                "stage {} has no policy, so there are no windows to override",
+                stage.name
+            )));
         };
         if o.reason.trim().is_empty() {
-            return Err(PromotionError::BadInput("--override-window needs --reason \"…\" (it is audited)".into()));
+            return Err(PromotionError::BadInput(
+                "--override-window needs --reason \"…\" (it is audited)".into(),
+            ));
         }
         if !crate::policy::may_override(policy, &config.groups, &self.user) {
             let allowed: Vec<String> = policy.override_by.iter().map(ToString::to_string).collect();
@@ -180,7 +222,11 @@ impl Engine {
                 "{} may not override the windows of {}: only {} (policy {}, overrideBy)",
                 self.user,
                 stage.name,
-                if allowed.is_empty() { "nobody".to_string() } else { allowed.join(", ") },
+                if allowed.is_empty() {
+                    "nobody".to_string()
+                } else {
+                    allowed.join(", ")
+                },
                 policy.path
             )));
         }
@@ -189,12 +235,21 @@ impl Engine {
 
     /// Finds the active promotion of `revision` to `stage`, or records a new one (superseding
     /// older blocked requests for the stage).
-    pub(crate) fn request(&self, stage: &Stage, revision: &Revision, trigger: Trigger, window_override: Option<Override>) -> Result<Promotion, PromotionError> {
+    pub(crate) fn request(
+        &self,
+        stage: &Stage,
+        revision: &Revision,
+        trigger: Trigger,
+        window_override: Option<Override>,
+    ) -> Result<Promotion, PromotionError> {
         let store = self.store()?;
         let now = self.now();
         let rollback = trigger == Trigger::Rollback;
         for existing in store.promotions(Some(&stage.name), 20)? {
-            if !existing.state.is_terminal() && existing.revision == revision.id && existing.rollback == rollback {
+            if !existing.state.is_terminal()
+                && existing.revision == revision.id
+                && existing.rollback == rollback
+            {
                 if window_override.is_some() && existing.window_override != window_override {
                     return self.set_override(&store, existing, window_override);
                 }
@@ -224,7 +279,11 @@ impl Engine {
                 error: None,
                 window_override: window_override.clone(),
                 approved_by: Vec::new(),
-                transitions: vec![Transition { state: PromotionState::Requested, at: now, note: None }],
+                transitions: vec![Transition {
+                    state: PromotionState::Requested,
+                    at: now,
+                    note: None,
+                }],
             };
             txn_put_json(txn, &keys::promotion_order(seq), &id)?;
             txn_put_json(txn, &keys::stage_promotion(&stage.name, seq), &id)?;
@@ -239,11 +298,21 @@ impl Engine {
         Ok(promotion)
     }
 
-    fn set_override(&self, store: &Store, promotion: Promotion, window_override: Option<Override>) -> Result<Promotion, PromotionError> {
+    fn set_override(
+        &self,
+        store: &Store,
+        promotion: Promotion,
+        window_override: Option<Override>,
+    ) -> Result<Promotion, PromotionError> {
         let now = self.now();
         let actor = self.user.clone();
         store.transaction(|txn| {
-            let mut current: Promotion = crate::state::txn_get_json(txn, &keys::promotion(&promotion.id))?.ok_or_else(|| PromotionError::UnknownPromotion { id: promotion.id.clone() })?;
+            let mut current: Promotion =
+                crate::state::txn_get_json(txn, &keys::promotion(&promotion.id))?.ok_or_else(
+                    || PromotionError::UnknownPromotion {
+                        id: promotion.id.clone(),
+                    },
+                )?;
             current.window_override = window_override.clone();
             let detail = serde_json::json!({"override": window_override});
             txn_save_promotion(txn, &current, &actor, now, detail)?;
@@ -253,16 +322,28 @@ impl Engine {
 }
 
 /// Aborts blocked promotions of `stage`: a newer request supersedes them.
-fn supersede_blocked(txn: &mut dyn crate::state::Txn, stage: &str, by: &str, actor: &str, now: DateTime<Utc>) -> Result<(), PromotionError> {
-    let ids: Vec<(Vec<u8>, String)> = crate::state::txn_scan_json(txn, &keys::stage_promotion_prefix(stage))?;
+fn supersede_blocked(
+    txn: &mut dyn crate::state::Txn,
+    stage: &str,
+    by: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), PromotionError> {
+    let ids: Vec<(Vec<u8>, String)> =
+        crate::state::txn_scan_json(txn, &keys::stage_promotion_prefix(stage))?;
     for (_, id) in ids.iter().rev().take(20) {
-        let Some(mut p) = crate::state::txn_get_json::<Promotion>(txn, &keys::promotion(id))? else {
+        let Some(mut p) = crate::state::txn_get_json::<Promotion>(txn, &keys::promotion(id))?
+        else {
             continue;
         };
         if p.state == PromotionState::Blocked {
             let note = format!("superseded by {by}");
             p.state = PromotionState::Aborted;
-            p.transitions.push(Transition { state: PromotionState::Aborted, at: now, note: Some(note.clone()) });
+            p.transitions.push(Transition {
+                state: PromotionState::Aborted,
+                at: now,
+                note: Some(note.clone()),
+            });
             txn_save_promotion(txn, &p, actor, now, serde_json::json!({"reason": note}))?;
         }
     }

@@ -26,7 +26,11 @@ impl Holder {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".to_string());
-        Holder { pid: std::process::id(), host, user: user.to_string() }
+        Holder {
+            pid: std::process::id(),
+            host,
+            user: user.to_string(),
+        }
     }
 
     fn owns(&self, lock: &Lock, promotion: &str) -> bool {
@@ -50,7 +54,10 @@ fn process_alive(pid: u32) -> bool {
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // A zombie (state Z) has exited and only waits to be reaped.
-        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -69,9 +76,13 @@ pub(crate) fn acquire(
         && !holder.owns(&lock, promotion)
         && !is_stale(&lock, now, holder)
     {
-        return Err(PromotionError::Busy { stage: stage.to_string(), lock: Box::new(lock) });
+        return Err(PromotionError::Busy {
+            stage: stage.to_string(),
+            lock: Box::new(lock),
+        });
     }
-    let expires = chrono::Duration::from_std(hold_for + LOCK_MARGIN).unwrap_or(chrono::Duration::hours(1));
+    let expires =
+        chrono::Duration::from_std(hold_for + LOCK_MARGIN).unwrap_or(chrono::Duration::hours(1));
     let lock = Lock {
         promotion: promotion.to_string(),
         user: holder.user.clone(),
@@ -94,14 +105,21 @@ pub(crate) fn ensure_free(
 ) -> Result<(), PromotionError> {
     match txn_get_json::<Lock>(txn, &keys::lock(stage))? {
         Some(lock) if !holder.owns(&lock, promotion) && !is_stale(&lock, now, holder) => {
-            Err(PromotionError::Busy { stage: stage.to_string(), lock: Box::new(lock) })
+            Err(PromotionError::Busy {
+                stage: stage.to_string(),
+                lock: Box::new(lock),
+            })
         }
         _ => Ok(()),
     }
 }
 
 /// Releases the lock of `stage` if `promotion` holds it.
-pub(crate) fn release(txn: &mut dyn Txn, stage: &str, promotion: &str) -> Result<(), PromotionError> {
+pub(crate) fn release(
+    txn: &mut dyn Txn,
+    stage: &str,
+    promotion: &str,
+) -> Result<(), PromotionError> {
     let key = keys::lock(stage);
     if let Some(lock) = txn_get_json::<Lock>(txn, &key)?
         && lock.promotion == promotion
@@ -117,7 +135,11 @@ mod tests {
     use crate::state::{MemStore, StateStoreExt};
 
     fn holder(pid: u32) -> Holder {
-        Holder { pid, host: "h".into(), user: "alice".into() }
+        Holder {
+            pid,
+            host: "h".into(),
+            user: "alice".into(),
+        }
     }
 
     #[test]
@@ -125,12 +147,22 @@ mod tests {
         let store = MemStore::default();
         let now = Utc::now();
         let me = Holder::current("alice");
-        store.try_transaction(|txn| acquire(txn, "qa", "p-1", &me, now, Duration::from_secs(60))).expect("first");
-        let other = Holder { pid: me.pid, host: me.host.clone(), user: "bob".into() };
-        let err = store.try_transaction(|txn| acquire(txn, "qa", "p-2", &other, now, Duration::ZERO)).expect_err("busy");
+        store
+            .try_transaction(|txn| acquire(txn, "qa", "p-1", &me, now, Duration::from_secs(60)))
+            .expect("first");
+        let other = Holder {
+            pid: me.pid,
+            host: me.host.clone(),
+            user: "bob".into(),
+        };
+        let err = store
+            .try_transaction(|txn| acquire(txn, "qa", "p-2", &other, now, Duration::ZERO))
+            .expect_err("busy");
         assert!(matches!(err, PromotionError::Busy { .. }), "{err}");
         let later = now + chrono::Duration::hours(2);
-        store.try_transaction(|txn| acquire(txn, "qa", "p-2", &other, later, Duration::ZERO)).expect("expired lock is taken");
+        store
+            .try_transaction(|txn| acquire(txn, "qa", "p-2", &other, later, Duration::ZERO))
+            .expect("expired lock is taken");
     }
 
     #[test]
@@ -138,11 +170,25 @@ mod tests {
         let store = MemStore::default();
         let now = Utc::now();
         let me = Holder::current("alice");
-        let dead = Holder { pid: u32::MAX - 1, host: me.host.clone(), user: "bob".into() };
-        store.try_transaction(|txn| acquire(txn, "qa", "p-1", &dead, now, Duration::from_secs(600))).expect("first");
-        store.try_transaction(|txn| acquire(txn, "qa", "p-1", &me, now, Duration::ZERO)).expect("stale lock is taken over");
-        store.try_transaction(|txn| release(txn, "qa", "p-1")).expect("release");
-        assert!(crate::state::get_json::<Lock>(&store, &keys::lock("qa")).expect("read").is_none());
+        let dead = Holder {
+            pid: u32::MAX - 1,
+            host: me.host.clone(),
+            user: "bob".into(),
+        };
+        store
+            .try_transaction(|txn| acquire(txn, "qa", "p-1", &dead, now, Duration::from_secs(600)))
+            .expect("first");
+        store
+            .try_transaction(|txn| acquire(txn, "qa", "p-1", &me, now, Duration::ZERO))
+            .expect("stale lock is taken over");
+        store
+            .try_transaction(|txn| release(txn, "qa", "p-1"))
+            .expect("release");
+        assert!(
+            crate::state::get_json::<Lock>(&store, &keys::lock("qa"))
+                .expect("read")
+                .is_none()
+        );
         let _ = holder(1);
     }
 }

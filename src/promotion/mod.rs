@@ -18,7 +18,9 @@ pub use engine::{Engine, EngineOptions, GateReporter, PromoteRequest, StepHook};
 pub use lock::Holder;
 pub use query::{Plan, StageStatus};
 pub use reconcile::{ReconcileAction, ReconcileReport};
-pub use record::{Lock, Override, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification};
+pub use record::{
+    Lock, Override, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification,
+};
 pub use render::{Rendered, digest};
 pub use review::{ReviewOutcome, noun as review_noun};
 pub use revision::{ImagePin, Revision, parse_images};
@@ -44,15 +46,32 @@ pub enum PromotionError {
     #[error("refused: {0}")]
     Refused(String),
     #[error("promotion {promotion} of {revision} to {stage} is blocked: {}", blockers.join("; "))]
-    Blocked { stage: String, revision: String, promotion: String, blockers: Vec<String> },
+    Blocked {
+        stage: String,
+        revision: String,
+        promotion: String,
+        blockers: Vec<String>,
+    },
     #[error("stage {stage} is busy: promotion {} by {} holds it since {} (pid {} on {}, until {})", lock.promotion, lock.user, lock.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"), lock.pid, lock.host, lock.expires_at.format("%H:%M:%S UTC"))]
     Busy { stage: String, lock: Box<Lock> },
     #[error("promotion {promotion} was changed by another process")]
     Concurrent { promotion: String },
     #[error("promotion {promotion} of {revision} to {stage} failed: {reason}")]
-    Failed { stage: String, revision: String, promotion: String, reason: String },
-    #[error("failed to push {branch} ({commit}) to {remote}: {reason}; run the promotion again to retry")]
-    Push { branch: String, remote: String, commit: String, reason: String },
+    Failed {
+        stage: String,
+        revision: String,
+        promotion: String,
+        reason: String,
+    },
+    #[error(
+        "failed to push {branch} ({commit}) to {remote}: {reason}; run the promotion again to retry"
+    )]
+    Push {
+        branch: String,
+        remote: String,
+        commit: String,
+        reason: String,
+    },
     #[error("failed to load the pipeline")]
     Config(#[source] PipelineError),
     #[error("failed to render stage {stage}")]
@@ -79,7 +98,14 @@ impl PromotionError {
     /// Whether this error ends the promotion it happened in (as opposed to leaving it blocked,
     /// busy, or for another process, or having recorded the failure already).
     pub(crate) fn ends_promotion(&self) -> bool {
-        matches!(self, PromotionError::Render { .. } | PromotionError::Git(_) | PromotionError::BadInput(_) | PromotionError::Manifests { .. } | PromotionError::Runtime(_))
+        matches!(
+            self,
+            PromotionError::Render { .. }
+                | PromotionError::Git(_)
+                | PromotionError::BadInput(_)
+                | PromotionError::Manifests { .. }
+                | PromotionError::Runtime(_)
+        )
     }
 }
 
@@ -89,6 +115,9 @@ pub fn verify_audit(store: &Store) -> Result<AuditReport, PromotionError> {
 }
 
 /// Audit entries, oldest first, optionally only those about `stage`.
-pub fn audit_entries(store: &Store, stage: Option<&str>) -> Result<Vec<AuditEntry>, PromotionError> {
+pub fn audit_entries(
+    store: &Store,
+    stage: Option<&str>,
+) -> Result<Vec<AuditEntry>, PromotionError> {
     Ok(audit::entries(store.backend(), stage)?)
 }

@@ -63,20 +63,43 @@ impl Engine {
     }
 
     fn run_due(&self, stage: &Stage, revision: &Revision, trigger: Trigger) -> ReconcileAction {
-        let request = PromoteRequest { revision: revision.id.clone(), stage: stage.name.clone(), trigger, wait: true, window_override: None };
+        let request = PromoteRequest {
+            revision: revision.id.clone(),
+            stage: stage.name.clone(),
+            trigger,
+            wait: true,
+            window_override: None,
+        };
         let (outcome, promotion, detail) = match self.promote(&request) {
             Ok(p) => (p.state.to_string(), Some(p.id), String::new()),
-            Err(PromotionError::Blocked { promotion, blockers, .. }) => ("blocked".to_string(), Some(promotion), blockers.join("; ")),
-            Err(PromotionError::Failed { promotion, reason, .. }) => ("failed".to_string(), Some(promotion), reason),
+            Err(PromotionError::Blocked {
+                promotion,
+                blockers,
+                ..
+            }) => ("blocked".to_string(), Some(promotion), blockers.join("; ")),
+            Err(PromotionError::Failed {
+                promotion, reason, ..
+            }) => ("failed".to_string(), Some(promotion), reason),
             Err(err @ PromotionError::Busy { .. }) => ("busy".to_string(), None, err.to_string()),
             Err(err) => ("error".to_string(), None, error_chain(&err)),
         };
-        ReconcileAction { stage: stage.name.clone(), revision: revision.id.clone(), trigger, promotion, outcome, detail }
+        ReconcileAction {
+            stage: stage.name.clone(),
+            revision: revision.id.clone(),
+            trigger,
+            promotion,
+            outcome,
+            detail,
+        }
     }
 
     /// What is due in `stage`: resumable promotions, a newer revision for an auto stage, and
     /// due schedule occurrences.
-    fn due(&self, config: &Config, stage: &Stage) -> Result<Vec<(Revision, Trigger)>, PromotionError> {
+    fn due(
+        &self,
+        config: &Config,
+        stage: &Stage,
+    ) -> Result<Vec<(Revision, Trigger)>, PromotionError> {
         let store = self.store()?;
         let mut due = Vec::new();
         for p in store.promotions(Some(&stage.name), 20)? {
@@ -96,7 +119,11 @@ impl Engine {
             && !policy.schedules.is_empty()
         {
             let record = self.store()?.stage(&stage.name)?;
-            let occurrences = crate::policy::due_occurrences(policy, &|i| record.schedules_acted.get(&i).copied(), self.now());
+            let occurrences = crate::policy::due_occurrences(
+                policy,
+                &|i| record.schedules_acted.get(&i).copied(),
+                self.now(),
+            );
             if !occurrences.is_empty() {
                 self.mark_acted(stage, &occurrences)?;
                 if let Some(rev) = &candidate
@@ -109,7 +136,11 @@ impl Engine {
         Ok(due)
     }
 
-    fn mark_acted(&self, stage: &Stage, occurrences: &[crate::policy::Occurrence]) -> Result<(), PromotionError> {
+    fn mark_acted(
+        &self,
+        stage: &Stage,
+        occurrences: &[crate::policy::Occurrence],
+    ) -> Result<(), PromotionError> {
         self.store()?.transaction(|txn| {
             let mut record = txn_stage(txn, &stage.name)?;
             for o in occurrences {
@@ -125,19 +156,33 @@ impl Engine {
     fn wants(&self, stage: &Stage, revision: &Revision) -> Result<bool, PromotionError> {
         let store = self.store()?;
         let record = store.stage(&stage.name)?;
-        if record.current.as_ref().is_some_and(|c| c.revision == revision.id) {
+        if record
+            .current
+            .as_ref()
+            .is_some_and(|c| c.revision == revision.id)
+        {
             return Ok(false);
         }
-        let tried = store.promotions(Some(&stage.name), 50)?.into_iter().any(|p| p.revision == revision.id && !p.rollback);
+        let tried = store
+            .promotions(Some(&stage.name), 50)?
+            .into_iter()
+            .any(|p| p.revision == revision.id && !p.rollback);
         Ok(!tried)
     }
 
     /// The newest revision the upstream requirement of `stage` allows.
     pub fn newest_allowed(&self, stage: &Stage) -> Result<Option<Revision>, PromotionError> {
         let store = self.store()?;
-        let upstream: Vec<_> = stage.upstream.iter().map(|u| store.stage(u)).collect::<Result<_, _>>()?;
+        let upstream: Vec<_> = stage
+            .upstream
+            .iter()
+            .map(|u| store.stage(u))
+            .collect::<Result<_, _>>()?;
         for revision in store.revisions()? {
-            let verified = upstream.iter().filter(|r| r.verified_at(&revision.id).is_some()).count();
+            let verified = upstream
+                .iter()
+                .filter(|r| r.verified_at(&revision.id).is_some())
+                .count();
             let allowed = match stage.requires {
                 _ if stage.upstream.is_empty() => true,
                 Requires::All => verified == upstream.len(),
@@ -158,14 +203,25 @@ impl Engine {
             if let Some(p) = store.promotions(Some(&stage.name), 1)?.into_iter().next()
                 && p.state == PromotionState::Blocked
             {
-                out.push((stage.name.clone(), p.blockers.iter().map(|b| format!("{}: {b}", p.revision)).collect()));
+                out.push((
+                    stage.name.clone(),
+                    p.blockers
+                        .iter()
+                        .map(|b| format!("{}: {b}", p.revision))
+                        .collect(),
+                ));
             }
         }
         Ok(out)
     }
 
     /// Promotes the previously verified revision of `stage` (or `to`) forward again.
-    pub fn rollback(&self, stage_name: &str, to: Option<&str>, wait: bool) -> Result<Promotion, PromotionError> {
+    pub fn rollback(
+        &self,
+        stage_name: &str,
+        to: Option<&str>,
+        wait: bool,
+    ) -> Result<Promotion, PromotionError> {
         let store = self.store()?;
         let record = store.stage(stage_name)?;
         let current = record.current.as_ref().map(|c| c.revision.clone());
@@ -173,7 +229,9 @@ impl Engine {
             Some(id) => {
                 let id = store.revision(id)?.id;
                 if record.verified_at(&id).is_none() {
-                    return Err(PromotionError::BadInput(format!("{id} was never verified in {stage_name}: a rollback goes back to a revision the stage had verified (see `ferry history {stage_name}`)")));
+                    return Err(PromotionError::BadInput(format!(
+                        "{id} was never verified in {stage_name}: a rollback goes back to a revision the stage had verified (see `ferry history {stage_name}`)"
+                    )));
                 }
                 id
             }
@@ -183,7 +241,11 @@ impl Engine {
                 .rev()
                 .find(|v| Some(&v.revision) != current.as_ref())
                 .map(|v| v.revision.clone())
-                .ok_or_else(|| PromotionError::BadInput(format!("{stage_name} has no earlier verified revision to roll back to")))?,
+                .ok_or_else(|| {
+                    PromotionError::BadInput(format!(
+                        "{stage_name} has no earlier verified revision to roll back to"
+                    ))
+                })?,
         };
         let revision = store.revision(&target)?;
         drop(store);

@@ -25,7 +25,10 @@ pub enum PromotionState {
 impl PromotionState {
     /// Whether the promotion has ended.
     pub fn is_terminal(self) -> bool {
-        matches!(self, PromotionState::Succeeded | PromotionState::Failed | PromotionState::Aborted)
+        matches!(
+            self,
+            PromotionState::Succeeded | PromotionState::Failed | PromotionState::Aborted
+        )
     }
 
     /// The lower-case name used in output.
@@ -149,7 +152,11 @@ pub struct StageRecord {
 impl StageRecord {
     /// When `revision` was verified here, if it is.
     pub fn verified_at(&self, revision: &str) -> Option<DateTime<Utc>> {
-        self.verified_revisions.iter().rev().find(|v| v.revision == revision).map(|v| v.at)
+        self.verified_revisions
+            .iter()
+            .rev()
+            .find(|v| v.revision == revision)
+            .map(|v| v.at)
     }
 }
 

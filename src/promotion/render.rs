@@ -26,15 +26,25 @@ pub struct Rendered {
 }
 
 /// Renders `stage` with `revision` from the repository's trees.
-pub fn render(git: &GitStore, stage: &Stage, revision: &Revision) -> Result<Rendered, PromotionError> {
-    let tip = git
-        .branch_tip(&revision.source_branch)?
-        .ok_or_else(|| PromotionError::BadInput(format!("the source branch `{}` of revision {} no longer exists", revision.source_branch, revision.id)))?;
+pub fn render(
+    git: &GitStore,
+    stage: &Stage,
+    revision: &Revision,
+) -> Result<Rendered, PromotionError> {
+    let tip = git.branch_tip(&revision.source_branch)?.ok_or_else(|| {
+        PromotionError::BadInput(format!(
+            "the source branch `{}` of revision {} no longer exists",
+            revision.source_branch, revision.id
+        ))
+    })?;
     let owned = git.tree_source(&tip)?;
     let shared = git.tree_source(&revision.config_commit)?;
     let source = LayeredSource::new(&stage.overlay, &owned, &shared);
-    let mut resources = overlay::build(&source, &stage.overlay)
-        .map_err(|source| PromotionError::Render { stage: stage.name.clone(), source })?;
+    let mut resources =
+        overlay::build(&source, &stage.overlay).map_err(|source| PromotionError::Render {
+            stage: stage.name.clone(),
+            source,
+        })?;
     overlay::apply_images(&mut resources, &image_overrides(revision));
     Ok(package(resources, tip))
 }
@@ -44,7 +54,12 @@ pub fn image_overrides(revision: &Revision) -> Vec<ImageOverride> {
     revision
         .images
         .values()
-        .map(|pin| ImageOverride { name: pin.name.clone(), new_name: pin.new_name.clone(), new_tag: pin.tag.clone(), digest: pin.digest.clone() })
+        .map(|pin| ImageOverride {
+            name: pin.name.clone(),
+            new_name: pin.new_name.clone(),
+            new_tag: pin.tag.clone(),
+            digest: pin.digest.clone(),
+        })
         .collect()
 }
 
@@ -52,7 +67,10 @@ pub fn image_overrides(revision: &Revision) -> Vec<ImageOverride> {
 pub fn package(resources: Vec<Resource>, source_commit: String) -> Rendered {
     let mut files = BTreeMap::new();
     for resource in &resources {
-        files.insert(resource.file_name(), overlay::resource_yaml(resource).into_bytes());
+        files.insert(
+            resource.file_name(),
+            overlay::resource_yaml(resource).into_bytes(),
+        );
     }
     Rendered {
         digest: digest(&files),

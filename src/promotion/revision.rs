@@ -46,7 +46,9 @@ impl ImagePin {
         };
         let pin = ImagePin {
             name: name.to_string(),
-            new_name: repo.filter(|r| *r != name && !r.is_empty()).map(str::to_string),
+            new_name: repo
+                .filter(|r| *r != name && !r.is_empty())
+                .map(str::to_string),
             tag: tag.map(str::to_string),
             digest: digest.map(str::to_string),
         };
@@ -56,25 +58,37 @@ impl ImagePin {
 
     fn check(&self, reference: &str) -> Result<(), String> {
         if self.tag.is_none() && self.digest.is_none() {
-            return Err(format!("`{reference}` pins nothing: give a tag (1.4.2) or a digest (sha256:…)"));
+            return Err(format!(
+                "`{reference}` pins nothing: give a tag (1.4.2) or a digest (sha256:…)"
+            ));
         }
         if let Some(tag) = &self.tag {
             let ok = !tag.is_empty()
                 && tag.len() <= 128
                 && !tag.starts_with(['.', '-'])
-                && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
             if !ok {
                 return Err(format!("`{tag}` is not a valid image tag"));
             }
         }
         if let Some(digest) = &self.digest {
             let hex = digest.strip_prefix("sha256:").unwrap_or_default();
-            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-                return Err(format!("`{digest}` is not a digest: expected sha256: and 64 lower-case hex digits"));
+            if hex.len() != 64
+                || !hex
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            {
+                return Err(format!(
+                    "`{digest}` is not a digest: expected sha256: and 64 lower-case hex digits"
+                ));
             }
         }
         if let Some(repo) = &self.new_name {
-            let ok = repo.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b));
+            let ok = repo
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b));
             if !ok || repo.starts_with('/') || repo.ends_with('/') {
                 return Err(format!("`{repo}` is not a valid image repository"));
             }
@@ -116,7 +130,11 @@ pub struct Revision {
 
 impl Revision {
     /// The content-derived id of a revision with these images and config commit.
-    pub fn compute_id(images: &BTreeMap<String, ImagePin>, config_commit: &str, source_branch: &str) -> String {
+    pub fn compute_id(
+        images: &BTreeMap<String, ImagePin>,
+        config_commit: &str,
+        source_branch: &str,
+    ) -> String {
         let canonical = serde_json::json!({
             "configCommit": config_commit,
             "sourceBranch": source_branch,
@@ -129,19 +147,31 @@ impl Revision {
 
     /// The images as one line: `acme/web:1.4.2, acme/api@sha256:…`.
     pub fn images_summary(&self) -> String {
-        self.images.values().map(ImagePin::reference).collect::<Vec<_>>().join(", ")
+        self.images
+            .values()
+            .map(ImagePin::reference)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 /// Parses `--image NAME=REF` arguments against the pipeline's allowed image names.
-pub fn parse_images(args: &[String], allowed: &[String]) -> Result<BTreeMap<String, ImagePin>, PromotionError> {
+pub fn parse_images(
+    args: &[String],
+    allowed: &[String],
+) -> Result<BTreeMap<String, ImagePin>, PromotionError> {
     let mut images = BTreeMap::new();
     for arg in args {
         let bad = |message: String| PromotionError::BadInput(format!("--image {arg}: {message}"));
-        let (name, reference) = arg.split_once('=').ok_or_else(|| bad("expected NAME=REF, like acme/helloworld=1.4.2".into()))?;
+        let (name, reference) = arg
+            .split_once('=')
+            .ok_or_else(|| bad("expected NAME=REF, like acme/helloworld=1.4.2".into()))?;
         let name = name.trim();
         if !allowed.iter().any(|a| a == name) {
-            return Err(bad(format!("`{name}` is not one of the pipeline's images ({}); add it to spec.images in environments/pipeline.yaml", allowed.join(", "))));
+            return Err(bad(format!(
+                "`{name}` is not one of the pipeline's images ({}); add it to spec.images in environments/pipeline.yaml",
+                allowed.join(", ")
+            )));
         }
         let pin = ImagePin::parse(name, reference).map_err(bad)?;
         if images.insert(name.to_string(), pin).is_some() {
@@ -149,7 +179,9 @@ pub fn parse_images(args: &[String], allowed: &[String]) -> Result<BTreeMap<Stri
         }
     }
     if images.is_empty() {
-        return Err(PromotionError::BadInput("a revision pins at least one image: pass --image NAME=REF".into()));
+        return Err(PromotionError::BadInput(
+            "a revision pins at least one image: pass --image NAME=REF".into(),
+        ));
     }
     Ok(images)
 }
@@ -163,13 +195,22 @@ mod tests {
     #[test]
     fn references_parse_into_pins() {
         let pin = ImagePin::parse("acme/web", "1.4.2").expect("tag");
-        assert_eq!((pin.new_name, pin.tag.as_deref(), pin.digest), (None, Some("1.4.2"), None));
+        assert_eq!(
+            (pin.new_name, pin.tag.as_deref(), pin.digest),
+            (None, Some("1.4.2"), None)
+        );
         let pin = ImagePin::parse("acme/web", DIGEST).expect("digest");
         assert_eq!(pin.digest.as_deref(), Some(DIGEST));
         let pin = ImagePin::parse("acme/web", "registry:5000/acme/web:2.0").expect("full");
-        assert_eq!((pin.new_name.as_deref(), pin.tag.as_deref()), (Some("registry:5000/acme/web"), Some("2.0")));
+        assert_eq!(
+            (pin.new_name.as_deref(), pin.tag.as_deref()),
+            (Some("registry:5000/acme/web"), Some("2.0"))
+        );
         let pin = ImagePin::parse("acme/web", &format!("acme/web:2.0@{DIGEST}")).expect("both");
-        assert_eq!((pin.new_name.as_deref(), pin.tag.as_deref()), (None, Some("2.0")));
+        assert_eq!(
+            (pin.new_name.as_deref(), pin.tag.as_deref()),
+            (None, Some("2.0"))
+        );
         assert_eq!(pin.reference(), format!("acme/web:2.0@{DIGEST}"));
     }
 

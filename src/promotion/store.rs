@@ -4,10 +4,10 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+use super::PromotionError;
 use super::audit::{self, Event};
 use super::record::{Lock, Promotion, StageRecord, keys};
 use super::revision::Revision;
-use super::PromotionError;
 use crate::policy::Review;
 use crate::state::{
     DEFAULT_OPEN_WAIT, SledStore, StateError, StateStore, StateStoreExt, Txn, get_json, next_seq,
@@ -22,7 +22,9 @@ pub struct Store {
 impl Store {
     /// Opens the state in `dir`, waiting while another ferry process holds it.
     pub fn open(dir: &Path) -> Result<Store, StateError> {
-        Ok(Store { db: Box::new(SledStore::open(dir, DEFAULT_OPEN_WAIT)?) })
+        Ok(Store {
+            db: Box::new(SledStore::open(dir, DEFAULT_OPEN_WAIT)?),
+        })
     }
 
     /// A store over any backend.
@@ -51,15 +53,22 @@ impl Store {
         let prefix = keys::revision(id);
         let matches: Vec<(Vec<u8>, Revision)> = scan_json(self.db.as_ref(), &prefix)?;
         match matches.len() {
-            1 => Ok(matches.into_iter().map(|(_, r)| r).next().expect("one match")),
+            1 => Ok(matches
+                .into_iter()
+                .map(|(_, r)| r)
+                .next()
+                .expect("one match")),
             0 => Err(PromotionError::UnknownRevision { id: id.to_string() }),
-            n => Err(PromotionError::BadInput(format!("`{id}` matches {n} revisions: give more of the id"))),
+            n => Err(PromotionError::BadInput(format!(
+                "`{id}` matches {n} revisions: give more of the id"
+            ))),
         }
     }
 
     /// All revisions, newest first.
     pub fn revisions(&self) -> Result<Vec<Revision>, PromotionError> {
-        let order: Vec<(Vec<u8>, String)> = scan_json_rev(self.db.as_ref(), keys::REVISION_ORDER_PREFIX, usize::MAX)?;
+        let order: Vec<(Vec<u8>, String)> =
+            scan_json_rev(self.db.as_ref(), keys::REVISION_ORDER_PREFIX, usize::MAX)?;
         let mut out = Vec::with_capacity(order.len());
         for (_, id) in order {
             if let Some(rev) = get_json(self.db.as_ref(), &keys::revision(&id))? {
@@ -88,11 +97,16 @@ impl Store {
 
     /// The promotion `id`.
     pub fn promotion(&self, id: &str) -> Result<Promotion, PromotionError> {
-        get_json(self.db.as_ref(), &keys::promotion(id))?.ok_or_else(|| PromotionError::UnknownPromotion { id: id.to_string() })
+        get_json(self.db.as_ref(), &keys::promotion(id))?
+            .ok_or_else(|| PromotionError::UnknownPromotion { id: id.to_string() })
     }
 
     /// Promotions, newest first: of `stage`, or of every stage.
-    pub fn promotions(&self, stage: Option<&str>, limit: usize) -> Result<Vec<Promotion>, PromotionError> {
+    pub fn promotions(
+        &self,
+        stage: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Promotion>, PromotionError> {
         let prefix = match stage {
             Some(stage) => keys::stage_promotion_prefix(stage),
             None => keys::PROMOTION_ORDER_PREFIX.to_vec(),
@@ -113,7 +127,8 @@ impl Store {
 
     /// Approvals and rejections of `revision` in `stage`, oldest first.
     pub fn reviews(&self, stage: &str, revision: &str) -> Result<Vec<Review>, PromotionError> {
-        let entries: Vec<(Vec<u8>, Review)> = scan_json(self.db.as_ref(), &keys::review_prefix(stage, revision))?;
+        let entries: Vec<(Vec<u8>, Review)> =
+            scan_json(self.db.as_ref(), &keys::review_prefix(stage, revision))?;
         Ok(entries.into_iter().map(|(_, r)| r).collect())
     }
 }
@@ -124,7 +139,13 @@ pub(crate) fn txn_stage(txn: &mut dyn Txn, stage: &str) -> Result<StageRecord, S
 }
 
 /// Stores a promotion and audits its current state.
-pub(crate) fn txn_save_promotion(txn: &mut dyn Txn, promotion: &Promotion, actor: &str, at: DateTime<Utc>, detail: serde_json::Value) -> Result<(), StateError> {
+pub(crate) fn txn_save_promotion(
+    txn: &mut dyn Txn,
+    promotion: &Promotion,
+    actor: &str,
+    at: DateTime<Utc>,
+    detail: serde_json::Value,
+) -> Result<(), StateError> {
     txn_put_json(txn, &keys::promotion(&promotion.id), promotion)?;
     let event = Event {
         actor: actor.to_string(),

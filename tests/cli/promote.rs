@@ -12,34 +12,74 @@ fn a_release_gets_a_content_derived_id() {
     let repo = TestRepo::example();
     let first = repo.release("1.4.2");
     assert!(first.starts_with("r-") && first.len() == 14, "{first}");
-    let again = repo.ferry(&["release", "create", "--image", "acme/helloworld=1.4.2", "-o", "json"]).expect_code(0);
+    let again = repo
+        .ferry(&[
+            "release",
+            "create",
+            "--image",
+            "acme/helloworld=1.4.2",
+            "-o",
+            "json",
+        ])
+        .expect_code(0);
     assert_eq!(again.json()["id"], first.as_str());
     assert_eq!(again.json()["created"], false);
     assert_ne!(repo.release("1.4.3"), first);
-    let list = repo.ferry(&["release", "list", "-o", "json"]).expect_code(0).json();
+    let list = repo
+        .ferry(&["release", "list", "-o", "json"])
+        .expect_code(0)
+        .json();
     assert_eq!(list.as_array().map(Vec::len), Some(2));
-    let show = repo.ferry(&["release", "show", &first]).expect_code(0).stdout;
-    assert!(show.contains("acme/helloworld → acme/helloworld:1.4.2"), "{show}");
+    let show = repo
+        .ferry(&["release", "show", &first])
+        .expect_code(0)
+        .stdout;
+    assert!(
+        show.contains("acme/helloworld → acme/helloworld:1.4.2"),
+        "{show}"
+    );
 }
 
 #[test]
 fn a_release_refuses_unknown_images_and_bad_references() {
     let repo = TestRepo::example();
-    let run = repo.ferry(&["release", "create", "--image", "acme/other=1.0"]).expect_code(2);
-    assert!(run.stderr.contains("not one of the pipeline's images"), "{}", run.stderr);
-    let run = repo.ferry(&["release", "create", "--image", "acme/helloworld=sha256:1234"]).expect_code(2);
+    let run = repo
+        .ferry(&["release", "create", "--image", "acme/other=1.0"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("not one of the pipeline's images"),
+        "{}",
+        run.stderr
+    );
+    let run = repo
+        .ferry(&[
+            "release",
+            "create",
+            "--image",
+            "acme/helloworld=sha256:1234",
+        ])
+        .expect_code(2);
     assert!(run.stderr.contains("is not a digest"), "{}", run.stderr);
-    repo.ferry(&["release", "create", "--image", "acme/helloworld"]).expect_code(2);
+    repo.ferry(&["release", "create", "--image", "acme/helloworld"])
+        .expect_code(2);
 }
 
 #[test]
 fn unknown_revisions_and_stages_exit_2() {
     let repo = TestRepo::example();
     let rev = repo.release("1.0.0");
-    let run = repo.ferry(&["promote", "r-000000000000", "--to", "dev"]).expect_code(2);
+    let run = repo
+        .ferry(&["promote", "r-000000000000", "--to", "dev"])
+        .expect_code(2);
     assert!(run.stderr.contains("unknown revision"), "{}", run.stderr);
-    let run = repo.ferry(&["promote", &rev, "--to", "staging"]).expect_code(2);
-    assert!(run.stderr.contains("unknown stage `staging`") && run.stderr.contains("dev, qa, prod"), "{}", run.stderr);
+    let run = repo
+        .ferry(&["promote", &rev, "--to", "staging"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("unknown stage `staging`") && run.stderr.contains("dev, qa, prod"),
+        "{}",
+        run.stderr
+    );
     repo.ferry(&["history", "staging"]).expect_code(2);
     repo.ferry(&["rollback", "staging"]).expect_code(2);
 }
@@ -49,18 +89,56 @@ fn a_revision_moves_dev_to_qa_to_prod() {
     let repo = TestRepo::example();
     let source_before = repo.git(&["rev-parse", "main"]);
     let rev = repo.release("1.4.2");
-    let run = repo.ferry_at(MON_0900, "carol", &["promote", &rev, "--to", "qa"]).expect_code(3);
-    assert!(run.stderr.contains("dev"), "qa needs dev first: {}", run.stderr);
-    repo.ferry_at(MON_0900, "carol", &["promote", &rev, "--to", "dev", "--wait"]).expect_code(0);
-    let run = repo.ferry_at("2026-11-30T09:05:00Z", "carol", &["promote", &rev, "--to", "qa", "--wait"]).expect_code(3);
+    let run = repo
+        .ferry_at(MON_0900, "carol", &["promote", &rev, "--to", "qa"])
+        .expect_code(3);
+    assert!(
+        run.stderr.contains("dev"),
+        "qa needs dev first: {}",
+        run.stderr
+    );
+    repo.ferry_at(
+        MON_0900,
+        "carol",
+        &["promote", &rev, "--to", "dev", "--wait"],
+    )
+    .expect_code(0);
+    let run = repo
+        .ferry_at(
+            "2026-11-30T09:05:00Z",
+            "carol",
+            &["promote", &rev, "--to", "qa", "--wait"],
+        )
+        .expect_code(3);
     assert!(run.stderr.contains("soak"), "{}", run.stderr);
-    repo.ferry_at(MON_0911, "carol", &["promote", &rev, "--to", "qa", "--wait"]).expect_code(0);
-    let run = repo.ferry_at(MON_0945, "carol", &["promote", &rev, "--to", "prod", "--wait"]).expect_code(3);
-    assert!(run.stderr.contains("2 more approvals") || run.stderr.contains("approval"), "{}", run.stderr);
+    repo.ferry_at(
+        MON_0911,
+        "carol",
+        &["promote", &rev, "--to", "qa", "--wait"],
+    )
+    .expect_code(0);
+    let run = repo
+        .ferry_at(
+            MON_0945,
+            "carol",
+            &["promote", &rev, "--to", "prod", "--wait"],
+        )
+        .expect_code(3);
+    assert!(
+        run.stderr.contains("2 more approvals") || run.stderr.contains("approval"),
+        "{}",
+        run.stderr
+    );
     for user in ["alice", "bob"] {
-        repo.ferry_at(MON_0945, user, &["approve", "prod", "--comment", "ok"]).expect_code(0);
+        repo.ferry_at(MON_0945, user, &["approve", "prod", "--comment", "ok"])
+            .expect_code(0);
     }
-    repo.ferry_at(MON_0945, "carol", &["promote", &rev, "--to", "prod", "--wait"]).expect_code(0);
+    repo.ferry_at(
+        MON_0945,
+        "carol",
+        &["promote", &rev, "--to", "prod", "--wait"],
+    )
+    .expect_code(0);
 
     for stage in ["dev", "qa", "prod"] {
         let branch = format!("env/{stage}");
@@ -68,12 +146,29 @@ fn a_revision_moves_dev_to_qa_to_prod() {
         assert_eq!(log.len(), 1, "one commit on {branch}");
         assert_eq!(repo.trailer(&log[0], "Ferry-Stage"), stage);
         assert_eq!(repo.trailer(&log[0], "Ferry-Revision"), rev);
-        let deployment = repo.git(&["show", &format!("{branch}:apps_v1_deployment_helloworld.yaml")]);
-        assert!(deployment.contains("image: acme/helloworld:1.4.2"), "{deployment}");
-        assert!(deployment.contains(&format!("namespace: helloworld-{stage}")), "{deployment}");
+        let deployment = repo.git(&[
+            "show",
+            &format!("{branch}:apps_v1_deployment_helloworld.yaml"),
+        ]);
+        assert!(
+            deployment.contains("image: acme/helloworld:1.4.2"),
+            "{deployment}"
+        );
+        assert!(
+            deployment.contains(&format!("namespace: helloworld-{stage}")),
+            "{deployment}"
+        );
     }
-    assert_eq!(repo.git(&["rev-parse", "main"]), source_before, "the source branch is never written");
-    assert_eq!(repo.git(&["status", "--porcelain"]), "", "the working tree stays clean (.ferry ignores itself)");
+    assert_eq!(
+        repo.git(&["rev-parse", "main"]),
+        source_before,
+        "the source branch is never written"
+    );
+    assert_eq!(
+        repo.git(&["status", "--porcelain"]),
+        "",
+        "the working tree stays clean (.ferry ignores itself)"
+    );
 
     let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
     let stages = status["stages"].as_array().expect("stages");
@@ -86,25 +181,56 @@ fn a_revision_moves_dev_to_qa_to_prod() {
     let history = repo.ferry(&["history", "-o", "json"]).expect_code(0).json();
     let entries = history.as_array().expect("an array");
     let last = &entries[0];
-    assert_eq!((last["stage"].as_str(), last["state"].as_str(), last["rollback"].as_bool()), (Some("prod"), Some("succeeded"), Some(false)));
+    assert_eq!(
+        (
+            last["stage"].as_str(),
+            last["state"].as_str(),
+            last["rollback"].as_bool()
+        ),
+        (Some("prod"), Some("succeeded"), Some(false))
+    );
     assert_eq!(last["requested_by"], "carol");
     assert!(last["id"].as_str().is_some_and(|id| id.starts_with("p-")));
-    assert!(entries.iter().any(|p| p["state"] == "blocked" || p["state"] == "aborted" || p["state"] == "succeeded"));
+    assert!(
+        entries.iter().any(|p| p["state"] == "blocked"
+            || p["state"] == "aborted"
+            || p["state"] == "succeeded")
+    );
     repo.ferry(&["audit", "verify"]).expect_code(0);
 }
 
 #[test]
 fn a_failing_gate_fails_the_promotion_and_blocks_downstream() {
     let repo = TestRepo::example();
-    repo.edit("policies/dev.yaml", "run: [\"sh\", \"-c\", \"grep", "run: [\"sh\", \"-c\", \"echo smoke test failed >&2; exit 3; grep");
+    repo.edit(
+        "policies/dev.yaml",
+        "run: [\"sh\", \"-c\", \"grep",
+        "run: [\"sh\", \"-c\", \"echo smoke test failed >&2; exit 3; grep",
+    );
     repo.commit("Break the dev gate");
     let rev = repo.release("2.0.0");
-    let run = repo.ferry_at(MON_0900, "carol", &["promote", &rev, "--to", "dev", "--wait"]).expect_code(1);
-    assert!(run.stderr.contains("gate manifests") && run.stderr.contains("smoke test failed"), "{}", run.stderr);
+    let run = repo
+        .ferry_at(
+            MON_0900,
+            "carol",
+            &["promote", &rev, "--to", "dev", "--wait"],
+        )
+        .expect_code(1);
+    assert!(
+        run.stderr.contains("gate manifests") && run.stderr.contains("smoke test failed"),
+        "{}",
+        run.stderr
+    );
     let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
     assert_eq!(status["stages"][0]["verified"], false);
     assert_eq!(status["stages"][0]["state"], "failed");
-    let run = repo.ferry_at(MON_0945, "carol", &["promote", &rev, "--to", "qa", "--wait"]).expect_code(3);
+    let run = repo
+        .ferry_at(
+            MON_0945,
+            "carol",
+            &["promote", &rev, "--to", "qa", "--wait"],
+        )
+        .expect_code(3);
     assert!(run.stderr.contains("dev"), "{}", run.stderr);
 }
 
@@ -113,10 +239,22 @@ fn a_rollback_is_a_forward_commit() {
     let repo = TestRepo::example();
     let first = repo.release("1.0.0");
     let second = repo.release("2.0.0");
-    repo.ferry_at(MON_0900, "carol", &["promote", &first, "--to", "dev", "--wait"]).expect_code(0);
-    repo.ferry_at(MON_0911, "carol", &["promote", &second, "--to", "dev", "--wait"]).expect_code(0);
+    repo.ferry_at(
+        MON_0900,
+        "carol",
+        &["promote", &first, "--to", "dev", "--wait"],
+    )
+    .expect_code(0);
+    repo.ferry_at(
+        MON_0911,
+        "carol",
+        &["promote", &second, "--to", "dev", "--wait"],
+    )
+    .expect_code(0);
     let before = repo.log("env/dev");
-    let run = repo.ferry_at(MON_0945, "carol", &["rollback", "dev", "-o", "json"]).expect_code(0);
+    let run = repo
+        .ferry_at(MON_0945, "carol", &["rollback", "dev", "-o", "json"])
+        .expect_code(0);
     assert_eq!(run.json()["rollback"], true);
     assert_eq!(run.json()["revision"], first.as_str());
     let after = repo.log("env/dev");
@@ -124,37 +262,92 @@ fn a_rollback_is_a_forward_commit() {
     assert_eq!(after[1], before[0], "its parent is the previous tip");
     let deployment = repo.git(&["show", "env/dev:apps_v1_deployment_helloworld.yaml"]);
     assert!(deployment.contains("acme/helloworld:1.0.0"), "{deployment}");
-    let history = repo.ferry(&["history", "dev", "-o", "json"]).expect_code(0).json();
+    let history = repo
+        .ferry(&["history", "dev", "-o", "json"])
+        .expect_code(0)
+        .json();
     assert_eq!(history[0]["rollback"], true);
     let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
     assert_eq!(status["stages"][0]["revision"], first.as_str());
-    let run = repo.ferry_at(MON_0945, "carol", &["rollback", "qa"]).expect_code(2);
-    assert!(run.stderr.contains("no earlier verified revision"), "{}", run.stderr);
+    let run = repo
+        .ferry_at(MON_0945, "carol", &["rollback", "qa"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("no earlier verified revision"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn plan_shows_the_diff_and_what_blocks() {
     let repo = TestRepo::example();
     let rev = repo.release("1.4.2");
-    let plan = repo.ferry_at(MON_0900, "carol", &["plan", &rev, "--to", "dev"]).expect_code(0).stdout;
-    assert!(plan.contains("+++ rendered/apps_v1_deployment_helloworld.yaml") && plan.contains("+        image: acme/helloworld:1.4.2"), "{plan}");
+    let plan = repo
+        .ferry_at(MON_0900, "carol", &["plan", &rev, "--to", "dev"])
+        .expect_code(0)
+        .stdout;
+    assert!(
+        plan.contains("+++ rendered/apps_v1_deployment_helloworld.yaml")
+            && plan.contains("+        image: acme/helloworld:1.4.2"),
+        "{plan}"
+    );
     assert!(plan.contains("policy: allowed"), "{plan}");
-    let plan = repo.ferry_at(MON_0900, "carol", &["plan", &rev, "--to", "prod", "-o", "json"]).expect_code(0).json();
+    let plan = repo
+        .ferry_at(
+            MON_0900,
+            "carol",
+            &["plan", &rev, "--to", "prod", "-o", "json"],
+        )
+        .expect_code(0)
+        .json();
     let blockers = plan["blockers"].as_array().expect("blockers");
-    assert!(blockers.len() >= 2, "upstream and approvals at least: {plan}");
-    repo.ferry_at(MON_0900, "carol", &["promote", &rev, "--to", "dev", "--dry-run"]).expect_code(0);
-    assert!(repo.log_opt("env/dev").is_none(), "a dry run writes nothing");
+    assert!(
+        blockers.len() >= 2,
+        "upstream and approvals at least: {plan}"
+    );
+    repo.ferry_at(
+        MON_0900,
+        "carol",
+        &["promote", &rev, "--to", "dev", "--dry-run"],
+    )
+    .expect_code(0);
+    assert!(
+        repo.log_opt("env/dev").is_none(),
+        "a dry run writes nothing"
+    );
 }
 
 #[test]
 fn diff_compares_two_environments() {
     let repo = TestRepo::example();
     let rev = repo.release("1.4.2");
-    repo.ferry_at(MON_0900, "carol", &["promote", &rev, "--to", "dev", "--wait"]).expect_code(0);
+    repo.ferry_at(
+        MON_0900,
+        "carol",
+        &["promote", &rev, "--to", "dev", "--wait"],
+    )
+    .expect_code(0);
     let run = repo.ferry(&["diff", "dev", "qa"]).expect_code(2);
-    assert!(run.stderr.contains("qa has no output yet"), "{}", run.stderr);
-    repo.ferry_at(MON_0911, "carol", &["promote", &rev, "--to", "qa", "--wait"]).expect_code(0);
+    assert!(
+        run.stderr.contains("qa has no output yet"),
+        "{}",
+        run.stderr
+    );
+    repo.ferry_at(
+        MON_0911,
+        "carol",
+        &["promote", &rev, "--to", "qa", "--wait"],
+    )
+    .expect_code(0);
     let diff = repo.ferry(&["diff", "dev", "qa"]).expect_code(0).stdout;
-    assert!(diff.contains("-  namespace: helloworld-dev") && diff.contains("+  namespace: helloworld-qa"), "{diff}");
-    assert!(diff.contains("-  replicas: 1") && diff.contains("+  replicas: 2"), "{diff}");
+    assert!(
+        diff.contains("-  namespace: helloworld-dev")
+            && diff.contains("+  namespace: helloworld-qa"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("-  replicas: 1") && diff.contains("+  replicas: 2"),
+        "{diff}"
+    );
 }

@@ -169,30 +169,49 @@ impl TestRepo {
 
     /// Runs `ferry` as `user` at the (test-only) time `now`, an RFC 3339 timestamp.
     pub fn ferry_at(&self, now: &str, user: &str, args: &[&str]) -> Run {
-        Run::from(self.command(args).env("FERRY_USER", user).env("FERRY_TEST_NOW", now).output().expect("run ferry"))
+        Run::from(
+            self.command(args)
+                .env("FERRY_USER", user)
+                .env("FERRY_TEST_NOW", now)
+                .output()
+                .expect("run ferry"),
+        )
     }
 
     /// Creates a revision pinning acme/helloworld at `tag` and returns its id.
     pub fn release(&self, tag: &str) -> String {
         let image = format!("acme/helloworld={tag}");
-        let run = self.ferry(&["release", "create", "--image", &image, "-o", "json"]).expect_code(0);
+        let run = self
+            .ferry(&["release", "create", "--image", &image, "-o", "json"])
+            .expect_code(0);
         run.json()["id"].as_str().expect("an id").to_string()
     }
 
     /// The commits of `branch`, newest first.
     pub fn log(&self, branch: &str) -> Vec<String> {
-        self.git(&["log", "--format=%H", branch]).lines().map(str::to_string).collect()
+        self.git(&["log", "--format=%H", branch])
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// The commits of `branch`, or `None` when it does not exist.
     pub fn log_opt(&self, branch: &str) -> Option<Vec<String>> {
-        let output = Command::new("git").args(["rev-parse", "--verify", "-q", branch]).current_dir(self.path()).output().expect("run git");
+        let output = Command::new("git")
+            .args(["rev-parse", "--verify", "-q", branch])
+            .current_dir(self.path())
+            .output()
+            .expect("run git");
         output.status.success().then(|| self.log(branch))
     }
 
     /// The value of trailer `key` in `commit`'s message.
     pub fn trailer(&self, commit: &str, key: &str) -> String {
         let message = self.git(&["log", "-1", "--format=%B", commit]);
-        message.lines().find_map(|l| l.strip_prefix(&format!("{key}: "))).unwrap_or_default().to_string()
+        message
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .unwrap_or_default()
+            .to_string()
     }
 }

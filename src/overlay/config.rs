@@ -1,0 +1,528 @@
+//! kustomize's default transformer configuration: which fields hold labels, selectors,
+//! annotations, namespaces, images and replicas for the built-in kinds, and which fields refer
+//! to other objects by name (so renamed ConfigMaps, Secrets, ServiceAccounts, … are followed).
+
+use std::sync::OnceLock;
+
+use super::fieldspec::FieldSpec;
+use super::resid::Gvk;
+
+/// The field specs of every built-in transformer.
+#[derive(Debug)]
+pub struct Config {
+    /// `commonLabels` and `labels` with `includeSelectors`: metadata, templates and selectors.
+    pub common_labels: Vec<FieldSpec>,
+    /// `labels` with `includeTemplates`: metadata and pod templates.
+    pub template_labels: Vec<FieldSpec>,
+    pub common_annotations: Vec<FieldSpec>,
+    pub namespace: Vec<FieldSpec>,
+    pub images: Vec<FieldSpec>,
+    pub replicas: Vec<FieldSpec>,
+    pub name_references: Vec<NameReference>,
+}
+
+/// Objects of kind `referral` are referred to by name from each of `referrers`.
+#[derive(Debug)]
+pub struct NameReference {
+    pub referral: Gvk,
+    pub referrers: Vec<FieldSpec>,
+}
+
+/// The default configuration, built once.
+pub fn defaults() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(build)
+}
+
+type Row = (&'static str, &'static str, &'static str, &'static str, bool);
+
+const METADATA_LABELS: &[Row] = &[
+    ("", "", "", "metadata/labels", true),
+    (
+        "",
+        "v1",
+        "ReplicationController",
+        "spec/template/metadata/labels",
+        true,
+    ),
+    ("", "", "Deployment", "spec/template/metadata/labels", true),
+    ("", "", "ReplicaSet", "spec/template/metadata/labels", true),
+    ("", "", "DaemonSet", "spec/template/metadata/labels", true),
+    (
+        "apps",
+        "",
+        "StatefulSet",
+        "spec/template/metadata/labels",
+        true,
+    ),
+    (
+        "apps",
+        "",
+        "StatefulSet",
+        "spec/volumeClaimTemplates[]/metadata/labels",
+        true,
+    ),
+    ("batch", "", "Job", "spec/template/metadata/labels", true),
+    (
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/metadata/labels",
+        true,
+    ),
+    (
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/spec/template/metadata/labels",
+        true,
+    ),
+];
+
+const SELECTORS: &[Row] = &[
+    ("", "v1", "Service", "spec/selector", true),
+    ("", "v1", "ReplicationController", "spec/selector", true),
+    ("", "", "Deployment", "spec/selector/matchLabels", true),
+    ("", "", "ReplicaSet", "spec/selector/matchLabels", true),
+    ("", "", "DaemonSet", "spec/selector/matchLabels", true),
+    ("apps", "", "StatefulSet", "spec/selector/matchLabels", true),
+    ("batch", "", "Job", "spec/selector/matchLabels", false),
+    (
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/spec/selector/matchLabels",
+        false,
+    ),
+    (
+        "policy",
+        "",
+        "PodDisruptionBudget",
+        "spec/selector/matchLabels",
+        false,
+    ),
+    (
+        "networking.k8s.io",
+        "",
+        "NetworkPolicy",
+        "spec/podSelector/matchLabels",
+        false,
+    ),
+    (
+        "networking.k8s.io",
+        "",
+        "NetworkPolicy",
+        "spec/ingress/from/podSelector/matchLabels",
+        false,
+    ),
+    (
+        "networking.k8s.io",
+        "",
+        "NetworkPolicy",
+        "spec/egress/to/podSelector/matchLabels",
+        false,
+    ),
+];
+
+/// Label selectors inside pod templates of Deployments and StatefulSets (never created).
+const AFFINITY_SELECTORS: &[&str] = &[
+    "spec/template/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+    "spec/template/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+    "spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+    "spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+    "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
+];
+
+const ANNOTATIONS: &[Row] = &[
+    ("", "", "", "metadata/annotations", true),
+    (
+        "",
+        "v1",
+        "ReplicationController",
+        "spec/template/metadata/annotations",
+        true,
+    ),
+    (
+        "",
+        "",
+        "Deployment",
+        "spec/template/metadata/annotations",
+        true,
+    ),
+    (
+        "",
+        "",
+        "ReplicaSet",
+        "spec/template/metadata/annotations",
+        true,
+    ),
+    (
+        "",
+        "",
+        "DaemonSet",
+        "spec/template/metadata/annotations",
+        true,
+    ),
+    (
+        "",
+        "",
+        "StatefulSet",
+        "spec/template/metadata/annotations",
+        true,
+    ),
+    (
+        "batch",
+        "",
+        "Job",
+        "spec/template/metadata/annotations",
+        true,
+    ),
+    (
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/metadata/annotations",
+        true,
+    ),
+    (
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/spec/template/metadata/annotations",
+        true,
+    ),
+];
+
+const NAMESPACE: &[Row] = &[
+    ("", "", "Namespace", "metadata/name", true),
+    (
+        "apiregistration.k8s.io",
+        "",
+        "APIService",
+        "spec/service/namespace",
+        true,
+    ),
+    (
+        "apiextensions.k8s.io",
+        "",
+        "CustomResourceDefinition",
+        "spec/conversion/webhook/clientConfig/service/namespace",
+        false,
+    ),
+];
+
+const IMAGES: &[Row] = &[
+    ("", "", "", "spec/containers[]/image", true),
+    ("", "", "", "spec/initContainers[]/image", true),
+    ("", "", "", "spec/template/spec/containers[]/image", true),
+    (
+        "",
+        "",
+        "",
+        "spec/template/spec/initContainers[]/image",
+        true,
+    ),
+];
+
+const REPLICAS: &[Row] = &[
+    ("", "", "Deployment", "spec/replicas", true),
+    ("", "", "ReplicationController", "spec/replicas", true),
+    ("", "", "ReplicaSet", "spec/replicas", true),
+    ("", "", "StatefulSet", "spec/replicas", true),
+];
+
+fn specs(rows: &[Row]) -> Vec<FieldSpec> {
+    rows.iter()
+        .map(|&(g, v, k, path, create)| FieldSpec::new(g, v, k, path, create))
+        .collect()
+}
+
+fn build() -> Config {
+    let mut common_labels = specs(SELECTORS);
+    for kind in ["Deployment", "StatefulSet"] {
+        for path in AFFINITY_SELECTORS {
+            common_labels.push(FieldSpec::new("apps", "", kind, path, false));
+        }
+    }
+    common_labels.extend(specs(METADATA_LABELS));
+    Config {
+        common_labels,
+        template_labels: specs(METADATA_LABELS),
+        common_annotations: specs(ANNOTATIONS),
+        namespace: specs(NAMESPACE),
+        images: specs(IMAGES),
+        replicas: specs(REPLICAS),
+        name_references: name_references(),
+    }
+}
+
+/// Where a pod spec sits in each workload kind: (group, version, kind, path prefix).
+const POD_SPECS: &[(&str, &str, &str, &str)] = &[
+    ("", "v1", "Pod", "spec"),
+    ("", "", "PodTemplate", "template/spec"),
+    ("", "", "Deployment", "spec/template/spec"),
+    ("", "", "ReplicaSet", "spec/template/spec"),
+    ("", "", "DaemonSet", "spec/template/spec"),
+    ("", "", "StatefulSet", "spec/template/spec"),
+    ("", "", "Job", "spec/template/spec"),
+    ("", "", "CronJob", "spec/jobTemplate/spec/template/spec"),
+];
+
+/// Workloads whose pod template refers to service accounts, claims and priority classes.
+const TEMPLATED: &[(&str, &str)] = &[
+    ("Pod", "spec"),
+    ("StatefulSet", "spec/template/spec"),
+    ("Deployment", "spec/template/spec"),
+    ("ReplicationController", "spec/template/spec"),
+    ("CronJob", "spec/jobTemplate/spec/template/spec"),
+    ("Job", "spec/template/spec"),
+    ("DaemonSet", "spec/template/spec"),
+];
+
+const CONFIG_MAP_REFS: &[&str] = &[
+    "volumes/configMap/name",
+    "containers/env/valueFrom/configMapKeyRef/name",
+    "initContainers/env/valueFrom/configMapKeyRef/name",
+    "containers/envFrom/configMapRef/name",
+    "initContainers/envFrom/configMapRef/name",
+    "volumes/projected/sources/configMap/name",
+];
+
+const SECRET_REFS: &[&str] = &[
+    "volumes/secret/secretName",
+    "containers/env/valueFrom/secretKeyRef/name",
+    "initContainers/env/valueFrom/secretKeyRef/name",
+    "containers/envFrom/secretRef/name",
+    "initContainers/envFrom/secretRef/name",
+    "imagePullSecrets/name",
+    "volumes/projected/sources/secret/name",
+];
+
+fn pod_spec_refs(suffixes: &[&str]) -> Vec<FieldSpec> {
+    let mut out = Vec::new();
+    for &(group, version, kind, prefix) in POD_SPECS {
+        for suffix in suffixes {
+            out.push(FieldSpec::new(
+                group,
+                version,
+                kind,
+                &format!("{prefix}/{suffix}"),
+                false,
+            ));
+        }
+    }
+    out
+}
+
+fn templated(suffix: &str) -> Vec<FieldSpec> {
+    TEMPLATED
+        .iter()
+        .map(|&(kind, prefix)| FieldSpec::new("", "", kind, &format!("{prefix}/{suffix}"), false))
+        .collect()
+}
+
+fn reference(group: &str, version: &str, kind: &str, referrers: Vec<FieldSpec>) -> NameReference {
+    let referral = Gvk {
+        group: group.into(),
+        version: version.into(),
+        kind: kind.into(),
+    };
+    NameReference {
+        referral,
+        referrers,
+    }
+}
+
+fn name_references() -> Vec<NameReference> {
+    let rbac = "rbac.authorization.k8s.io";
+    let f = FieldSpec::new;
+    let scale_target = || {
+        vec![f(
+            "",
+            "",
+            "HorizontalPodAutoscaler",
+            "spec/scaleTargetRef/name",
+            false,
+        )]
+    };
+    let mut config_maps = pod_spec_refs(CONFIG_MAP_REFS);
+    config_maps.extend([
+        f("", "", "Node", "spec/configSource/configMap", false),
+        f("", "", "Role", "rules/resourceNames", false),
+        f("", "", "ClusterRole", "rules/resourceNames", false),
+        f(
+            "",
+            "",
+            "Ingress",
+            r"metadata/annotations/nginx.ingress.kubernetes.io\/fastcgi-params-configmap",
+            false,
+        ),
+    ]);
+    let mut secrets = pod_spec_refs(SECRET_REFS);
+    secrets.extend([
+        f("", "", "Ingress", "spec/tls/secretName", false),
+        f(
+            "",
+            "",
+            "Ingress",
+            r"metadata/annotations/ingress.kubernetes.io\/auth-secret",
+            false,
+        ),
+        f(
+            "",
+            "",
+            "Ingress",
+            r"metadata/annotations/nginx.ingress.kubernetes.io\/auth-secret",
+            false,
+        ),
+        f(
+            "",
+            "",
+            "Ingress",
+            r"metadata/annotations/nginx.ingress.kubernetes.io\/auth-tls-secret",
+            false,
+        ),
+        f("", "", "ServiceAccount", "imagePullSecrets/name", false),
+        f("", "", "StorageClass", "parameters/secretName", false),
+        f("", "", "StorageClass", "parameters/adminSecretName", false),
+        f("", "", "StorageClass", "parameters/userSecretName", false),
+        f("", "", "StorageClass", "parameters/secretRef", false),
+        f("", "", "Role", "rules/resourceNames", false),
+        f("", "", "ClusterRole", "rules/resourceNames", false),
+        f(
+            "serving.knative.dev",
+            "v1",
+            "Service",
+            "spec/template/spec/containers/env/valueFrom/secretKeyRef/name",
+            false,
+        ),
+        f(
+            "",
+            "",
+            "PersistentVolume",
+            "spec/azureFile/secretName",
+            false,
+        ),
+    ]);
+    let services = vec![
+        f("apps", "", "StatefulSet", "spec/serviceName", false),
+        f(
+            "",
+            "",
+            "Ingress",
+            "spec/rules/http/paths/backend/serviceName",
+            false,
+        ),
+        f("", "", "Ingress", "spec/backend/serviceName", false),
+        f(
+            "",
+            "",
+            "Ingress",
+            "spec/rules/http/paths/backend/service/name",
+            false,
+        ),
+        f("", "", "Ingress", "spec/defaultBackend/service/name", false),
+        f(
+            "apiregistration.k8s.io",
+            "",
+            "APIService",
+            "spec/service/name",
+            false,
+        ),
+        f(
+            "admissionregistration.k8s.io",
+            "",
+            "ValidatingWebhookConfiguration",
+            "webhooks/clientConfig/service",
+            false,
+        ),
+        f(
+            "admissionregistration.k8s.io",
+            "",
+            "MutatingWebhookConfiguration",
+            "webhooks/clientConfig/service",
+            false,
+        ),
+    ];
+    let mut service_accounts = vec![
+        f(rbac, "", "RoleBinding", "subjects", false),
+        f(rbac, "", "ClusterRoleBinding", "subjects", false),
+    ];
+    service_accounts.extend(templated("serviceAccountName"));
+    let storage_classes = vec![
+        f("", "", "PersistentVolume", "spec/storageClassName", false),
+        f(
+            "",
+            "",
+            "PersistentVolumeClaim",
+            "spec/storageClassName",
+            false,
+        ),
+        f(
+            "",
+            "",
+            "StatefulSet",
+            "spec/volumeClaimTemplates/spec/storageClassName",
+            false,
+        ),
+    ];
+    vec![
+        reference("", "", "Deployment", scale_target()),
+        reference("", "", "ReplicationController", scale_target()),
+        reference("", "", "ReplicaSet", scale_target()),
+        reference("", "", "StatefulSet", scale_target()),
+        reference("", "v1", "ConfigMap", config_maps),
+        reference("", "v1", "Secret", secrets),
+        reference("", "v1", "Service", services),
+        reference(
+            rbac,
+            "",
+            "Role",
+            vec![f(rbac, "", "RoleBinding", "roleRef/name", false)],
+        ),
+        reference(
+            rbac,
+            "",
+            "ClusterRole",
+            vec![
+                f(rbac, "", "RoleBinding", "roleRef/name", false),
+                f(rbac, "", "ClusterRoleBinding", "roleRef/name", false),
+            ],
+        ),
+        reference("", "v1", "ServiceAccount", service_accounts),
+        reference(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            templated("volumes/persistentVolumeClaim/claimName"),
+        ),
+        reference(
+            "",
+            "v1",
+            "PersistentVolume",
+            vec![
+                f("", "", "PersistentVolumeClaim", "spec/volumeName", false),
+                f("", "", "ClusterRole", "rules/resourceNames", false),
+            ],
+        ),
+        reference("storage.k8s.io", "v1", "StorageClass", storage_classes),
+        reference(
+            "scheduling.k8s.io",
+            "v1",
+            "PriorityClass",
+            templated("priorityClassName"),
+        ),
+        reference(
+            "admissionregistration.k8s.io",
+            "",
+            "ValidatingAdmissionPolicy",
+            vec![f(
+                "admissionregistration.k8s.io",
+                "",
+                "ValidatingAdmissionPolicyBinding",
+                "spec/policyName",
+                false,
+            )],
+        ),
+    ]
+}

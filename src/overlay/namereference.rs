@@ -1,0 +1,300 @@
+//! Name references: after prefixes, suffixes and hash suffixes renamed objects, every field that
+//! refers to one of them by its old name (a pod's ConfigMap volume, a RoleBinding's roleRef or
+//! ServiceAccount subject, an Ingress backend, …) is updated to the new name, choosing the
+//! referral the way kustomize does when several objects once had that name.
+
+use serde_json::Value;
+
+use super::config::{NameReference, defaults};
+use super::fieldspec::{Create, FieldSpec, apply};
+use super::resid::{Gvk, ResId};
+use super::resmap::ResMap;
+use super::resource::{PREFIXES, Resource, SUFFIXES, scalar_text};
+
+/// What the referral search needs to know about each object.
+struct Snapshot {
+    cur: ResId,
+    prev: Vec<ResId>,
+    org_namespace: String,
+    kind: String,
+    name: String,
+    namespace: String,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+    binding_namespaces: Vec<String>,
+}
+
+impl Snapshot {
+    fn of(r: &Resource) -> Snapshot {
+        let own = |list: Vec<&str>| list.into_iter().map(str::to_string).collect();
+        Snapshot {
+            cur: r.cur_id(),
+            prev: r.prev_ids(),
+            org_namespace: r.org_id().effective_namespace().to_string(),
+            kind: r.kind().to_string(),
+            name: r.name().to_string(),
+            namespace: r.namespace().unwrap_or("").to_string(),
+            prefixes: own(r.csv_annotation(PREFIXES)),
+            suffixes: own(r.csv_annotation(SUFFIXES)),
+            binding_namespaces: service_account_namespaces(r),
+        }
+    }
+}
+
+/// Namespaces of ServiceAccount subjects of a RoleBinding.
+fn service_account_namespaces(r: &Resource) -> Vec<String> {
+    if r.kind() != "RoleBinding" {
+        return Vec::new();
+    }
+    let subjects = r
+        .value
+        .get("subjects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    subjects
+        .filter(|s| s.get("kind").and_then(Value::as_str) == Some("ServiceAccount"))
+        .filter_map(|s| {
+            s.get("namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// Rewrites every name reference in `resources` to the referred object's current name.
+pub fn fix(resources: &mut ResMap) -> Result<(), String> {
+    let snapshots: Vec<Snapshot> = resources.iter().map(Snapshot::of).collect();
+    let org_gvks: Vec<Gvk> = resources.iter().map(|r| r.org_id().gvk).collect();
+    for (i, resource) in resources.iter_mut().enumerate() {
+        let specs: Vec<(&FieldSpec, &NameReference)> = defaults()
+            .name_references
+            .iter()
+            .flat_map(|r| r.referrers.iter().map(move |spec| (spec, r)))
+            .filter(|(spec, _)| org_gvks[i].is_selected_by(&spec.gvk))
+            .collect();
+        if specs.is_empty() {
+            continue;
+        }
+        let candidates = could_be_referenced(&snapshots, i);
+        let mut value = std::mem::take(&mut resource.value);
+        let role_ref = role_ref_gvk(&value);
+        for (spec, reference) in specs {
+            let search = Search {
+                all: &snapshots,
+                candidates: &candidates,
+                referrer: i,
+                spec,
+                target: &reference.referral,
+                role_ref: role_ref.as_ref(),
+            };
+            let any_kind = FieldSpec {
+                gvk: Gvk::default(),
+                ..spec.clone()
+            };
+            apply(&mut value, &any_kind, Create::Nothing, &mut |node| {
+                search.set(node)
+            })
+            .map_err(|err| {
+                format!(
+                    "updating name reference in '{}' field of '{}': {err}",
+                    spec.path, snapshots[i].cur
+                )
+            })?;
+        }
+        resource.value = value;
+    }
+    Ok(())
+}
+
+/// Objects a referrer may refer to: its namespace, cluster-scoped ones, and the namespaces
+/// of a RoleBinding's ServiceAccount subjects.
+fn could_be_referenced(all: &[Snapshot], referrer: usize) -> Vec<usize> {
+    let r = &all[referrer];
+    if r.cur.gvk.is_cluster_scoped() {
+        return (0..all.len()).collect();
+    }
+    (0..all.len())
+        .filter(|&i| {
+            let c = &all[i];
+            c.cur.gvk.is_cluster_scoped()
+                || c.cur.same_namespace(&r.cur)
+                || r.binding_namespaces.contains(&c.namespace)
+        })
+        .collect()
+}
+
+fn role_ref_gvk(value: &Value) -> Option<Gvk> {
+    let role_ref = value.get("roleRef")?;
+    let group = role_ref.get("apiGroup")?;
+    let kind = role_ref.get("kind")?;
+    Some(Gvk {
+        group: scalar_text(Some(group)),
+        version: String::new(),
+        kind: scalar_text(Some(kind)),
+    })
+}
+
+struct Search<'a> {
+    all: &'a [Snapshot],
+    candidates: &'a [usize],
+    referrer: usize,
+    spec: &'a FieldSpec,
+    target: &'a Gvk,
+    role_ref: Option<&'a Gvk>,
+}
+
+impl Search<'_> {
+    fn set(&self, node: &mut Value) -> Result<(), String> {
+        match node {
+            Value::Null => Ok(()),
+            Value::Object(_) => self.set_mapping(node),
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::Object(_) => self.set_mapping(item)?,
+                        Value::Array(_) => {
+                            return Err("expected a string or a map of string".into());
+                        }
+                        _ => self.set_scalar(item)?,
+                    }
+                }
+                Ok(())
+            }
+            _ => self.set_scalar(node),
+        }
+    }
+
+    fn set_scalar(&self, node: &mut Value) -> Result<(), String> {
+        let old = scalar_text(Some(node));
+        let Some(referral) = self.select(&old, self.candidates.to_vec(), false)? else {
+            return Ok(());
+        };
+        let name = &self.all[referral].name;
+        if *name != old {
+            *node = Value::String(name.clone());
+        }
+        Ok(())
+    }
+
+    fn set_mapping(&self, node: &mut Value) -> Result<(), String> {
+        let Value::Object(map) = node else {
+            return Err("expect a mapping node".into());
+        };
+        let Some(old) = map.get("name").map(|n| scalar_text(Some(n))) else {
+            return Err("path config error; no 'name' field in node".into());
+        };
+        let candidates = match map.get("namespace") {
+            Some(ns) => self.in_namespace(&scalar_text(Some(ns))),
+            None => self.candidates.to_vec(),
+        };
+        let Some(referral) = self.select(&old, candidates, true)? else {
+            return Ok(());
+        };
+        let referral = &self.all[referral];
+        if referral.name == old && referral.namespace.is_empty() {
+            return Ok(());
+        }
+        map.insert("name".into(), Value::String(referral.name.clone()));
+        if !referral.namespace.is_empty() {
+            map.insert(
+                "namespace".into(),
+                Value::String(referral.namespace.clone()),
+            );
+        }
+        Ok(())
+    }
+
+    /// Candidates whose original namespace is `namespace`, else whose current one is.
+    fn in_namespace(&self, namespace: &str) -> Vec<usize> {
+        let namespaced = |i: &&usize| !self.all[**i].cur.gvk.is_cluster_scoped();
+        let original: Vec<usize> = self
+            .candidates
+            .iter()
+            .filter(namespaced)
+            .filter(|&&i| self.all[i].org_namespace == namespace)
+            .copied()
+            .collect();
+        if !original.is_empty() {
+            return original;
+        }
+        self.candidates
+            .iter()
+            .filter(namespaced)
+            .filter(|&&i| self.all[i].cur.effective_namespace() == namespace)
+            .copied()
+            .collect()
+    }
+
+    fn select(
+        &self,
+        old: &str,
+        mut c: Vec<usize>,
+        with_namespace: bool,
+    ) -> Result<Option<usize>, String> {
+        let all = self.all;
+        c.retain(|&i| all[i].prev.iter().any(|id| id.name == old));
+        c.retain(|&i| {
+            all[i]
+                .prev
+                .iter()
+                .any(|id| id.gvk.is_selected_by(self.target))
+        });
+        if let Some(role_ref) = self
+            .role_ref
+            .filter(|_| self.spec.path.ends_with("roleRef/name"))
+        {
+            c.retain(|&i| all[i].prev.iter().any(|id| id.gvk.is_selected_by(role_ref)));
+        }
+        let referrer = &all[self.referrer];
+        if !referrer.cur.gvk.is_cluster_scoped() {
+            c.retain(|&i| {
+                let r = &all[i];
+                r.cur.gvk.is_cluster_scoped()
+                    || r.kind == "ServiceAccount"
+                    || referrer.cur.same_namespace(&r.cur)
+            });
+        }
+        if c.len() == 1 {
+            return Ok(Some(c[0]));
+        }
+        c.retain(|&i| affixes_match(&all[i], referrer, true));
+        if c.len() > 1 {
+            c.retain(|&i| affixes_match(&all[i], referrer, false));
+        }
+        match c.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            [first, rest @ ..] => {
+                let same = |&i: &usize| {
+                    all[i].name == all[*first].name
+                        && (!with_namespace || all[i].namespace == all[*first].namespace)
+                };
+                if rest.iter().all(same) {
+                    return Ok(Some(*first));
+                }
+                let ids: Vec<String> = c.iter().map(|&i| all[i].cur.to_string()).collect();
+                Err(format!(
+                    "found multiple possible referrals: {}",
+                    ids.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+fn affixes_match(candidate: &Snapshot, referrer: &Snapshot, allow_empty: bool) -> bool {
+    let check = |a: &[String], b: &[String]| {
+        (allow_empty && (a.is_empty() || b.is_empty())) || same_ending(a, b)
+    };
+    check(&candidate.prefixes, &referrer.prefixes) && check(&candidate.suffixes, &referrer.suffixes)
+}
+
+/// Whether the shorter list is the tail of the longer one (two empty lists match).
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() > b.len() { (b, a) } else { (a, b) };
+    if short.is_empty() {
+        return long.is_empty();
+    }
+    long.ends_with(short)
+}

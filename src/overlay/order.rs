@@ -1,0 +1,159 @@
+//! Output order: kustomize's default "legacy" order (namespaces and other prerequisites first,
+//! webhooks last, then by group/version/kind, namespace and name), or input order (`fifo`).
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use super::kustomization::SortOptions;
+use super::resid::{Gvk, ResId};
+use super::resource::Resource;
+
+const ORDER_FIRST: &[&str] = &[
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+];
+
+const ORDER_LAST: &[&str] = &[
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+/// Sorts `resources` as the kustomization's `sortOptions` (legacy order by default) ask.
+pub fn sort(resources: &mut [Resource], options: Option<&SortOptions>) {
+    if options.is_some_and(|o| o.fifo) {
+        return;
+    }
+    let own = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let first = options
+        .and_then(|o| o.order_first.clone())
+        .unwrap_or_else(|| own(ORDER_FIRST));
+    let last = options
+        .and_then(|o| o.order_last.clone())
+        .unwrap_or_else(|| own(ORDER_LAST));
+    let mut rank: HashMap<String, i64> = HashMap::new();
+    let count = first.len() as i64;
+    for (i, kind) in first.into_iter().enumerate() {
+        rank.insert(kind, i as i64 - count);
+    }
+    for (i, kind) in last.into_iter().enumerate() {
+        rank.insert(kind, 1 + i as i64);
+    }
+    let mut keyed: Vec<(ResId, Resource)> =
+        resources.iter().map(|r| (r.cur_id(), r.clone())).collect();
+    keyed.sort_by(|(a, _), (b, _)| compare(a, b, &rank));
+    for (slot, (_, resource)) in resources.iter_mut().zip(keyed) {
+        *slot = resource;
+    }
+}
+
+fn compare(a: &ResId, b: &ResId, rank: &HashMap<String, i64>) -> Ordering {
+    if a.gvk != b.gvk {
+        return compare_gvk(&a.gvk, &b.gvk, rank);
+    }
+    id_key(a).cmp(&id_key(b))
+}
+
+fn compare_gvk(a: &Gvk, b: &Gvk, rank: &HashMap<String, i64>) -> Ordering {
+    let (ra, rb) = (
+        rank.get(&a.kind).copied().unwrap_or(0),
+        rank.get(&b.kind).copied().unwrap_or(0),
+    );
+    if ra != rb {
+        return ra.cmp(&rb);
+    }
+    let order = gvk_key(a).cmp(&gvk_key(b));
+    if a.kind == "Namespace" && b.kind == "Namespace" && (a.group.is_empty() || b.group.is_empty())
+    {
+        return order.reverse();
+    }
+    order
+}
+
+fn gvk_key(gvk: &Gvk) -> String {
+    let part = |s: &str, empty: &'static str| {
+        if s.is_empty() {
+            empty.to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    format!(
+        "{}_{}_{}",
+        part(&gvk.group, "~G"),
+        part(&gvk.version, "~V"),
+        part(&gvk.kind, "~K")
+    )
+}
+
+fn id_key(id: &ResId) -> String {
+    let ns = if id.namespace.is_empty() {
+        "~X"
+    } else {
+        &id.namespace
+    };
+    let name = if id.name.is_empty() { "~N" } else { &id.name };
+    format!("{}|{ns}|{name}", id.gvk.id_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn res(api_version: &str, kind: &str, name: &str) -> Resource {
+        Resource::new(json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}}))
+    }
+
+    #[test]
+    fn sorts_in_legacy_order() {
+        let mut list = vec![
+            res(
+                "admissionregistration.k8s.io/v1",
+                "ValidatingWebhookConfiguration",
+                "w",
+            ),
+            res("apps/v1", "Deployment", "b"),
+            res("example.com/v1", "Widget", "a"),
+            res("apps/v1", "Deployment", "a"),
+            res("v1", "ConfigMap", "z"),
+            res("v1", "Namespace", "ns"),
+        ];
+        sort(&mut list, None);
+        let names: Vec<String> = list
+            .iter()
+            .map(|r| format!("{}/{}", r.kind(), r.name()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Namespace/ns",
+                "ConfigMap/z",
+                "Deployment/a",
+                "Deployment/b",
+                "Widget/a",
+                "ValidatingWebhookConfiguration/w"
+            ]
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! Resource identity as kustomize sees it: group/version/kind, name and namespace, which kinds
+//! are cluster-scoped, and how identities are compared (an empty namespace is `default`).
+
+use std::fmt;
+
+/// A group, version and kind; empty parts in a selector match anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Gvk {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+}
+
+/// The namespace kustomize gives cluster-scoped objects when comparing identities.
+pub const NOT_NAMESPACED: &str = "_non_namespaceable_";
+
+impl Gvk {
+    /// Splits an `apiVersion` (`apps/v1`, `v1`) into group and version.
+    pub fn new(api_version: &str, kind: &str) -> Gvk {
+        let (group, version) = split_api_version(api_version);
+        Gvk {
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: kind.to_string(),
+        }
+    }
+
+    /// Whether every non-empty part of `selector` equals this one's.
+    pub fn is_selected_by(&self, selector: &Gvk) -> bool {
+        (selector.group.is_empty() || selector.group == self.group)
+            && (selector.version.is_empty() || selector.version == self.version)
+            && (selector.kind.is_empty() || selector.kind == self.kind)
+    }
+
+    /// Whether the kind is one of the built-in cluster-scoped kinds.
+    pub fn is_cluster_scoped(&self) -> bool {
+        is_cluster_scoped(&self.group, &self.version, &self.kind)
+    }
+
+    /// `Kind.version.group` with placeholders for empty parts, as kustomize prints ids.
+    pub fn id_string(&self) -> String {
+        let part = |s: &str, empty: &'static str| {
+            if s.is_empty() {
+                empty.to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        format!(
+            "{}.{}.{}",
+            part(&self.kind, "[noKind]"),
+            part(&self.version, "[noVer]"),
+            part(&self.group, "[noGrp]")
+        )
+    }
+}
+
+/// `apps/v1` → (`apps`, `v1`); `v1` → (``, `v1`).
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    match api_version.split_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", api_version),
+    }
+}
+
+fn is_cluster_scoped(group: &str, version: &str, kind: &str) -> bool {
+    const V1: &[&str] = &["v1"];
+    const V1_BETA1: &[&str] = &["v1", "v1beta1"];
+    const BETA1: &[&str] = &["v1beta1"];
+    let table: &[(&str, &[&str], &[&str])] = &[
+        (
+            "",
+            V1,
+            &[
+                "ComponentStatus",
+                "Namespace",
+                "Node",
+                "NodeProxyOptions",
+                "PersistentVolume",
+            ],
+        ),
+        (
+            "admissionregistration.k8s.io",
+            V1_BETA1,
+            &[
+                "MutatingWebhookConfiguration",
+                "ValidatingWebhookConfiguration",
+            ],
+        ),
+        (
+            "apiextensions.k8s.io",
+            V1_BETA1,
+            &["CustomResourceDefinition"],
+        ),
+        ("apiregistration.k8s.io", V1_BETA1, &["APIService"]),
+        (
+            "certificates.k8s.io",
+            V1_BETA1,
+            &["CertificateSigningRequest"],
+        ),
+        (
+            "flowcontrol.apiserver.k8s.io",
+            BETA1,
+            &["FlowSchema", "PriorityLevelConfiguration"],
+        ),
+        ("networking.k8s.io", V1_BETA1, &["IngressClass"]),
+        ("node.k8s.io", V1_BETA1, &["RuntimeClass"]),
+        ("policy", BETA1, &["PodSecurityPolicy"]),
+        (
+            "rbac.authorization.k8s.io",
+            V1_BETA1,
+            &["ClusterRole", "ClusterRoleBinding"],
+        ),
+        ("scheduling.k8s.io", V1_BETA1, &["PriorityClass"]),
+        (
+            "storage.k8s.io",
+            V1_BETA1,
+            &["CSIDriver", "CSINode", "StorageClass", "VolumeAttachment"],
+        ),
+    ];
+    table.iter().any(|(g, versions, kinds)| {
+        *g == group && versions.contains(&version) && kinds.contains(&kind)
+    })
+}
+
+/// A resource's identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ResId {
+    pub gvk: Gvk,
+    pub name: String,
+    pub namespace: String,
+}
+
+impl ResId {
+    /// The namespace used for comparisons: `default` for none, a marker for cluster-scoped kinds.
+    pub fn effective_namespace(&self) -> &str {
+        if self.gvk.is_cluster_scoped() {
+            NOT_NAMESPACED
+        } else if self.namespace.is_empty() {
+            "default"
+        } else {
+            &self.namespace
+        }
+    }
+
+    /// Same kind, name and effective namespace.
+    pub fn equals(&self, other: &ResId) -> bool {
+        self.gvk == other.gvk
+            && self.name == other.name
+            && self.effective_namespace() == other.effective_namespace()
+    }
+
+    /// Same effective namespace.
+    pub fn same_namespace(&self, other: &ResId) -> bool {
+        self.effective_namespace() == other.effective_namespace()
+    }
+}
+
+impl fmt::Display for ResId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.gvk.kind.is_empty() {
+            "object"
+        } else {
+            &self.gvk.kind
+        };
+        write!(f, "{kind} {:?}", self.name)?;
+        if !self.namespace.is_empty() {
+            write!(f, " in namespace {:?}", self.namespace)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_scope_follows_the_builtin_table() {
+        assert!(Gvk::new("v1", "Namespace").is_cluster_scoped());
+        assert!(Gvk::new("rbac.authorization.k8s.io/v1", "ClusterRole").is_cluster_scoped());
+        assert!(!Gvk::new("apps/v1", "Deployment").is_cluster_scoped());
+        assert!(!Gvk::new("example.com/v1", "Namespace").is_cluster_scoped());
+    }
+
+    #[test]
+    fn identities_compare_with_the_effective_namespace() {
+        let id = |ns: &str| ResId {
+            gvk: Gvk::new("v1", "ConfigMap"),
+            name: "a".into(),
+            namespace: ns.into(),
+        };
+        assert!(id("").equals(&id("default")));
+        assert!(!id("").equals(&id("other")));
+        assert_eq!(id("x").to_string(), "ConfigMap \"a\" in namespace \"x\"");
+    }
+}

@@ -1,0 +1,409 @@
+//! One rendered Kubernetes object, and the bookkeeping kustomize keeps on it while building:
+//! previous names (for name references), applied prefixes and suffixes, generator options.
+//! Like kustomize, that bookkeeping lives in `internal.config.kubernetes.io/…` annotations
+//! during the build, so patches affect it exactly as they affect kustomize's; it is removed
+//! before the resource leaves the renderer.
+
+use serde_json::{Map, Value};
+
+use super::resid::{Gvk, ResId, split_api_version};
+
+/// Origin and transformer tracking, which kustomize removes unless asked to keep it.
+const TRACKING_ANNOTATIONS: &[&str] = &[
+    "config.kubernetes.io/origin",
+    "alpha.config.kubernetes.io/transformations",
+];
+pub(crate) const PREVIOUS_NAMES: &str = "internal.config.kubernetes.io/previousNames";
+pub(crate) const PREVIOUS_NAMESPACES: &str = "internal.config.kubernetes.io/previousNamespaces";
+pub(crate) const PREVIOUS_KINDS: &str = "internal.config.kubernetes.io/previousKinds";
+pub(crate) const PREFIXES: &str = "internal.config.kubernetes.io/prefixes";
+pub(crate) const SUFFIXES: &str = "internal.config.kubernetes.io/suffixes";
+pub(crate) const BEHAVIOR: &str = "internal.config.kubernetes.io/generatorBehavior";
+pub(crate) const NEEDS_HASH: &str = "internal.config.kubernetes.io/needsHashSuffix";
+pub(crate) const ALLOW_NAME_CHANGE: &str = "internal.config.kubernetes.io/allowNameChange";
+pub(crate) const ALLOW_KIND_CHANGE: &str = "internal.config.kubernetes.io/allowKindChange";
+const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
+
+/// The annotations kustomize uses for bookkeeping during a build.
+pub(crate) const BUILD_ANNOTATIONS: &[&str] = &[
+    PREVIOUS_KINDS,
+    PREVIOUS_NAMES,
+    PREFIXES,
+    SUFFIXES,
+    PREVIOUS_NAMESPACES,
+    ALLOW_NAME_CHANGE,
+    ALLOW_KIND_CHANGE,
+    "internal.config.kubernetes.io/refBy",
+    BEHAVIOR,
+    NEEDS_HASH,
+    "internal.config.kubernetes.io/path",
+    "internal.config.kubernetes.io/index",
+    "internal.config.kubernetes.io/seqindent",
+    "internal.config.kubernetes.io/id",
+    "internal.config.kubernetes.io/annotations-migration-resource-id",
+    "config.kubernetes.io/path",
+    "config.kubernetes.io/index",
+    "config.k8s.io/id",
+];
+
+/// A rendered Kubernetes object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub(crate) value: Value,
+    pub(crate) file_name: String,
+}
+
+impl Resource {
+    /// Wraps a JSON object read from a manifest.
+    pub(crate) fn new(value: Value) -> Resource {
+        Resource {
+            value,
+            file_name: String::new(),
+        }
+    }
+
+    /// `apiVersion`, e.g. `apps/v1`.
+    pub fn api_version(&self) -> &str {
+        self.str_at(&["apiVersion"])
+    }
+
+    /// `kind`, e.g. `Deployment`.
+    pub fn kind(&self) -> &str {
+        self.str_at(&["kind"])
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        self.str_at(&["metadata", "name"])
+    }
+
+    /// `metadata.namespace`, when set.
+    pub fn namespace(&self) -> Option<&str> {
+        Some(self.str_at(&["metadata", "namespace"])).filter(|ns| !ns.is_empty())
+    }
+
+    /// The whole object.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// A file name for this resource that is unique within its build, like
+    /// `apps_v1_deployment_web.yaml` (the namespace is prepended when two would collide).
+    pub fn file_name(&self) -> String {
+        if self.file_name.is_empty() {
+            base_file_name(self)
+        } else {
+            self.file_name.clone()
+        }
+    }
+
+    fn str_at(&self, path: &[&str]) -> &str {
+        let mut v = &self.value;
+        for key in path {
+            match v.get(key) {
+                Some(next) => v = next,
+                None => return "",
+            }
+        }
+        v.as_str().unwrap_or("")
+    }
+
+    pub(crate) fn gvk(&self) -> Gvk {
+        Gvk::new(self.api_version(), self.kind())
+    }
+
+    pub(crate) fn cur_id(&self) -> ResId {
+        ResId {
+            gvk: self.gvk(),
+            name: scalar_text(self.value.pointer("/metadata/name")),
+            namespace: scalar_text(self.value.pointer("/metadata/namespace")),
+        }
+    }
+
+    /// The identities this resource had before it was renamed, oldest first.
+    pub(crate) fn prev_ids(&self) -> Vec<ResId> {
+        let Some(names) = self.annotation(PREVIOUS_NAMES) else {
+            return Vec::new();
+        };
+        let namespaces: Vec<&str> = self
+            .annotation(PREVIOUS_NAMESPACES)
+            .unwrap_or("")
+            .split(',')
+            .collect();
+        let kinds: Vec<&str> = self
+            .annotation(PREVIOUS_KINDS)
+            .unwrap_or("")
+            .split(',')
+            .collect();
+        let (group, version) = split_api_version(self.api_version());
+        names
+            .split(',')
+            .enumerate()
+            .map(|(i, name)| ResId {
+                gvk: Gvk {
+                    group: group.to_string(),
+                    version: version.to_string(),
+                    kind: kinds.get(i).unwrap_or(&"").to_string(),
+                },
+                name: name.to_string(),
+                namespace: namespaces.get(i).unwrap_or(&"").to_string(),
+            })
+            .collect()
+    }
+
+    /// The identity the resource was first read or generated with.
+    pub(crate) fn org_id(&self) -> ResId {
+        self.prev_ids()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| self.cur_id())
+    }
+
+    /// Every identity the resource has had, the current one last.
+    pub(crate) fn all_ids(&self) -> Vec<ResId> {
+        let mut ids = self.prev_ids();
+        ids.push(self.cur_id());
+        ids
+    }
+
+    pub(crate) fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        let object = object_mut(&mut self.value);
+        let metadata = object
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        object_mut(metadata)
+    }
+
+    pub(crate) fn annotations(&self) -> Option<&Map<String, Value>> {
+        self.value.get("metadata")?.get("annotations")?.as_object()
+    }
+
+    pub(crate) fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations()?.get(key)?.as_str()
+    }
+
+    pub(crate) fn labels(&self) -> Option<&Map<String, Value>> {
+        self.value.get("metadata")?.get("labels")?.as_object()
+    }
+
+    pub(crate) fn set_annotation(&mut self, key: &str, value: &str) {
+        let metadata = self.metadata_mut();
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        object_mut(annotations).insert(key.to_string(), Value::String(value.to_string()));
+    }
+
+    fn append_csv_annotation(&mut self, key: &str, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        let joined = match self.annotation(key) {
+            Some(current) => format!("{current},{value}"),
+            None => value.to_string(),
+        };
+        self.set_annotation(key, &joined);
+    }
+
+    /// Records the current identity as a previous one, before a rename.
+    pub(crate) fn store_previous_id(&mut self) {
+        let id = self.cur_id();
+        let namespace = id.effective_namespace().to_string();
+        self.append_csv_annotation(PREVIOUS_NAMES, &id.name);
+        self.append_csv_annotation(PREVIOUS_NAMESPACES, &namespace);
+        self.append_csv_annotation(PREVIOUS_KINDS, &id.gvk.kind);
+    }
+
+    pub(crate) fn add_name_prefix(&mut self, prefix: &str) {
+        self.append_csv_annotation(PREFIXES, prefix);
+    }
+
+    pub(crate) fn add_name_suffix(&mut self, suffix: &str) {
+        self.append_csv_annotation(SUFFIXES, suffix);
+    }
+
+    pub(crate) fn csv_annotation(&self, key: &str) -> Vec<&str> {
+        self.annotation(key)
+            .map(|v| v.split(',').collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn is_enabled(&self, key: &str) -> bool {
+        self.annotation(key) == Some("enabled")
+    }
+
+    pub(crate) fn set_name(&mut self, name: &str) {
+        self.metadata_mut()
+            .insert("name".to_string(), Value::String(name.to_string()));
+    }
+
+    /// Sets `metadata.namespace`, or removes it for the empty namespace.
+    pub(crate) fn set_namespace(&mut self, namespace: &str) {
+        let metadata = self.metadata_mut();
+        if namespace.is_empty() {
+            metadata.remove("namespace");
+        } else {
+            metadata.insert(
+                "namespace".to_string(),
+                Value::String(namespace.to_string()),
+            );
+        }
+    }
+
+    pub(crate) fn set_kind(&mut self, kind: &str) {
+        object_mut(&mut self.value).insert("kind".to_string(), Value::String(kind.to_string()));
+    }
+
+    pub(crate) fn set_api_version(&mut self, api_version: &str) {
+        object_mut(&mut self.value).insert(
+            "apiVersion".to_string(),
+            Value::String(api_version.to_string()),
+        );
+    }
+
+    /// Whether the object is gone (deleted by a patch) or empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        match &self.value {
+            Value::Object(map) => map.is_empty(),
+            _ => true,
+        }
+    }
+
+    /// Marked `config.kubernetes.io/local-config` (anything but `"false"`): not rendered.
+    pub(crate) fn is_local_config(&self) -> bool {
+        self.annotations()
+            .and_then(|a| a.get(LOCAL_CONFIG))
+            .is_some_and(|v| scalar_text(Some(v)) != "false")
+    }
+
+    /// Drops the build bookkeeping and normalises annotations the way kustomize's final
+    /// clean-up leaves them: values as strings, an empty map removed.
+    pub(crate) fn finish(&mut self) {
+        let Some(Value::Object(metadata)) = self.value.get_mut("metadata") else {
+            return;
+        };
+        let Some(annotations) = metadata.get_mut("annotations") else {
+            return;
+        };
+        if let Value::Object(map) = annotations {
+            map.retain(|key, _| {
+                !BUILD_ANNOTATIONS.contains(&key.as_str())
+                    && !TRACKING_ANNOTATIONS.contains(&key.as_str())
+            });
+            for value in map.values_mut() {
+                if !value.is_string() {
+                    *value = Value::String(scalar_text(Some(value)));
+                }
+            }
+            if !map.is_empty() {
+                return;
+            }
+        }
+        metadata.remove("annotations");
+    }
+}
+
+/// The text of a scalar as kustomize reads it as a string (`""` for non-scalars and null).
+pub(crate) fn scalar_text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The object inside `value`, turning anything else into an empty object first.
+pub(crate) fn object_mut(value: &mut Value) -> &mut Map<String, Value> {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("just made an object"),
+    }
+}
+
+/// `<group>_<version>_<kind>_<name>.yaml`, lower-cased, without empty parts.
+pub(crate) fn base_file_name(resource: &Resource) -> String {
+    let gvk = resource.gvk();
+    let parts: Vec<&str> = [gvk.group.as_str(), gvk.version.as_str(), gvk.kind.as_str()]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
+    format!("{}_{}.yaml", parts.join("_"), resource.name()).to_lowercase()
+}
+
+/// Gives every resource a file name unique within `resources`.
+pub(crate) fn assign_file_names(resources: &mut [Resource]) {
+    let bases: Vec<String> = resources.iter().map(base_file_name).collect();
+    let mut used = std::collections::HashSet::new();
+    for (i, resource) in resources.iter_mut().enumerate() {
+        let collides = bases.iter().filter(|b| **b == bases[i]).count() > 1;
+        let mut name = if collides {
+            let ns = resource.namespace().unwrap_or("default").to_lowercase();
+            format!("{ns}_{}", bases[i])
+        } else {
+            bases[i].clone()
+        };
+        let mut n = 2;
+        while !used.insert(name.clone()) {
+            name = format!("{}-{n}.yaml", bases[i].trim_end_matches(".yaml"));
+            n += 1;
+        }
+        resource.file_name = name;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn previous_ids_round_trip_through_annotations() {
+        let mut r = Resource::new(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+        );
+        r.store_previous_id();
+        r.set_name("p-a");
+        r.store_previous_id();
+        let names: Vec<String> = r.prev_ids().into_iter().map(|id| id.name).collect();
+        assert_eq!(names, ["a", "p-a"]);
+        assert_eq!(r.org_id().name, "a");
+        r.finish();
+        assert_eq!(
+            r.value,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p-a"}})
+        );
+    }
+
+    #[test]
+    fn file_names_are_unique_within_a_build() {
+        let res = |ns: &str| {
+            Resource::new(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "Web", "namespace": ns}}))
+        };
+        let mut list = vec![
+            res("a"),
+            res("b"),
+            Resource::new(
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}),
+            ),
+        ];
+        assign_file_names(&mut list);
+        let names: Vec<String> = list.iter().map(Resource::file_name).collect();
+        assert_eq!(
+            names,
+            [
+                "a_apps_v1_deployment_web.yaml",
+                "b_apps_v1_deployment_web.yaml",
+                "v1_service_web.yaml"
+            ]
+        );
+    }
+}

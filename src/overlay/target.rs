@@ -1,0 +1,415 @@
+//! One build: a kustomization's resources (files and other kustomizations, recursively),
+//! generators, components and transformers in kustomize's order, then — once, at the top —
+//! hash suffixes, name references, output order and clean-up.
+
+use serde_json::Value;
+
+use super::config::defaults;
+use super::error::{Position, RenderError};
+use super::generator::{self, Generated, Pairs};
+use super::hash;
+use super::images;
+use super::kustomization::{self, GeneratorArgs, GeneratorOptions, Kustomization};
+use super::loader::{Loader, display, is_within};
+use super::namereference;
+use super::order;
+use super::patch::{self, Body, Patch};
+use super::resmap::{ResMap, absorb, append_all};
+use super::resource::{NEEDS_HASH, Resource, assign_file_names};
+use super::source::EntryKind;
+use super::transform;
+use super::yaml::{Schema, parse_documents};
+
+/// Builds the kustomization in `dir` (a real, normalized path inside the loader's source).
+pub fn build(loader: Loader<'_>, dir: &str) -> Result<Vec<Resource>, RenderError> {
+    let mut builder = Builder {
+        loader,
+        chain: vec![dir.to_string()],
+    };
+    let (kustomization, mut resources) = builder.build_dir(dir)?;
+    finish(&kustomization, &mut resources)?;
+    Ok(resources)
+}
+
+struct Builder<'a> {
+    loader: Loader<'a>,
+    /// The kustomization directories being built, outermost first.
+    chain: Vec<String>,
+}
+
+impl Builder<'_> {
+    fn load(&self, dir: &str) -> Result<Kustomization, RenderError> {
+        let path = self.loader.kustomization_file(dir)?;
+        let bytes = self
+            .loader
+            .source
+            .read(&path)
+            .map_err(|source| RenderError::Read {
+                path: path.clone(),
+                source,
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| RenderError::InvalidResource {
+            path: path.clone(),
+            message: "not valid UTF-8 text".to_string(),
+        })?;
+        kustomization::parse(&path, &text)
+    }
+
+    /// Refuses to enter a directory that contains (or is) one already being built.
+    fn enter(&mut self, dir: &str) -> Result<(), RenderError> {
+        if self.chain.iter().any(|visited| is_within(visited, dir)) {
+            let mut chain: Vec<String> =
+                self.chain.iter().map(|d| display(d).to_string()).collect();
+            chain.push(display(dir).to_string());
+            return Err(RenderError::Cycle { chain });
+        }
+        self.chain.push(dir.to_string());
+        Ok(())
+    }
+
+    fn build_dir(&mut self, dir: &str) -> Result<(Kustomization, ResMap), RenderError> {
+        let k = self.load(dir)?;
+        if k.is_component {
+            return Err(RenderError::Kustomization {
+                dir: display(dir).to_string(),
+                problem: "is a Component; list it under `components`, not `resources`".into(),
+            });
+        }
+        let resources = self.accumulate(&k, dir, ResMap::new())?;
+        Ok((k, resources))
+    }
+
+    fn accumulate(
+        &mut self,
+        k: &Kustomization,
+        dir: &str,
+        mut resources: ResMap,
+    ) -> Result<ResMap, RenderError> {
+        for path in &k.resources {
+            self.resource(k, dir, path, &mut resources)?;
+        }
+        self.generators(k, dir, &mut resources)?;
+        for path in &k.components {
+            resources = self.component(k, dir, path, resources)?;
+        }
+        self.transformers(k, dir, &mut resources)?;
+        Ok(resources)
+    }
+
+    fn resource(
+        &mut self,
+        k: &Kustomization,
+        dir: &str,
+        entry: &str,
+        resources: &mut ResMap,
+    ) -> Result<(), RenderError> {
+        let path = self.loader.resolve(dir, entry, &k.path)?;
+        let added = match self.loader.entry(&path)? {
+            Some(EntryKind::File) => {
+                let (path, text) = self.loader.read_text(dir, entry, &k.path)?;
+                read_resources(&path, &text)?
+            }
+            Some(EntryKind::Dir) => {
+                self.enter(&path)?;
+                let built = self.build_dir(&path);
+                self.chain.pop();
+                built?.1
+            }
+            None => {
+                return Err(RenderError::NotFound {
+                    path,
+                    referrer: k.path.clone(),
+                });
+            }
+        };
+        append_all(resources, added)
+            .map_err(|err| RenderError::transform(&k.path, format!("{entry}: {err}")))
+    }
+
+    fn component(
+        &mut self,
+        k: &Kustomization,
+        dir: &str,
+        entry: &str,
+        resources: ResMap,
+    ) -> Result<ResMap, RenderError> {
+        let path = self.loader.resolve(dir, entry, &k.path)?;
+        if self.loader.entry(&path)? != Some(EntryKind::Dir) {
+            return Err(RenderError::NotFound {
+                path,
+                referrer: k.path.clone(),
+            });
+        }
+        self.enter(&path)?;
+        let result = self.load(&path).and_then(|component| {
+            if !component.is_component {
+                return Err(RenderError::Kustomization {
+                    dir: display(&path).to_string(),
+                    problem: "expected kind 'Component'".into(),
+                });
+            }
+            self.accumulate(&component, &path, resources)
+        });
+        self.chain.pop();
+        result
+    }
+
+    fn generators(
+        &self,
+        k: &Kustomization,
+        dir: &str,
+        resources: &mut ResMap,
+    ) -> Result<(), RenderError> {
+        let all = k
+            .config_map_generator
+            .iter()
+            .map(|a| (Generated::ConfigMap, a));
+        let all = all.chain(k.secret_generator.iter().map(|a| (Generated::Secret, a)));
+        for (what, args) in all {
+            let options =
+                GeneratorOptions::merged(args.options.as_ref(), k.generator_options.as_ref());
+            let pairs = self.pairs(k, dir, args)?;
+            let error = |err: String| {
+                RenderError::transform(&k.path, format!("generator {}: {err}", args.name))
+            };
+            let generated =
+                generator::generate(what, args, options.as_ref(), pairs).map_err(error)?;
+            absorb(resources, generated, args.behavior).map_err(error)?;
+        }
+        Ok(())
+    }
+
+    fn pairs(
+        &self,
+        k: &Kustomization,
+        dir: &str,
+        args: &GeneratorArgs,
+    ) -> Result<Pairs, RenderError> {
+        let error = |err: String| {
+            RenderError::transform(&k.path, format!("generator {}: {err}", args.name))
+        };
+        let mut pairs = Pairs::new();
+        for env in &args.envs {
+            let (path, bytes) = self.loader.read_file(dir, env, &k.path)?;
+            let more =
+                generator::env_pairs(&bytes).map_err(|err| error(format!("{path}: {err}")))?;
+            pairs.extend(more);
+        }
+        for literal in &args.literals {
+            pairs.push(generator::literal_pair(literal).map_err(error)?);
+        }
+        for file in &args.files {
+            let (key, relative) = generator::file_source(file).map_err(error)?;
+            let (_, bytes) = self.loader.read_file(dir, &relative, &k.path)?;
+            pairs.push((key, bytes));
+        }
+        Ok(pairs)
+    }
+
+    fn transformers(
+        &self,
+        k: &Kustomization,
+        dir: &str,
+        resources: &mut ResMap,
+    ) -> Result<(), RenderError> {
+        let at = k.path.as_str();
+        let failed = |err: String| RenderError::transform(at, err);
+        for entry in &k.patches_strategic_merge {
+            let (source, text) = self.strategic_merge_text(k, dir, entry)?;
+            let body = Body::StrategicMerge(strategic_merge_docs(&source, &text)?);
+            patch::legacy_strategic_merge(resources, &Patch { source, body }, at)?;
+            resources.retain(|r| !r.is_empty());
+        }
+        for spec in &k.patches {
+            let (source, text) = self.patch_text(k, dir, &spec.path, &spec.patch)?;
+            let body = patch::parse(&source, &text)?;
+            patch::apply(resources, spec, Patch { source, body }, at)?;
+        }
+        if !k.namespace.is_empty() {
+            transform::namespace(resources, &k.namespace).map_err(failed)?;
+        }
+        if !k.name_prefix.is_empty() {
+            transform::name_affix(resources, &k.name_prefix, false).map_err(failed)?;
+        }
+        if !k.name_suffix.is_empty() {
+            transform::name_affix(resources, &k.name_suffix, true).map_err(failed)?;
+        }
+        for label in &k.labels {
+            transform::set_pairs(resources, &label.pairs, &transform::label_specs(label))
+                .map_err(failed)?;
+        }
+        transform::set_pairs(resources, &k.common_labels, &defaults().common_labels)
+            .map_err(failed)?;
+        transform::set_pairs(
+            resources,
+            &k.common_annotations,
+            &defaults().common_annotations,
+        )
+        .map_err(failed)?;
+        self.legacy_json_patches(k, dir, resources)?;
+        transform::replicas(resources, &k.replicas).map_err(failed)?;
+        for image in &k.images {
+            images::apply_image(resources, image).map_err(failed)?;
+        }
+        resources.retain(|r| !r.is_empty());
+        Ok(())
+    }
+
+    fn legacy_json_patches(
+        &self,
+        k: &Kustomization,
+        dir: &str,
+        resources: &mut ResMap,
+    ) -> Result<(), RenderError> {
+        for spec in &k.patches_json6902 {
+            let target = spec.target.as_ref().filter(|t| !t.name.is_empty());
+            let Some(target) = target else {
+                return Err(RenderError::transform(
+                    &k.path,
+                    "patchesJson6902: must specify the target name",
+                ));
+            };
+            let (source, text) = self.patch_text(k, dir, &spec.path, &spec.patch)?;
+            let (ops, names) =
+                patch::json_ops(&text).map_err(|err| RenderError::InvalidResource {
+                    path: source.clone(),
+                    message: err,
+                })?;
+            let body = Body::Json(ops, names);
+            patch::legacy_json(resources, target, &Patch { source, body }, &k.path)?;
+        }
+        Ok(())
+    }
+
+    /// The text of a patch given inline or by path, and a name for it in messages.
+    fn patch_text(
+        &self,
+        k: &Kustomization,
+        dir: &str,
+        path: &str,
+        inline: &str,
+    ) -> Result<(String, String), RenderError> {
+        let inline = inline.trim();
+        match (path.is_empty(), inline.is_empty()) {
+            (false, false) => Err(RenderError::transform(
+                &k.path,
+                "patch and path can't be set at the same time",
+            )),
+            (true, true) => Err(RenderError::transform(
+                &k.path,
+                "must specify one of patch and path",
+            )),
+            (true, false) => Ok((format!("inline patch in {}", k.path), inline.to_string())),
+            (false, true) => self.loader.read_text(dir, path, &k.path),
+        }
+    }
+
+    /// A `patchesStrategicMerge` entry is inline YAML when it reads as objects, else a path.
+    fn strategic_merge_text(
+        &self,
+        k: &Kustomization,
+        dir: &str,
+        entry: &str,
+    ) -> Result<(String, String), RenderError> {
+        let inline = parse_documents(entry, Schema::Core)
+            .ok()
+            .is_some_and(|docs| docs.iter().any(|d| d.value.get("kind").is_some()));
+        if inline {
+            return Ok((format!("inline patch in {}", k.path), entry.to_string()));
+        }
+        self.loader.read_text(dir, entry, &k.path)
+    }
+}
+
+fn strategic_merge_docs(source: &str, text: &str) -> Result<Vec<patch::PatchDoc>, RenderError> {
+    match patch::parse(source, text)? {
+        Body::StrategicMerge(docs) => Ok(docs),
+        Body::Json(..) => Err(RenderError::InvalidResource {
+            path: source.to_string(),
+            message: "a JSON patch cannot be used in patchesStrategicMerge".into(),
+        }),
+    }
+}
+
+/// The objects of a manifest file; `kind: …List` documents are unpacked.
+pub fn read_resources(path: &str, text: &str) -> Result<ResMap, RenderError> {
+    let docs = parse_documents(text, Schema::Core).map_err(|err| RenderError::Yaml {
+        path: path.to_string(),
+        position: Position {
+            line: err.line,
+            column: err.column,
+        },
+        message: err.message,
+    })?;
+    let mut out = ResMap::new();
+    for doc in docs {
+        let invalid = |message: String| RenderError::InvalidResource {
+            path: path.to_string(),
+            message: format!("document at line {}: {message}", doc.line),
+        };
+        let mut queue = vec![doc.value.clone()];
+        while let Some(value) = queue.pop() {
+            match value {
+                Value::Null => {}
+                Value::Object(ref map) if map.is_empty() => {}
+                Value::Array(ref items) if items.is_empty() => {}
+                Value::Object(_) => {
+                    let resource = Resource::new(value);
+                    validate(&resource).map_err(invalid)?;
+                    match unpack_list(resource).map_err(invalid)? {
+                        Ok(items) => queue.extend(items.into_iter().rev()),
+                        Err(resource) => out.push(resource),
+                    }
+                }
+                _ => return Err(invalid("not a mapping".to_string())),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn validate(resource: &Resource) -> Result<(), String> {
+    if resource.kind().is_empty() {
+        return Err("missing kind".to_string());
+    }
+    if resource.name().is_empty() && !resource.kind().ends_with("List") {
+        return Err(format!(
+            "missing metadata.name in {} object",
+            resource.kind()
+        ));
+    }
+    Ok(())
+}
+
+/// The items of a `…List` object (`Ok`), or the object itself when it is not one (`Err`).
+fn unpack_list(resource: Resource) -> Result<Result<Vec<Value>, Resource>, String> {
+    if !resource.kind().ends_with("List") {
+        return Ok(Err(resource));
+    }
+    match resource.value.get("items") {
+        None => Ok(Err(resource)),
+        Some(Value::Null) => Ok(Ok(Vec::new())),
+        Some(Value::Array(items)) => Ok(Ok(items.clone())),
+        Some(_) => Err(format!("expected array in {}/items", resource.kind())),
+    }
+}
+
+/// The steps kustomize runs once, on the outermost kustomization.
+fn finish(k: &Kustomization, resources: &mut ResMap) -> Result<(), RenderError> {
+    for resource in resources.iter_mut() {
+        if resource.is_enabled(NEEDS_HASH) {
+            let suffix = hash::suffix(resource);
+            resource.store_previous_id();
+            let name = format!("{}-{suffix}", resource.name());
+            resource.set_name(&name);
+        }
+    }
+    namereference::fix(resources).map_err(|err| RenderError::transform(&k.path, err))?;
+    resources.retain(|r| !r.is_local_config());
+    order::sort(resources, k.sort_options.as_ref());
+    for resource in resources.iter_mut() {
+        resource.finish();
+    }
+    assign_file_names(resources);
+    Ok(())
+}

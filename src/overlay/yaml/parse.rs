@@ -1,0 +1,371 @@
+//! Reading YAML streams into JSON values the way kustomize reads them: plain scalars resolved
+//! by [`Schema`], anchors and aliases expanded, merge keys (`<<`) applied, duplicate keys
+//! rejected, and the values of `metadata.annotations` kept as the text they were written as.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, ScanError, Span, Tag};
+
+use super::scalar::{Resolved, Schema, resolve};
+
+/// A YAML syntax or structure error, with the position it was found at (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// One document of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub value: Value,
+    /// The line the document's content starts on.
+    pub line: usize,
+    /// The keys of a top-level mapping with the line each one is on.
+    pub key_lines: Vec<(String, usize)>,
+    /// Annotations set to null (in patches), with the text the null was written as.
+    pub null_annotations: Vec<(String, String)>,
+}
+
+/// Parses every document of `text`; empty documents are returned as `Value::Null`.
+pub fn parse_documents(text: &str, schema: Schema) -> Result<Vec<Document>, YamlError> {
+    load(text, schema, false)
+}
+
+/// Parses patch documents: like manifests, except that an annotation set to null stays null
+/// (so that it deletes), its text recorded in [`Document::null_annotations`].
+pub fn parse_patch_documents(text: &str) -> Result<Vec<Document>, YamlError> {
+    load(text, Schema::Core, true)
+}
+
+fn load(
+    text: &str,
+    schema: Schema,
+    keep_null_annotations: bool,
+) -> Result<Vec<Document>, YamlError> {
+    let mut options = Options::default();
+    options.emit_comments = false;
+    let mut loader = Loader {
+        parser: Parser::new_from_str_with_options(text, options),
+        schema,
+        anchors: HashMap::new(),
+        key_lines: Vec::new(),
+        keep_null_annotations,
+        null_annotations: Vec::new(),
+        null_text: None,
+    };
+    let mut documents = Vec::new();
+    while let Some((event, _)) = loader.next()? {
+        match event {
+            Event::DocumentStart(..) => documents.push(loader.document()?),
+            Event::StreamEnd => break,
+            _ => {}
+        }
+    }
+    Ok(documents)
+}
+
+/// Where in a resource a value sits, as far as reading cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Root,
+    Metadata,
+    Annotations,
+    AnnotationValue,
+    Other,
+}
+
+impl Place {
+    fn child(self, key: &str) -> Place {
+        match (self, key) {
+            (Place::Root, "metadata") => Place::Metadata,
+            (Place::Metadata, "annotations") => Place::Annotations,
+            (Place::Annotations, _) => Place::AnnotationValue,
+            _ => Place::Other,
+        }
+    }
+}
+
+struct Loader<'a> {
+    parser: Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>,
+    schema: Schema,
+    anchors: HashMap<usize, Value>,
+    key_lines: Vec<(String, usize)>,
+    keep_null_annotations: bool,
+    null_annotations: Vec<(String, String)>,
+    /// The text of the last annotation value read as null.
+    null_text: Option<String>,
+}
+
+type Next<'a> = Option<(Event<'a>, Span)>;
+
+impl<'a> Loader<'a> {
+    fn next(&mut self) -> Result<Next<'a>, YamlError> {
+        loop {
+            match self.parser.next_event() {
+                None => return Ok(None),
+                Some(Err(err)) => return Err(scan_error(&err)),
+                Some(Ok((Event::Comment(..), _))) => continue,
+                Some(Ok(pair)) => return Ok(Some(pair)),
+            }
+        }
+    }
+
+    fn expect_next(&mut self) -> Result<(Event<'a>, Span), YamlError> {
+        self.next()?.ok_or_else(|| YamlError {
+            line: 0,
+            column: 0,
+            message: "unexpected end of input".to_string(),
+        })
+    }
+
+    fn document(&mut self) -> Result<Document, YamlError> {
+        self.anchors.clear();
+        self.key_lines.clear();
+        self.null_annotations.clear();
+        let (event, span) = self.expect_next()?;
+        let line = span.start.line();
+        let value = match event {
+            Event::DocumentEnd => {
+                return Ok(Document {
+                    value: Value::Null,
+                    line,
+                    key_lines: Vec::new(),
+                    null_annotations: Vec::new(),
+                });
+            }
+            event => self.node(event, span, Place::Root)?,
+        };
+        match self.expect_next()? {
+            (Event::DocumentEnd, _) => {}
+            (_, span) => return Err(error_at(&span, "expected the end of the document")),
+        }
+        let key_lines = std::mem::take(&mut self.key_lines);
+        let null_annotations = std::mem::take(&mut self.null_annotations);
+        Ok(Document {
+            value,
+            line,
+            key_lines,
+            null_annotations,
+        })
+    }
+
+    fn node(&mut self, event: Event<'a>, span: Span, place: Place) -> Result<Value, YamlError> {
+        let (value, anchor) = match event {
+            Event::Scalar(text, style, anchor, tag) => (
+                self.scalar(&text, style, tag.as_deref(), place, &span)?,
+                anchor,
+            ),
+            Event::SequenceStart(_, anchor, _) => (self.sequence()?, anchor),
+            Event::MappingStart(_, anchor, _) => (self.mapping(place)?, anchor),
+            Event::Alias(id) => {
+                let value = self.anchors.get(&id).cloned();
+                return value.ok_or_else(|| error_at(&span, "unknown alias"));
+            }
+            _ => return Err(error_at(&span, "unexpected YAML event")),
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        Ok(value)
+    }
+
+    fn scalar(
+        &mut self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        place: Place,
+        span: &Span,
+    ) -> Result<Value, YamlError> {
+        if place == Place::AnnotationValue {
+            let plain = style == ScalarStyle::Plain && tag.is_none();
+            let text = if plain && span.start.index() == span.end.index() {
+                ""
+            } else {
+                text
+            };
+            if self.keep_null_annotations && plain && resolve(text, self.schema) == Resolved::Null {
+                self.null_text = Some(text.to_string());
+                return Ok(Value::Null);
+            }
+            return Ok(Value::String(text.to_string()));
+        }
+        let resolved = match tag {
+            Some(tag) => tagged(tag, text, self.schema),
+            None if style == ScalarStyle::Plain => resolve(text, self.schema),
+            None => Resolved::Str,
+        };
+        resolved
+            .into_value(text)
+            .ok_or_else(|| error_at(span, &format!("unsupported number {text:?}")))
+    }
+
+    fn sequence(&mut self) -> Result<Value, YamlError> {
+        let mut items = Vec::new();
+        loop {
+            let (event, span) = self.expect_next()?;
+            if matches!(event, Event::SequenceEnd) {
+                return Ok(Value::Array(items));
+            }
+            items.push(self.node(event, span, Place::Other)?);
+        }
+    }
+
+    fn mapping(&mut self, place: Place) -> Result<Value, YamlError> {
+        let mut map = Map::new();
+        let mut merges = Vec::new();
+        loop {
+            let (event, span) = self.expect_next()?;
+            if matches!(event, Event::MappingEnd) {
+                break;
+            }
+            let is_merge = matches!(
+                &event,
+                Event::Scalar(text, ScalarStyle::Plain, _, None) if text == "<<"
+            );
+            let key = key_text(self.node(event, span, Place::Other)?);
+            let (event, value_span) = self.expect_next()?;
+            let value = self.node(event, value_span, place.child(&key))?;
+            if let Some(text) = self.null_text.take() {
+                self.null_annotations.push((key.clone(), text));
+            }
+            if is_merge {
+                merges.push(value);
+                continue;
+            }
+            if map.contains_key(&key) {
+                return Err(error_at(
+                    &span,
+                    &format!("mapping key {key:?} already defined"),
+                ));
+            }
+            if place == Place::Root {
+                self.key_lines.push((key.clone(), span.start.line()));
+            }
+            map.insert(key, value);
+        }
+        for merged in merges {
+            merge_into(&mut map, merged);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// Applies a merge key's value: keys already present win, earlier sources win.
+fn merge_into(map: &mut Map<String, Value>, merged: Value) {
+    match merged {
+        Value::Object(source) => {
+            for (key, value) in source {
+                map.entry(key).or_insert(value);
+            }
+        }
+        Value::Array(sources) => {
+            for source in sources {
+                merge_into(map, source);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The text of a mapping key: strings as they are, other scalars as written.
+fn key_text(key: Value) -> String {
+    match key {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn tagged(tag: &Tag, text: &str, schema: Schema) -> Resolved {
+    if !tag.is_yaml_core_schema() {
+        return Resolved::Str;
+    }
+    let resolved = resolve(text, schema);
+    match (tag.suffix(), &resolved) {
+        ("null", Resolved::Null)
+        | ("bool", Resolved::Bool(_))
+        | ("int", Resolved::Int(_) | Resolved::Uint(_))
+        | ("float", Resolved::Float(_)) => resolved,
+        ("float", Resolved::Int(i)) => Resolved::Float(*i as f64),
+        _ => Resolved::Str,
+    }
+}
+
+fn error_at(span: &Span, message: &str) -> YamlError {
+    YamlError {
+        line: span.start.line(),
+        column: span.start.col() + 1,
+        message: message.to_string(),
+    }
+}
+
+fn scan_error(err: &ScanError) -> YamlError {
+    let marker = err.marker();
+    YamlError {
+        line: marker.line(),
+        column: marker.col() + 1,
+        message: err.info(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn one(text: &str) -> Value {
+        let mut docs = parse_documents(text, Schema::Core).expect("valid YAML");
+        docs.remove(0).value
+    }
+
+    #[test]
+    fn reads_scalars_with_core_rules() {
+        let value = one("a: yes\nb: 1.0\nc: \"1\"\nd: ~\ne: 2001-12-14\nf: !!str 5\n");
+        assert_eq!(
+            value,
+            json!({"a": "yes", "b": 1.0, "c": "1", "d": null, "e": "2001-12-14T00:00:00Z", "f": "5"})
+        );
+    }
+
+    #[test]
+    fn keeps_annotation_values_as_written() {
+        let value = one("metadata:\n  annotations:\n    a: 1.0\n    b: ~\n    c: true\n");
+        assert_eq!(
+            value,
+            json!({"metadata": {"annotations": {"a": "1.0", "b": "~", "c": "true"}}})
+        );
+    }
+
+    #[test]
+    fn expands_aliases_and_merge_keys() {
+        let value = one("base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\nlist: [*b]\n");
+        assert_eq!(
+            value,
+            json!({"base": {"x": 1, "y": 2}, "derived": {"x": 1, "y": 3}, "list": [{"x": 1, "y": 2}]})
+        );
+    }
+
+    #[test]
+    fn splits_documents_and_reports_lines() {
+        let docs = parse_documents("a: 1\n---\n---\nb: 2\n", Schema::Core).expect("valid");
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[1].value, Value::Null);
+        assert_eq!(docs[2].line, 4);
+        assert_eq!(docs[0].key_lines, vec![("a".to_string(), 1)]);
+    }
+
+    #[test]
+    fn rejects_duplicate_keys_and_bad_syntax_with_a_line() {
+        let err = parse_documents("a: 1\na: 2\n", Schema::Core).expect_err("duplicate");
+        assert_eq!(err.line, 2);
+        let err = parse_documents("a: [1\nb: 2\n", Schema::Core).expect_err("unclosed");
+        assert!(err.line >= 1, "{err:?}");
+    }
+}
