@@ -115,6 +115,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<(), CliError> {
     let mut options = ctx.engine_options();
     let tick = clock.clone();
     options.clock = Some(Arc::new(move || tick.now()));
+    options.progress = None;
     let demo = Demo {
         dir,
         clock,
@@ -233,6 +234,7 @@ impl Demo {
                 .iter()
                 .for_each(|b| println!("  still waiting: {b}"));
         }
+        println!();
         self.wait_for_window(&config)?;
         self.promote_prod(&carol, &revision.id)?;
         println!("\n$ ferry status");

@@ -148,7 +148,10 @@ pub fn verify(store: &dyn StateStore) -> Result<AuditReport, StateError> {
     {
         return Ok(AuditReport {
             entries: entries.len() as u64,
-            broken: Some((head.seq, "the newest entries were removed".to_string())),
+            broken: Some((
+                expected_seq,
+                format!("entries {expected_seq} to {} were removed", head.seq),
+            )),
         });
     }
     Ok(AuditReport {

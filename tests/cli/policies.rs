@@ -329,14 +329,14 @@ fn a_schedule_promotes_the_latest_verified_revision_once() {
         &["promote", &new, "--to", "dev", "--wait"],
     )
     .expect_code(0);
-    // Before noon Berlin (11:00Z): nothing for qa.
+    // qa has no windows, so its schedule runs in UTC. Before noon: nothing for qa.
     let run = repo
-        .ferry_at("2026-11-30T10:30:00Z", "ci", &["reconcile"])
+        .ferry_at("2026-11-30T11:30:00Z", "ci", &["reconcile"])
         .expect_code(0);
     assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
-    // 12:05 Berlin: the noon occurrence is due.
+    // 12:05: the noon occurrence is due.
     let run = repo
-        .ferry_at("2026-11-30T11:05:00Z", "ci", &["reconcile", "-o", "json"])
+        .ferry_at("2026-11-30T12:05:00Z", "ci", &["reconcile", "-o", "json"])
         .expect_code(0);
     let actions = run.json()["actions"].clone();
     assert_eq!(actions[0]["stage"], "qa", "{actions}");
@@ -347,7 +347,7 @@ fn a_schedule_promotes_the_latest_verified_revision_once() {
     );
     assert_eq!(actions[0]["trigger"], "schedule");
     let run = repo
-        .ferry_at("2026-11-30T11:06:00Z", "ci", &["reconcile"])
+        .ferry_at("2026-11-30T12:06:00Z", "ci", &["reconcile"])
         .expect_code(0);
     assert!(
         run.stdout.contains("nothing to do"),
@@ -378,7 +378,7 @@ fn a_missed_schedule_occurrence_is_not_caught_up_after_catch_up() {
     )
     .expect_code(0);
     let run = repo
-        .ferry_at("2026-11-30T11:20:00Z", "ci", &["reconcile"])
+        .ferry_at("2026-11-30T12:20:00Z", "ci", &["reconcile"])
         .expect_code(0);
     assert!(
         run.stdout.contains("nothing to do"),
