@@ -401,14 +401,23 @@ impl Engine {
     ) -> Result<String, PromotionError> {
         let mut delay = Duration::from_millis(100);
         let mut last = String::new();
+        let unreachable = |err: crate::gitstore::GitStoreError| PromotionError::Push {
+            branch: branch.to_string(),
+            remote: remote.to_string(),
+            reason: super::reconcile::error_chain(&err),
+        };
         for _ in 0..WRITE_ATTEMPTS {
-            let remote_tip = self.git.fetch_branch(remote, branch)?;
+            let remote_tip = self.git.fetch_branch(remote, branch).map_err(unreachable)?;
             self.follow_remote(branch, remote_tip.as_deref(), &promotion.id)?;
             let commit = self.commit_once(branch, prefix, stage, revision, promotion, rendered)?;
             if remote_tip.as_deref() == Some(commit.as_str()) {
                 return Ok(commit);
             }
-            match self.git.push(remote, branch, remote_tip.as_deref())? {
+            match self
+                .git
+                .push(remote, branch, remote_tip.as_deref())
+                .map_err(unreachable)?
+            {
                 PushOutcome::Pushed => return Ok(commit),
                 PushOutcome::Rejected { reason } => last = reason,
             }
@@ -418,7 +427,6 @@ impl Engine {
         Err(PromotionError::Push {
             branch: branch.to_string(),
             remote: remote.to_string(),
-            commit: String::new(),
             reason: last,
         })
     }

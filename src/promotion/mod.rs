@@ -64,12 +64,11 @@ pub enum PromotionError {
         reason: String,
     },
     #[error(
-        "failed to push {branch} ({commit}) to {remote}: {reason}; run the promotion again to retry"
+        "failed to push {branch} to {remote}: {reason}; run the promotion again (or `ferry reconcile`) to retry"
     )]
     Push {
         branch: String,
         remote: String,
-        commit: String,
         reason: String,
     },
     #[error("failed to load the pipeline")]

@@ -3,4 +3,5 @@
 mod durability;
 mod policies;
 mod promote;
+mod remote;
 mod validate;

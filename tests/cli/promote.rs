@@ -351,3 +351,66 @@ fn diff_compares_two_environments() {
         "{diff}"
     );
 }
+
+/// dev fans out to eu and us; `global` needs both (all), `canary` either (any).
+const FAN_PIPELINE: &str = "apiVersion: ferry/v1
+kind: Pipeline
+metadata: {name: fan}
+spec:
+  images: [acme/helloworld]
+  stages:
+  - {name: dev, overlay: environments/dev}
+  - {name: eu, overlay: environments/eu, upstream: [dev]}
+  - {name: us, overlay: environments/us, upstream: [dev]}
+  - {name: global, overlay: environments/prod, upstream: [eu, us], requires: all}
+  - {name: canary, overlay: environments/qa, upstream: [eu, us], requires: any}
+";
+
+#[test]
+fn fan_out_and_fan_in_follow_the_upstream_requirement() {
+    let repo = TestRepo::example();
+    for region in ["eu", "us"] {
+        repo.write(
+            &format!("environments/{region}/kustomization.yaml"),
+            &format!("resources: [../base]\nnamespace: helloworld-{region}\n"),
+        );
+    }
+    repo.write("environments/pipeline.yaml", FAN_PIPELINE);
+    repo.commit("Fan out to two regions");
+    let rev = repo.release("3.0.0");
+    for stage in ["eu", "us", "global", "canary"] {
+        let run = repo.ferry(&["promote", &rev, "--to", stage]).expect_code(3);
+        assert!(
+            run.stderr.contains("dev") || run.stderr.contains("eu"),
+            "{stage}: {}",
+            run.stderr
+        );
+    }
+    repo.ferry(&["promote", &rev, "--to", "dev", "--wait"])
+        .expect_code(0);
+    repo.ferry(&["promote", &rev, "--to", "eu", "--wait"])
+        .expect_code(0);
+    let run = repo
+        .ferry(&["promote", &rev, "--to", "global", "--wait"])
+        .expect_code(3);
+    assert!(
+        run.stderr.contains("us"),
+        "global needs us too: {}",
+        run.stderr
+    );
+    repo.ferry(&["promote", &rev, "--to", "canary", "--wait"])
+        .expect_code(0);
+    repo.ferry(&["promote", &rev, "--to", "us", "--wait"])
+        .expect_code(0);
+    repo.ferry(&["promote", &rev, "--to", "global", "--wait"])
+        .expect_code(0);
+    let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
+    let verified: Vec<&str> = status["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter(|s| s["verified"] == true)
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(verified, ["dev", "eu", "us", "global", "canary"]);
+}

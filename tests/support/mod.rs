@@ -2,6 +2,8 @@
 
 #![allow(dead_code, reason = "each test module uses a part of the support code")]
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
