@@ -264,18 +264,10 @@ impl Demo {
 
     fn reconcile(&self, engine: &Engine, config: &crate::pipeline::Config) -> Result<(), CliError> {
         let report = engine.reconcile(config).map_err(engine_error)?;
-        for a in &report.actions {
-            let id = a.promotion.as_deref().unwrap_or("-");
-            let detail = if a.detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", a.detail)
-            };
-            println!(
-                "{id} {} → {} ({:?}): {}{detail}",
-                a.revision, a.stage, a.trigger, a.outcome
-            );
-        }
+        let mut out = Vec::new();
+        super::reconcile::write_report(&mut out, &report)
+            .map_err(|e| CliError::failed(e.to_string()))?;
+        print!("{}", String::from_utf8_lossy(&out));
         Ok(())
     }
 

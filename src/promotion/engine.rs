@@ -262,29 +262,9 @@ impl Engine {
             let seq = next_seq(txn, keys::PROMOTION_SEQ)?;
             let id = format!("p-{seq:06}");
             supersede_blocked(txn, &stage.name, &id, &actor, now)?;
-            let promotion = Promotion {
-                id: id.clone(),
-                stage: stage.name.clone(),
-                revision: revision.id.clone(),
-                state: PromotionState::Requested,
-                rollback,
-                trigger,
-                requested_by: actor.clone(),
-                requested_at: now,
-                blockers: Vec::new(),
-                notes: Vec::new(),
-                digest: None,
-                commit: None,
-                gates: Vec::new(),
-                error: None,
-                window_override: window_override.clone(),
-                approved_by: Vec::new(),
-                transitions: vec![Transition {
-                    state: PromotionState::Requested,
-                    at: now,
-                    note: None,
-                }],
-            };
+            let mut promotion =
+                Promotion::new(id.clone(), &stage.name, &revision.id, trigger, &actor, now);
+            promotion.window_override = window_override.clone();
             txn_put_json(txn, &keys::promotion_order(seq), &id)?;
             txn_put_json(txn, &keys::stage_promotion(&stage.name, seq), &id)?;
             let mut record = txn_stage(txn, &stage.name)?;

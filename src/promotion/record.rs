@@ -114,6 +114,40 @@ pub struct Promotion {
 }
 
 impl Promotion {
+    /// A promotion of `revision` into `stage` in state `state`, requested by `by` at `at`.
+    pub fn new(
+        id: String,
+        stage: &str,
+        revision: &str,
+        trigger: Trigger,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Promotion {
+        Promotion {
+            id,
+            stage: stage.to_string(),
+            revision: revision.to_string(),
+            state: PromotionState::Requested,
+            rollback: trigger == Trigger::Rollback,
+            trigger,
+            requested_by: by.to_string(),
+            requested_at: at,
+            blockers: Vec::new(),
+            notes: Vec::new(),
+            digest: None,
+            commit: None,
+            gates: Vec::new(),
+            error: None,
+            window_override: None,
+            approved_by: Vec::new(),
+            transitions: vec![Transition {
+                state: PromotionState::Requested,
+                at,
+                note: None,
+            }],
+        }
+    }
+
     /// When the promotion last changed state.
     pub fn updated_at(&self) -> DateTime<Utc> {
         self.transitions.last().map_or(self.requested_at, |t| t.at)

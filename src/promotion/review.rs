@@ -169,23 +169,14 @@ pub(crate) fn probe_promotion(
     user: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Promotion {
-    Promotion {
-        id: "probe".into(),
-        stage: stage.to_string(),
-        revision: revision.to_string(),
-        state: super::record::PromotionState::Checking,
-        rollback: false,
-        trigger: super::record::Trigger::Manual,
-        requested_by: user.to_string(),
-        requested_at: now,
-        blockers: Vec::new(),
-        notes: Vec::new(),
-        digest: None,
-        commit: None,
-        gates: Vec::new(),
-        error: None,
-        window_override: None,
-        approved_by: Vec::new(),
-        transitions: Vec::new(),
-    }
+    let mut probe = Promotion::new(
+        "probe".into(),
+        stage,
+        revision,
+        super::record::Trigger::Manual,
+        user,
+        now,
+    );
+    probe.state = super::record::PromotionState::Checking;
+    probe
 }
