@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 
 use ferry::promotion::{Engine, EngineOptions, PromoteRequest, Trigger};
 
@@ -119,27 +120,59 @@ fn promote_dev_qa_prod(bencher: divan::Bencher) {
         });
 }
 
-/// `status` of a pipeline whose state holds many promotions.
-#[divan::bench(sample_count = 50)]
-fn status_with_many_promotions(bencher: divan::Bencher) {
-    let count: usize = std::env::var("FERRY_BENCH_PROMOTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let repo = repository(&["dev", "qa", "prod"]);
-    let engine = engine(repo.path());
-    let revisions: Vec<String> = (0..2)
-        .map(|i| {
-            engine
-                .create_release(&[format!("acme/web=2.0.{i}")], None, None)
-                .expect("release")
-                .0
-                .id
+/// A repository whose state holds `FERRY_BENCH_PROMOTIONS` promotions (default 10,000),
+/// made once and shared by the status benchmarks.
+fn seeded() -> &'static Path {
+    static SEEDED: OnceLock<tempfile::TempDir> = OnceLock::new();
+    SEEDED
+        .get_or_init(|| {
+            let count: usize = std::env::var("FERRY_BENCH_PROMOTIONS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000);
+            let repo = repository(&["dev", "qa", "prod"]);
+            let engine = engine(repo.path());
+            let revisions: Vec<String> = (0..2)
+                .map(|i| {
+                    engine
+                        .create_release(&[format!("acme/web=2.0.{i}")], None, None)
+                        .expect("release")
+                        .0
+                        .id
+                })
+                .collect();
+            for i in 0..count {
+                promote(&engine, &revisions[i % 2], "dev");
+            }
+            repo
         })
-        .collect();
-    for i in 0..count {
-        promote(&engine, &revisions[i % 2], "dev");
-    }
+        .path()
+}
+
+/// `status` in process, over a state of many promotions.
+#[divan::bench(sample_count = 50)]
+fn status_in_process(bencher: divan::Bencher) {
+    let engine = engine(seeded());
     let config = engine.config_at_branch("main").expect("config");
     bencher.bench_local(|| engine.status(&config).expect("status"));
+}
+
+/// `ferry status` as a whole process (start-up, state, config, output), over a state of
+/// many promotions.
+#[divan::bench(sample_count = 30)]
+fn status_whole_process(bencher: divan::Bencher) {
+    let repo = seeded();
+    bencher.bench_local(|| {
+        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("--repo")
+            .arg(repo)
+            .args(["status", "-o", "json"])
+            .output()
+            .expect("run ferry");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
 }

@@ -56,6 +56,19 @@ pub(crate) fn render(stages: &[StageStatus]) -> String {
         for approval in &s.approvals {
             text.push_str(&format!("{}: {approval}\n", s.name));
         }
+        for gate in s
+            .gates
+            .iter()
+            .filter(|g| g.status != crate::gates::GateStatus::Passed)
+        {
+            text.push_str(&format!(
+                "{}: gate {} {}: {}\n",
+                s.name,
+                gate.name,
+                gate.status.as_str(),
+                gate.reason
+            ));
+        }
         if let Some(lock) = &s.lock {
             text.push_str(&format!(
                 "{}: locked by {} ({}) since {}\n",

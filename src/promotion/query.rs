@@ -29,6 +29,9 @@ pub struct StageStatus {
     pub approvals: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<Lock>,
+    /// The gate results of the newest promotion.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::gates::GateResult>,
     pub upstream: Vec<String>,
 }
 
@@ -106,6 +109,7 @@ impl Engine {
                     .unwrap_or_default(),
                 approvals,
                 lock,
+                gates: last.as_ref().map(|p| p.gates.clone()).unwrap_or_default(),
                 upstream: stage.upstream.clone(),
             });
         }

@@ -188,3 +188,49 @@ fn the_state_directory_ignores_itself() {
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
     let _ = Command::new("true").status();
 }
+
+#[test]
+fn concurrent_reconcile_runs_promote_each_stage_once() {
+    let repo = TestRepo::example();
+    repo.edit("policies/qa.yaml", "soak: 10m", "soak: 0s");
+    repo.commit("No soak in qa");
+    let rev = repo.release("1.4.2");
+    let spawn = || {
+        repo.command(&["reconcile"])
+            .env("FERRY_TEST_NOW", MON_0900)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let runs: Vec<_> = (0..3).map(|_| spawn()).collect();
+    for run in runs {
+        let output = run.wait_with_output().expect("wait");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    repo.ferry_at(MON_0900, "ci", &["reconcile"]).expect_code(0);
+    assert_eq!(repo.log("env/dev").len(), 1, "dev promoted once");
+    assert_eq!(repo.log("env/qa").len(), 1, "qa promoted once");
+    let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
+    for stage in ["dev", "qa"] {
+        let entry = status["stages"]
+            .as_array()
+            .expect("stages")
+            .iter()
+            .find(|s| s["name"] == stage)
+            .cloned()
+            .expect("stage");
+        assert_eq!(
+            (entry["revision"].as_str(), entry["verified"].as_bool()),
+            (Some(rev.as_str()), Some(true)),
+            "{entry}"
+        );
+    }
+    repo.ferry(&["audit", "verify"]).expect_code(0);
+}
