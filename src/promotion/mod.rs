@@ -12,6 +12,7 @@ mod render;
 mod review;
 mod revision;
 mod store;
+mod write;
 
 pub use audit::{AuditEntry, AuditReport};
 pub use engine::{Engine, EngineOptions, GateReporter, PromoteRequest, StepHook};
