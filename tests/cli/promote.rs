@@ -414,3 +414,91 @@ fn fan_out_and_fan_in_follow_the_upstream_requirement() {
         .collect();
     assert_eq!(verified, ["dev", "eu", "us", "global", "canary"]);
 }
+
+#[test]
+fn without_wait_the_gates_run_on_the_next_reconcile() {
+    let repo = TestRepo::example();
+    let rev = repo.release("1.4.2");
+    let run = repo
+        .ferry_at(MON_0900, "carol", &["promote", &rev, "--to", "dev"])
+        .expect_code(0);
+    assert!(run.stdout.contains("verifying"), "{}", run.stdout);
+    let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
+    assert_eq!(
+        (
+            status["stages"][0]["state"].as_str(),
+            status["stages"][0]["verified"].as_bool()
+        ),
+        (Some("verifying"), Some(false))
+    );
+    let run = repo.ferry_at(MON_0900, "ci", &["reconcile"]).expect_code(0);
+    assert!(
+        run.stdout.contains(&format!("{rev} → dev")) && run.stdout.contains("succeeded"),
+        "{}",
+        run.stdout
+    );
+    let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
+    assert_eq!(status["stages"][0]["verified"], true);
+    assert_eq!(repo.log("env/dev").len(), 1);
+}
+
+#[test]
+fn a_prod_rollback_still_needs_approvals() {
+    let repo = TestRepo::example();
+    repo.edit("policies/qa.yaml", "soak: 10m", "soak: 0s");
+    repo.edit("policies/prod.yaml", "soak: 30m", "soak: 0s");
+    repo.edit(
+        "policies/prod.yaml",
+        "selfApproval: false",
+        "selfApproval: true",
+    );
+    repo.commit("Fast prod for the test");
+    let mut previous = String::new();
+    for tag in ["1.0.0", "2.0.0"] {
+        let rev = repo.release(tag);
+        for stage in ["dev", "qa"] {
+            repo.ferry_at(
+                MON_0945,
+                "alice",
+                &["promote", &rev, "--to", stage, "--wait"],
+            )
+            .expect_code(0);
+        }
+        for user in ["alice", "bob"] {
+            repo.ferry_at(MON_0945, user, &["approve", "prod", "--revision", &rev])
+                .expect_code(0);
+        }
+        repo.ferry_at(
+            MON_0945,
+            "alice",
+            &["promote", &rev, "--to", "prod", "--wait"],
+        )
+        .expect_code(0);
+        previous = rev;
+    }
+    // Two days later the approvals of the earlier revision have expired (24h): a rollback
+    // skips upstream and soak, not approvals.
+    let wednesday = "2026-12-02T09:45:00Z";
+    let run = repo
+        .ferry_at(wednesday, "alice", &["rollback", "prod"])
+        .expect_code(3);
+    assert!(run.stderr.contains("approval"), "{}", run.stderr);
+    let first = repo
+        .ferry(&["history", "prod", "-o", "json"])
+        .expect_code(0)
+        .json()[0]["revision"]
+        .clone();
+    assert_ne!(
+        first,
+        previous.as_str(),
+        "the rollback goes to the earlier revision"
+    );
+    for user in ["alice", "bob"] {
+        repo.ferry_at(wednesday, user, &["approve", "prod"])
+            .expect_code(0);
+    }
+    repo.ferry_at(wednesday, "alice", &["rollback", "prod"])
+        .expect_code(0);
+    let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
+    assert_eq!(status["stages"][2]["revision"], first);
+}
