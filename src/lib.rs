@@ -16,4 +16,5 @@ pub mod gitstore;
 pub mod overlay;
 pub mod pipeline;
 pub mod policy;
+pub mod promotion;
 pub mod state;

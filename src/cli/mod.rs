@@ -1,13 +1,25 @@
 //! The command line: global options, one file per subcommand, output formatting and the
 //! mapping of errors to exit codes. Only this module prints.
 
+mod audit;
 mod build;
 mod completions;
+mod demo;
+mod diff;
+mod engine;
 mod error;
 mod graph;
+mod history;
 pub mod output;
+mod plan;
 pub mod progress;
+mod promote;
+mod reconcile;
+mod release;
 mod render;
+mod review;
+mod rollback;
+mod status;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -54,10 +66,25 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Demo(demo::DemoArgs),
     Build(build::BuildArgs),
     Render(render::RenderArgs),
     Validate(validate::ValidateArgs),
     Graph(graph::GraphArgs),
+    Release(release::ReleaseArgs),
+    Plan(plan::PlanArgs),
+    Promote(promote::PromoteArgs),
+    /// Approve the revision waiting in a stage (or --revision REV)
+    Approve(review::ReviewArgs),
+    /// Reject the revision waiting in a stage (or --revision REV); blocks it until withdrawn
+    /// or the content changes
+    Reject(review::ReviewArgs),
+    Status(status::StatusArgs),
+    History(history::HistoryArgs),
+    Rollback(rollback::RollbackArgs),
+    Diff(diff::DiffArgs),
+    Reconcile(reconcile::ReconcileArgs),
+    Audit(audit::AuditArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -96,10 +123,22 @@ fn init_tracing() {
 fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context::new(cli.global);
     match cli.command {
+        Command::Demo(args) => demo::run(&ctx, args),
         Command::Build(args) => build::run(args),
         Command::Render(args) => render::run(&ctx, args),
         Command::Validate(args) => validate::run(&ctx, args),
         Command::Graph(args) => graph::run(&ctx, args),
+        Command::Release(args) => release::run(&ctx, args),
+        Command::Plan(args) => plan::run(&ctx, args),
+        Command::Promote(args) => promote::run(&ctx, args),
+        Command::Approve(args) => review::run(&ctx, args, crate::policy::Verdict::Approve),
+        Command::Reject(args) => review::run(&ctx, args, crate::policy::Verdict::Reject),
+        Command::Status(args) => status::run(&ctx, args),
+        Command::History(args) => history::run(&ctx, args),
+        Command::Rollback(args) => rollback::run(&ctx, args),
+        Command::Diff(args) => diff::run(&ctx, args),
+        Command::Reconcile(args) => reconcile::run(&ctx, args),
+        Command::Audit(args) => audit::run(&ctx, args),
         Command::Completions(args) => completions::run(args),
     }
 }

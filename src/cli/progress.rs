@@ -236,6 +236,7 @@ impl Row {
                 GateStatus::Passed => '✓',
                 GateStatus::Failed => '✗',
                 GateStatus::Errored => '!',
+                GateStatus::Cancelled => '-',
             };
             let status = result.status.as_str();
             return format!(

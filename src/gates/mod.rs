@@ -67,6 +67,8 @@ pub enum GateStatus {
     /// The gate never made a valid observation before its timeout (the last error is in
     /// the reason), or it cannot run at all.
     Errored,
+    /// Stopped before it ended because another gate of the promotion did not pass.
+    Cancelled,
 }
 
 impl GateStatus {
@@ -76,6 +78,7 @@ impl GateStatus {
             GateStatus::Passed => "passed",
             GateStatus::Failed => "failed",
             GateStatus::Errored => "errored",
+            GateStatus::Cancelled => "cancelled",
         }
     }
 }
@@ -153,14 +156,60 @@ pub fn kind_name(kind: &GateKind) -> &'static str {
     }
 }
 
-/// Runs all gates concurrently, each until it passes, fails definitively or times out.
+/// Runs all gates concurrently until every one passes, or one does not: verification ends
+/// there (DESIGN §4) and the gates still running are stopped and reported as cancelled.
 /// The results are in the order of `specs`.
 pub async fn run_gates(
     specs: &[GateSpec],
     ctx: &GateContext,
     progress: &dyn ProgressSink,
 ) -> Vec<GateResult> {
-    futures_util::future::join_all(specs.iter().map(|spec| run_gate(spec, ctx, progress))).await
+    use futures_util::StreamExt;
+    use futures_util::stream::FuturesUnordered;
+
+    let started = Utc::now();
+    let mut running: FuturesUnordered<_> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| async move { (i, run_gate(spec, ctx, progress).await) })
+        .collect();
+    let mut results: Vec<Option<GateResult>> = vec![None; specs.len()];
+    let mut failed: Option<String> = None;
+    while let Some((i, result)) = running.next().await {
+        if result.status != GateStatus::Passed {
+            failed = Some(result.name.clone());
+        }
+        results[i] = Some(result);
+        if failed.is_some() {
+            break;
+        }
+    }
+    drop(running);
+    let failed = failed.unwrap_or_default();
+    results
+        .into_iter()
+        .zip(specs)
+        .map(|(result, spec)| result.unwrap_or_else(|| cancelled(spec, &failed, started, progress)))
+        .collect()
+}
+
+fn cancelled(
+    spec: &GateSpec,
+    failed: &str,
+    started: DateTime<Utc>,
+    progress: &dyn ProgressSink,
+) -> GateResult {
+    let result = GateResult {
+        name: spec.name.clone(),
+        kind: kind_name(&spec.kind).to_string(),
+        status: GateStatus::Cancelled,
+        reason: format!("stopped: gate {failed} did not pass"),
+        observations: 0,
+        started_at: started,
+        finished_at: Utc::now(),
+    };
+    progress.finished(&result);
+    result
 }
 
 /// Runs one gate until it passes, fails definitively or times out.
@@ -238,5 +287,46 @@ mod tests {
             applied_at: Utc::now(),
         };
         is_send(&run_gates(&[], &ctx, &NoProgress));
+    }
+
+    fn command(name: &str, script: &str) -> GateSpec {
+        GateSpec {
+            name: name.into(),
+            timeout: std::time::Duration::from_secs(120),
+            interval: std::time::Duration::from_millis(50),
+            kind: GateKind::Command {
+                run: vec!["sh".into(), "-c".into(), script.into()],
+            },
+        }
+    }
+
+    #[test]
+    fn a_failing_gate_stops_the_others() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ctx = GateContext {
+            stage: "dev".into(),
+            revision: "r-1".into(),
+            commit: "c".into(),
+            repo_root: dir.path().to_path_buf(),
+            manifests_dir: dir.path().to_path_buf(),
+            resources: Vec::new(),
+            cluster: None,
+            kubeconfig: None,
+            env: BTreeMap::new(),
+            applied_at: Utc::now(),
+        };
+        let specs = [command("slow", "sleep 60"), command("broken", "exit 4")];
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let results = runtime.block_on(run_gates(&specs, &ctx, &NoProgress));
+        let statuses: Vec<GateStatus> = results.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [GateStatus::Cancelled, GateStatus::Failed]);
+        assert!(
+            results[0].reason.contains("broken"),
+            "{}",
+            results[0].reason
+        );
     }
 }

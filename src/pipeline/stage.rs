@@ -347,13 +347,40 @@ fn build_graph(
             graph.add_edge(nodes[u], nodes[i], ());
         }
     }
-    match toposort(&graph, None) {
-        Ok(order) => Ok((graph.clone(), order.into_iter().map(|n| graph[n]).collect())),
-        Err(_) => Err(PipelineError::Cycle {
+    if toposort(&graph, None).is_err() {
+        return Err(PipelineError::Cycle {
             path: PIPELINE_FILE.to_string(),
             stages: find_cycle(&graph, stages),
-        }),
+        });
     }
+    let order = stable_order(&graph);
+    Ok((graph, order))
+}
+
+/// A topological order of an acyclic graph that keeps file order wherever the edges allow
+/// (Kahn's algorithm, always taking the earliest ready stage).
+fn stable_order(graph: &DiGraph<usize, ()>) -> Vec<usize> {
+    let mut indegree: Vec<usize> = graph
+        .node_indices()
+        .map(|n| {
+            graph
+                .neighbors_directed(n, petgraph::Direction::Incoming)
+                .count()
+        })
+        .collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..indegree.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(indegree.len());
+    while let Some(next) = ready.pop_first() {
+        order.push(graph[NodeIndex::new(next)]);
+        for down in graph.neighbors(NodeIndex::new(next)) {
+            indegree[down.index()] -= 1;
+            if indegree[down.index()] == 0 {
+                ready.insert(down.index());
+            }
+        }
+    }
+    order
 }
 
 /// The stages of one cycle, in edge order, the first repeated at the end.

@@ -1,3 +1,7 @@
 //! Stories told through the `ferry` command line.
 
+mod durability;
+mod policies;
+mod promote;
+mod remote;
 mod validate;

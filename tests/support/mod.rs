@@ -2,6 +2,8 @@
 
 #![allow(dead_code, reason = "each test module uses a part of the support code")]
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -165,5 +167,53 @@ impl TestRepo {
     /// Runs `ferry` with `args` inside the repository.
     pub fn ferry(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().expect("run ferry"))
+    }
+
+    /// Runs `ferry` as `user` at the (test-only) time `now`, an RFC 3339 timestamp.
+    pub fn ferry_at(&self, now: &str, user: &str, args: &[&str]) -> Run {
+        Run::from(
+            self.command(args)
+                .env("FERRY_USER", user)
+                .env("FERRY_TEST_NOW", now)
+                .output()
+                .expect("run ferry"),
+        )
+    }
+
+    /// Creates a revision pinning acme/helloworld at `tag` and returns its id.
+    pub fn release(&self, tag: &str) -> String {
+        let image = format!("acme/helloworld={tag}");
+        let run = self
+            .ferry(&["release", "create", "--image", &image, "-o", "json"])
+            .expect_code(0);
+        run.json()["id"].as_str().expect("an id").to_string()
+    }
+
+    /// The commits of `branch`, newest first.
+    pub fn log(&self, branch: &str) -> Vec<String> {
+        self.git(&["log", "--format=%H", branch])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The commits of `branch`, or `None` when it does not exist.
+    pub fn log_opt(&self, branch: &str) -> Option<Vec<String>> {
+        let output = Command::new("git")
+            .args(["rev-parse", "--verify", "-q", branch])
+            .current_dir(self.path())
+            .output()
+            .expect("run git");
+        output.status.success().then(|| self.log(branch))
+    }
+
+    /// The value of trailer `key` in `commit`'s message.
+    pub fn trailer(&self, commit: &str, key: &str) -> String {
+        let message = self.git(&["log", "-1", "--format=%B", commit]);
+        message
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .unwrap_or_default()
+            .to_string()
     }
 }

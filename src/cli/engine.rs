@@ -1,0 +1,139 @@
+//! Building the promotion engine for a command: identity, environment, clock, progress, and
+//! the mapping of engine errors to exit codes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{CliError, Context, ErrorKind};
+use crate::gates::ProgressSink;
+use crate::pipeline::GateSpec;
+use crate::promotion::{Engine, EngineOptions, GateReporter, PromotionError};
+
+impl Context {
+    /// The engine for the repository, acting as the current user.
+    pub fn engine(&self) -> Result<Engine, CliError> {
+        let repo = self.repo()?;
+        let state = self.state_dir()?;
+        Engine::open(&repo, &state, &self.user(), self.engine_options()).map_err(engine_error)
+    }
+
+    /// What the engine gets from the process: environment, kubeconfig, progress, test hooks.
+    pub fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            gate_env: std::env::vars().collect::<BTreeMap<_, _>>(),
+            kubeconfig: default_kubeconfig(),
+            progress: Some(Arc::new(ProgressReporter)),
+            step_hook: test_hooks::step_hook(),
+            clock: test_hooks::clock(),
+        }
+    }
+}
+
+/// Gate progress on stderr.
+struct ProgressReporter;
+
+impl GateReporter for ProgressReporter {
+    fn start(&self, stage: &str, gates: &[GateSpec]) -> Box<dyn ProgressSink> {
+        Box::new(super::progress::GateProgress::new(stage, gates))
+    }
+}
+
+/// `KUBECONFIG` (its first entry), else `~/.kube/config` when it exists.
+fn default_kubeconfig() -> Option<PathBuf> {
+    if let Some(paths) = std::env::var_os("KUBECONFIG") {
+        return std::env::split_paths(&paths).find(|p| !p.as_os_str().is_empty());
+    }
+    let home = std::env::var_os("HOME")?;
+    let path = PathBuf::from(home).join(".kube").join("config");
+    path.exists().then_some(path)
+}
+
+/// The exit code of an engine error: bad input 2, blocked or busy 3, failures 1.
+pub fn engine_error(err: PromotionError) -> CliError {
+    let kind = match &err {
+        PromotionError::BadInput(_)
+        | PromotionError::UnknownRevision { .. }
+        | PromotionError::UnknownStage { .. }
+        | PromotionError::UnknownPromotion { .. }
+        | PromotionError::Refused(_)
+        | PromotionError::Config(_)
+        | PromotionError::Render { .. } => ErrorKind::BadInput,
+        PromotionError::Blocked { .. }
+        | PromotionError::Busy { .. }
+        | PromotionError::Concurrent { .. } => ErrorKind::Blocked,
+        _ if is_unknown_rev(&err) => ErrorKind::BadInput,
+        _ => ErrorKind::Failed,
+    };
+    let hint = match &err {
+        PromotionError::UnknownRevision { .. } => Some("`ferry release list` shows the revisions"),
+        PromotionError::Busy { .. } => Some("wait for it to finish, or check `ferry status`"),
+        PromotionError::Blocked { .. } => Some(
+            "`ferry status` shows what each stage waits for; `ferry reconcile` retries when it may proceed",
+        ),
+        _ => None,
+    };
+    let error = CliError::from_error(kind, err);
+    match hint {
+        Some(hint) => error.with_hint(hint),
+        None => error,
+    }
+}
+
+fn is_unknown_rev(err: &PromotionError) -> bool {
+    matches!(
+        err,
+        PromotionError::Git(crate::gitstore::GitStoreError::UnknownRev { .. })
+    )
+}
+
+/// Hooks the tests use to stop at a step or fix the clock. Debug builds only: release builds
+/// ignore these variables, so nobody can move ferry's clock past a freeze.
+mod test_hooks {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+
+    use crate::promotion::StepHook;
+
+    #[cfg(debug_assertions)]
+    pub fn step_hook() -> Option<StepHook> {
+        let point = std::env::var("FERRY_TEST_FAILPOINT").ok()?;
+        Some(Arc::new(move |step: &str| {
+            if step == point {
+                let pid = std::process::id().to_string();
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid])
+                    .status();
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            }
+        }))
+    }
+
+    #[cfg(not(debug_assertions))]
+    pub fn step_hook() -> Option<StepHook> {
+        None
+    }
+
+    #[cfg(debug_assertions)]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the clock's type is spelled out once"
+    )]
+    pub fn clock() -> Option<Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>> {
+        let text = std::env::var("FERRY_TEST_NOW").ok()?;
+        let at = DateTime::parse_from_rfc3339(&text)
+            .ok()?
+            .with_timezone(&Utc);
+        Some(Arc::new(move || at))
+    }
+
+    #[cfg(not(debug_assertions))]
+    #[allow(
+        clippy::type_complexity,
+        reason = "the clock's type is spelled out once"
+    )]
+    pub fn clock() -> Option<Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>> {
+        None
+    }
+}

@@ -1,0 +1,82 @@
+//! `ferry history`: promotions, newest first.
+
+use clap::Args;
+
+use super::engine::engine_error;
+use super::output::{emit, table};
+use super::{CliError, Context};
+use crate::promotion::Promotion;
+
+/// List promotions, newest first: of one stage or of all
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this stage
+    pub stage: Option<String>,
+    /// At most this many
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
+    let engine = ctx.engine()?;
+    if let Some(stage) = &args.stage {
+        let branch = engine.source_branch().map_err(engine_error)?;
+        let config = engine.config_at_branch(&branch).map_err(engine_error)?;
+        engine.stage(&config, stage).map_err(engine_error)?;
+    }
+    let promotions = engine
+        .history(args.stage.as_deref(), args.limit)
+        .map_err(engine_error)?;
+    emit(ctx.format(), &promotions, |out| {
+        out.write_all(render(&promotions).as_bytes())
+    })
+}
+
+pub(crate) fn render(promotions: &[Promotion]) -> String {
+    let rows: Vec<Vec<String>> = promotions
+        .iter()
+        .map(|p| {
+            let gates = p
+                .gates
+                .iter()
+                .map(|g| format!("{}:{}", g.name, g.status.as_str()))
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut detail = if p.state.as_str() == "blocked" {
+                p.blockers.join("; ")
+            } else {
+                p.error.clone().unwrap_or(gates)
+            };
+            if !p.approved_by.is_empty() {
+                detail = format!("approved by {}; {detail}", p.approved_by.join(", "));
+            }
+            vec![
+                p.id.clone(),
+                p.stage.clone(),
+                p.revision.clone(),
+                p.state.to_string(),
+                if p.rollback {
+                    "rollback".into()
+                } else {
+                    format!("{:?}", p.trigger).to_lowercase()
+                },
+                p.requested_by.clone(),
+                p.requested_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                detail,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "PROMOTION",
+            "STAGE",
+            "REVISION",
+            "STATE",
+            "TRIGGER",
+            "BY",
+            "REQUESTED",
+            "DETAIL",
+        ],
+        &rows,
+    )
+}

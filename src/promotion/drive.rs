@@ -1,0 +1,468 @@
+//! Driving a promotion through its states. Every transition is persisted (and audited) in a
+//! transaction that first checks nobody else moved the promotion, before the next step starts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::engine::Engine;
+use super::record::{Promotion, PromotionState, Transition, Verification, keys};
+use super::render::{Rendered, render};
+use super::revision::Revision;
+use super::store::{txn_save_promotion, txn_stage};
+use super::{PromotionError, lock};
+use crate::gates::{GateContext, GateResult, GateStatus};
+use crate::pipeline::{Config, Stage, SyncMode};
+use crate::policy::{self, Facts, WindowOverride};
+use crate::state::{Txn, txn_get_json, txn_put_json};
+
+impl Engine {
+    /// Drives `promotion` until it ends, blocks, or (without `wait`) starts verifying.
+    pub(crate) fn drive(
+        &self,
+        config: &Config,
+        mut promotion: Promotion,
+        wait: bool,
+    ) -> Result<Promotion, PromotionError> {
+        let revision = self.store()?.revision(&promotion.revision)?;
+        let stage = self.stage(config, &promotion.stage)?;
+        let mut rendered: Option<Rendered> = None;
+        loop {
+            if matches!(
+                promotion.state,
+                PromotionState::Writing | PromotionState::Syncing | PromotionState::Verifying
+            ) {
+                self.claim(stage, &promotion, config)?;
+            }
+            let step = match promotion.state {
+                PromotionState::Requested | PromotionState::Checking | PromotionState::Blocked => {
+                    self.check(config, stage, &revision, promotion.clone(), &mut rendered)
+                }
+                PromotionState::Writing => {
+                    self.write(config, stage, &revision, promotion.clone(), &mut rendered)
+                }
+                PromotionState::Syncing => {
+                    self.sync(stage, promotion.clone(), &mut rendered, &revision)
+                }
+                PromotionState::Verifying if wait => {
+                    self.verify(config, stage, &revision, promotion.clone(), &mut rendered)
+                }
+                _ => return Ok(promotion),
+            };
+            promotion = match step {
+                Ok(next) => next,
+                Err(err) if err.ends_promotion() => {
+                    return Err(self.abandon(&stage.name, &promotion.id, err));
+                }
+                Err(err) => return Err(err),
+            };
+        }
+    }
+
+    /// Records that `promotion` failed with `err` (a render or git error, say), releasing the
+    /// stage's lock, and returns `err`.
+    fn abandon(&self, stage: &str, promotion: &str, err: PromotionError) -> PromotionError {
+        let reason = super::reconcile::error_chain(&err);
+        let now = self.now();
+        let actor = self.user.clone();
+        let recorded = self.store().and_then(|store| {
+            store.transaction(|txn| {
+                let Some(mut p) = txn_get_json::<Promotion>(txn, &keys::promotion(promotion))?
+                else {
+                    return Ok(());
+                };
+                if p.state.is_terminal() {
+                    return Ok(());
+                }
+                p.state = PromotionState::Failed;
+                p.error = Some(reason.clone());
+                p.transitions.push(Transition {
+                    state: PromotionState::Failed,
+                    at: now,
+                    note: Some(reason.clone()),
+                });
+                txn_save_promotion(txn, &p, &actor, now, serde_json::json!({"error": reason}))?;
+                lock::release(txn, stage, promotion)
+            })
+        });
+        if let Err(record_err) = recorded {
+            tracing::warn!("failed to record the failure of {promotion}: {record_err}");
+        }
+        err
+    }
+
+    /// Takes (or keeps) the stage's lock for `promotion`: resuming after a crash takes over a
+    /// stale lock; a live holder makes this fail with `Busy`.
+    fn claim(
+        &self,
+        stage: &Stage,
+        promotion: &Promotion,
+        config: &Config,
+    ) -> Result<(), PromotionError> {
+        let hold = lock_hold(config, stage);
+        let now = self.now();
+        self.store()?.transaction(|txn| {
+            lock::acquire(txn, &stage.name, &promotion.id, &self.holder, now, hold)
+        })
+    }
+
+    /// Moves `promotion` to `state`, applying `change` to it and the store in one transaction.
+    pub(crate) fn advance(
+        &self,
+        promotion: &Promotion,
+        state: PromotionState,
+        note: Option<String>,
+        mut change: impl FnMut(&mut Promotion, &mut dyn Txn) -> Result<(), PromotionError>,
+    ) -> Result<Promotion, PromotionError> {
+        let now = self.now();
+        let actor = self.user.clone();
+        let updated = self.store()?.transaction(|txn| {
+            let mut current: Promotion = txn_get_json(txn, &keys::promotion(&promotion.id))?
+                .ok_or_else(|| PromotionError::UnknownPromotion { id: promotion.id.clone() })?;
+            if current.state != promotion.state || current.transitions.len() != promotion.transitions.len() {
+                return Err(PromotionError::Concurrent { promotion: promotion.id.clone() });
+            }
+            current.state = state;
+            current.transitions.push(Transition { state, at: now, note: note.clone() });
+            change(&mut current, txn)?;
+            let detail = serde_json::json!({"note": note, "blockers": current.blockers, "commit": current.commit});
+            txn_save_promotion(txn, &current, &actor, now, detail)?;
+            Ok(current)
+        })?;
+        self.step(state.as_str());
+        Ok(updated)
+    }
+
+    pub(crate) fn rendered<'r>(
+        &self,
+        stage: &Stage,
+        revision: &Revision,
+        cache: &'r mut Option<Rendered>,
+    ) -> Result<&'r Rendered, PromotionError> {
+        if cache.is_none() {
+            *cache = Some(render(&self.git, stage, revision)?);
+        }
+        Ok(cache.as_ref().expect("rendered just above"))
+    }
+
+    /// Checking: the upstream requirement, soak, windows and approvals.
+    fn check(
+        &self,
+        config: &Config,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: Promotion,
+        cache: &mut Option<Rendered>,
+    ) -> Result<Promotion, PromotionError> {
+        let promotion = if promotion.state == PromotionState::Checking {
+            promotion
+        } else {
+            self.advance(&promotion, PromotionState::Checking, None, |_, _| Ok(()))?
+        };
+        let digest = self.rendered(stage, revision, cache)?.digest.clone();
+        let evaluation = self.evaluate(config, stage, revision, &promotion, &digest)?;
+        if !evaluation.allowed() {
+            let blockers: Vec<String> = evaluation
+                .blockers
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let notes = evaluation.notes.clone();
+            let blocked = self.advance(
+                &promotion,
+                PromotionState::Blocked,
+                Some(blockers.join("; ")),
+                |p, _| {
+                    p.blockers = blockers.clone();
+                    p.notes = notes.clone();
+                    p.digest = Some(digest.clone());
+                    Ok(())
+                },
+            )?;
+            return Err(PromotionError::Blocked {
+                stage: stage.name.clone(),
+                revision: revision.id.clone(),
+                promotion: blocked.id,
+                blockers,
+            });
+        }
+        let hold = lock_hold(config, stage);
+        let now = self.now();
+        let notes = evaluation.notes.clone();
+        let approved_by = self.approvers(stage, revision, &digest)?;
+        let writing = self.advance(&promotion, PromotionState::Writing, None, |p, txn| {
+            lock::acquire(txn, &stage.name, &p.id, &self.holder, now, hold)?;
+            p.approved_by = approved_by.clone();
+            p.blockers.clear();
+            p.notes = notes.clone();
+            p.digest = Some(digest.clone());
+            Ok(())
+        });
+        match writing {
+            Err(busy @ PromotionError::Busy { .. }) => {
+                let note = busy.to_string();
+                self.advance(&promotion, PromotionState::Aborted, Some(note), |_, _| {
+                    Ok(())
+                })?;
+                Err(busy)
+            }
+            other => other,
+        }
+    }
+
+    /// Who approved exactly this content (and has not withdrawn it).
+    fn approvers(
+        &self,
+        stage: &Stage,
+        revision: &Revision,
+        digest: &str,
+    ) -> Result<Vec<String>, PromotionError> {
+        let reviews = self.store()?.reviews(&stage.name, &revision.id)?;
+        Ok(reviews
+            .into_iter()
+            .filter(|r| r.verdict == policy::Verdict::Approve && !r.withdrawn && r.digest == digest)
+            .map(|r| r.user)
+            .collect())
+    }
+
+    /// The policy decision for `promotion` with rendered output `digest`.
+    pub(crate) fn evaluate(
+        &self,
+        config: &Config,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: &Promotion,
+        digest: &str,
+    ) -> Result<policy::Evaluation, PromotionError> {
+        let store = self.store()?;
+        let mut upstream_verified = BTreeMap::new();
+        for up in &stage.upstream {
+            if let Some(at) = store.stage(up)?.verified_at(&revision.id) {
+                upstream_verified.insert(up.clone(), at);
+            }
+        }
+        let reviews = store.reviews(&stage.name, &revision.id)?;
+        drop(store);
+        let window_override = promotion.window_override.as_ref().map(|o| WindowOverride {
+            user: o.by.clone(),
+            reason: o.reason.clone(),
+        });
+        let facts = Facts {
+            stage,
+            policy: config.policy_of(stage),
+            groups: &config.groups,
+            revision: &revision.id,
+            requested_by: &promotion.requested_by,
+            upstream_verified: &upstream_verified,
+            reviews: &reviews,
+            digest,
+            rollback: promotion.rollback,
+            window_override: window_override.as_ref(),
+            now: self.now(),
+        };
+        Ok(policy::evaluate(&facts))
+    }
+
+    pub(crate) fn failure(
+        &self,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: &Promotion,
+        reason: String,
+    ) -> PromotionError {
+        PromotionError::Failed {
+            stage: stage.name.clone(),
+            revision: revision.id.clone(),
+            promotion: promotion.id.clone(),
+            reason,
+        }
+    }
+
+    /// Syncing: GitOps picks the commit up; `sync: apply` applies it server-side.
+    fn sync(
+        &self,
+        stage: &Stage,
+        promotion: Promotion,
+        cache: &mut Option<Rendered>,
+        revision: &Revision,
+    ) -> Result<Promotion, PromotionError> {
+        if stage.sync == SyncMode::Apply {
+            let resources = self.rendered(stage, revision, cache)?.resources.clone();
+            let kubeconfig = self.options.kubeconfig.clone();
+            let cluster = stage
+                .cluster
+                .as_ref()
+                .map(|c| crate::cluster::resolve_paths(c, &self.repo));
+            let result = self.runtime()?.block_on(crate::cluster::apply(
+                &resources,
+                cluster.as_ref(),
+                kubeconfig.as_deref(),
+                false,
+            ));
+            if let Err(err) = result {
+                let reason = format!("server-side apply failed: {err}");
+                let failed = self.finish(
+                    stage,
+                    revision,
+                    &promotion,
+                    PromotionState::Failed,
+                    Vec::new(),
+                    Some(reason.clone()),
+                )?;
+                return Err(self.failure(stage, revision, &failed, reason));
+            }
+        }
+        self.advance(&promotion, PromotionState::Verifying, None, |_, _| Ok(()))
+    }
+
+    pub(crate) fn runtime(&self) -> Result<tokio::runtime::Runtime, PromotionError> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(PromotionError::Runtime)
+    }
+
+    /// Verifying: the stage's gates, against what was written.
+    fn verify(
+        &self,
+        config: &Config,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: Promotion,
+        cache: &mut Option<Rendered>,
+    ) -> Result<Promotion, PromotionError> {
+        let rendered = self.rendered(stage, revision, cache)?.clone();
+        let specs = config
+            .policy_of(stage)
+            .map(|p| p.gates.clone())
+            .unwrap_or_default();
+        let manifests = tempfile::Builder::new()
+            .prefix("ferry-manifests-")
+            .tempdir()
+            .map_err(|source| PromotionError::Manifests {
+                path: std::env::temp_dir().display().to_string(),
+                source,
+            })?;
+        for (name, content) in &rendered.files {
+            std::fs::write(manifests.path().join(name), content).map_err(|source| {
+                PromotionError::Manifests {
+                    path: manifests.path().display().to_string(),
+                    source,
+                }
+            })?;
+        }
+        let context = GateContext {
+            stage: stage.name.clone(),
+            revision: revision.id.clone(),
+            commit: promotion.commit.clone().unwrap_or_default(),
+            repo_root: self.repo.clone(),
+            manifests_dir: manifests.path().to_path_buf(),
+            resources: rendered.resources.clone(),
+            cluster: stage.cluster.clone(),
+            kubeconfig: self.options.kubeconfig.clone(),
+            env: self.options.gate_env.clone(),
+            applied_at: applied_at(&promotion),
+        };
+        let results = if specs.is_empty() {
+            Vec::new()
+        } else {
+            let sink: Box<dyn crate::gates::ProgressSink> = match &self.options.progress {
+                Some(reporter) => reporter.start(&stage.name, &specs),
+                None => Box::new(crate::gates::NoProgress),
+            };
+            self.runtime()?
+                .block_on(crate::gates::run_gates(&specs, &context, sink.as_ref()))
+        };
+        self.step("gates-done");
+        let failed: Vec<&GateResult> = results
+            .iter()
+            .filter(|r| r.status != GateStatus::Passed)
+            .collect();
+        if failed.is_empty() {
+            return self.finish(
+                stage,
+                revision,
+                &promotion,
+                PromotionState::Succeeded,
+                results,
+                None,
+            );
+        }
+        let reason = failed
+            .iter()
+            .map(|r| format!("gate {} {}: {}", r.name, r.status.as_str(), r.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let done = self.finish(
+            stage,
+            revision,
+            &promotion,
+            PromotionState::Failed,
+            results,
+            Some(reason.clone()),
+        )?;
+        Err(self.failure(stage, revision, &done, reason))
+    }
+
+    /// Ends a promotion: records gate results, updates the stage, releases the lock.
+    fn finish(
+        &self,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: &Promotion,
+        state: PromotionState,
+        results: Vec<GateResult>,
+        error: Option<String>,
+    ) -> Result<Promotion, PromotionError> {
+        let now = self.now();
+        let actor = self.user.clone();
+        self.advance(promotion, state, error.clone(), |p, txn| {
+            p.gates = results.clone();
+            p.error = error.clone();
+            for result in &results {
+                let event = super::audit::Event {
+                    actor: actor.clone(),
+                    action: format!("gate.{}", result.status.as_str()),
+                    stage: Some(stage.name.clone()),
+                    revision: Some(revision.id.clone()),
+                    promotion: Some(p.id.clone()),
+                    detail: serde_json::json!({"gate": result.name, "reason": result.reason, "commit": p.commit}),
+                };
+                super::audit::append(txn, event, now)?;
+            }
+            let mut record = txn_stage(txn, &stage.name)?;
+            record.verified_revisions.retain(|v| v.revision != revision.id);
+            let commit = p.commit.clone().unwrap_or_default();
+            let written = Verification { revision: revision.id.clone(), promotion: p.id.clone(), commit, at: now };
+            if state == PromotionState::Succeeded {
+                record.verified_revisions.push(written.clone());
+            }
+            if p.commit.is_some() {
+                record.current = Some(written);
+                record.verified = state == PromotionState::Succeeded;
+            }
+            txn_put_json(txn, &keys::stage(&stage.name), &record)?;
+            lock::release(txn, &stage.name, &p.id)?;
+            Ok(())
+        })
+    }
+}
+
+/// How long a promotion of `stage` may hold its lock: its gates' timeouts.
+fn lock_hold(config: &Config, stage: &Stage) -> Duration {
+    config
+        .policy_of(stage)
+        .map(|p| p.gates.iter().map(|g| g.timeout).sum())
+        .unwrap_or_default()
+}
+
+/// When the promotion's commit was written: gates count only what they observe after it.
+fn applied_at(promotion: &Promotion) -> DateTime<Utc> {
+    promotion
+        .transitions
+        .iter()
+        .rev()
+        .find(|t| t.state == PromotionState::Syncing)
+        .map_or(promotion.requested_at, |t| t.at)
+}

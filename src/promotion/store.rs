@@ -1,0 +1,160 @@
+//! Typed access to the state store: revisions, promotions, stage records, locks, reviews.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::PromotionError;
+use super::audit::{self, Event};
+use super::record::{Lock, Promotion, StageRecord, keys};
+use super::revision::Revision;
+use crate::policy::Review;
+use crate::state::{
+    DEFAULT_OPEN_WAIT, SledStore, StateError, StateStore, StateStoreExt, Txn, get_json, next_seq,
+    scan_json, scan_json_rev, txn_get_json, txn_put_json,
+};
+
+/// The state of one repository, opened for one operation.
+pub struct Store {
+    db: Box<dyn StateStore>,
+}
+
+impl Store {
+    /// Opens the state in `dir`, waiting while another ferry process holds it.
+    pub fn open(dir: &Path) -> Result<Store, StateError> {
+        Ok(Store {
+            db: Box::new(SledStore::open(dir, DEFAULT_OPEN_WAIT)?),
+        })
+    }
+
+    /// A store over any backend.
+    pub fn with_backend(db: Box<dyn StateStore>) -> Store {
+        Store { db }
+    }
+
+    /// The backend, for audit verification.
+    pub fn backend(&self) -> &dyn StateStore {
+        self.db.as_ref()
+    }
+
+    /// Runs `f` atomically.
+    pub fn transaction<T>(
+        &self,
+        f: impl FnMut(&mut dyn Txn) -> Result<T, PromotionError>,
+    ) -> Result<T, PromotionError> {
+        self.db.try_transaction(f)
+    }
+
+    /// The revision `id`; a unique prefix of an id (`r-1a2b`) is accepted too.
+    pub fn revision(&self, id: &str) -> Result<Revision, PromotionError> {
+        if let Some(rev) = get_json::<Revision>(self.db.as_ref(), &keys::revision(id))? {
+            return Ok(rev);
+        }
+        let prefix = keys::revision(id);
+        let matches: Vec<(Vec<u8>, Revision)> = scan_json(self.db.as_ref(), &prefix)?;
+        match matches.len() {
+            1 => Ok(matches
+                .into_iter()
+                .map(|(_, r)| r)
+                .next()
+                .expect("one match")),
+            0 => Err(PromotionError::UnknownRevision { id: id.to_string() }),
+            n => Err(PromotionError::BadInput(format!(
+                "`{id}` matches {n} revisions: give more of the id"
+            ))),
+        }
+    }
+
+    /// All revisions, newest first.
+    pub fn revisions(&self) -> Result<Vec<Revision>, PromotionError> {
+        let order: Vec<(Vec<u8>, String)> =
+            scan_json_rev(self.db.as_ref(), keys::REVISION_ORDER_PREFIX, usize::MAX)?;
+        let mut out = Vec::with_capacity(order.len());
+        for (_, id) in order {
+            if let Some(rev) = get_json(self.db.as_ref(), &keys::revision(&id))? {
+                out.push(rev);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records `rev` unless a revision with its id exists; returns the stored one and whether it
+    /// is new.
+    pub fn create_revision(&self, rev: &Revision) -> Result<(Revision, bool), PromotionError> {
+        self.transaction(|txn| {
+            if let Some(existing) = txn_get_json::<Revision>(txn, &keys::revision(&rev.id))? {
+                return Ok((existing, false));
+            }
+            let seq = next_seq(txn, keys::REVISION_SEQ)?;
+            txn_put_json(txn, &keys::revision(&rev.id), rev)?;
+            txn_put_json(txn, &keys::revision_order(seq), &rev.id)?;
+            let detail = serde_json::json!({"images": rev.images_summary(), "configCommit": rev.config_commit});
+            let event = Event { actor: rev.created_by.clone(), action: "release.create".into(), revision: Some(rev.id.clone()), detail, ..Event::default() };
+            audit::append(txn, event, rev.created_at)?;
+            Ok((rev.clone(), true))
+        })
+    }
+
+    /// The promotion `id`.
+    pub fn promotion(&self, id: &str) -> Result<Promotion, PromotionError> {
+        get_json(self.db.as_ref(), &keys::promotion(id))?
+            .ok_or_else(|| PromotionError::UnknownPromotion { id: id.to_string() })
+    }
+
+    /// Promotions, newest first: of `stage`, or of every stage.
+    pub fn promotions(
+        &self,
+        stage: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Promotion>, PromotionError> {
+        let prefix = match stage {
+            Some(stage) => keys::stage_promotion_prefix(stage),
+            None => keys::PROMOTION_ORDER_PREFIX.to_vec(),
+        };
+        let ids: Vec<(Vec<u8>, String)> = scan_json_rev(self.db.as_ref(), &prefix, limit)?;
+        ids.into_iter().map(|(_, id)| self.promotion(&id)).collect()
+    }
+
+    /// What `stage` has now.
+    pub fn stage(&self, stage: &str) -> Result<StageRecord, PromotionError> {
+        Ok(get_json(self.db.as_ref(), &keys::stage(stage))?.unwrap_or_default())
+    }
+
+    /// The lock of `stage`, if held (expired or not).
+    pub fn lock(&self, stage: &str) -> Result<Option<Lock>, PromotionError> {
+        Ok(get_json(self.db.as_ref(), &keys::lock(stage))?)
+    }
+
+    /// Approvals and rejections of `revision` in `stage`, oldest first.
+    pub fn reviews(&self, stage: &str, revision: &str) -> Result<Vec<Review>, PromotionError> {
+        let entries: Vec<(Vec<u8>, Review)> =
+            scan_json(self.db.as_ref(), &keys::review_prefix(stage, revision))?;
+        Ok(entries.into_iter().map(|(_, r)| r).collect())
+    }
+}
+
+/// Reads the stage record inside a transaction.
+pub(crate) fn txn_stage(txn: &mut dyn Txn, stage: &str) -> Result<StageRecord, StateError> {
+    Ok(txn_get_json(txn, &keys::stage(stage))?.unwrap_or_default())
+}
+
+/// Stores a promotion and audits its current state.
+pub(crate) fn txn_save_promotion(
+    txn: &mut dyn Txn,
+    promotion: &Promotion,
+    actor: &str,
+    at: DateTime<Utc>,
+    detail: serde_json::Value,
+) -> Result<(), StateError> {
+    txn_put_json(txn, &keys::promotion(&promotion.id), promotion)?;
+    let event = Event {
+        actor: actor.to_string(),
+        action: format!("promotion.{}", promotion.state),
+        stage: Some(promotion.stage.clone()),
+        revision: Some(promotion.revision.clone()),
+        promotion: Some(promotion.id.clone()),
+        detail,
+    };
+    audit::append(txn, event, at)?;
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! Writing: one commit per promotion on the stage's output branch, pushed to the remote
+//! with a lease when one is configured.
+
+use std::time::Duration;
+
+use super::PromotionError;
+use super::engine::Engine;
+use super::record::{Promotion, PromotionState, Verification, keys};
+use super::render::Rendered;
+use super::revision::Revision;
+use super::store::txn_stage;
+use crate::gitstore::{CommitRequest, PushOutcome, WriteOutcome};
+use crate::pipeline::{Config, Stage};
+use crate::state::txn_put_json;
+
+/// How often a conflicting ref update or rejected push is retried.
+const WRITE_ATTEMPTS: u32 = 6;
+
+impl Engine {
+    /// Writing: one commit on the stage's output branch, pushed when a remote is configured.
+    pub(crate) fn write(
+        &self,
+        config: &Config,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: Promotion,
+        cache: &mut Option<Rendered>,
+    ) -> Result<Promotion, PromotionError> {
+        let rendered = self.rendered(stage, revision, cache)?.clone();
+        if promotion.digest.as_deref() != Some(rendered.digest.as_str()) {
+            let note = "the rendered content changed since it was checked".to_string();
+            return self.advance(&promotion, PromotionState::Checking, Some(note), |_, _| {
+                Ok(())
+            });
+        }
+        let output = &config.pipeline.output;
+        let branch = output.branch_for(&stage.name);
+        let prefix = output.path_for(&stage.name);
+        let commit = match &output.remote {
+            None => self.commit_once(&branch, &prefix, stage, revision, &promotion, &rendered)?,
+            Some(remote) => self.commit_and_push(
+                remote, &branch, &prefix, stage, revision, &promotion, &rendered,
+            )?,
+        };
+        let now = self.now();
+        self.advance(&promotion, PromotionState::Syncing, None, |p, txn| {
+            p.commit = Some(commit.clone());
+            let mut record = txn_stage(txn, &stage.name)?;
+            record.current = Some(Verification {
+                revision: revision.id.clone(),
+                promotion: p.id.clone(),
+                commit: commit.clone(),
+                at: now,
+            });
+            record.verified = false;
+            txn_put_json(txn, &keys::stage(&stage.name), &record)?;
+            Ok(())
+        })
+    }
+
+    fn commit_output(
+        &self,
+        branch: &str,
+        prefix: &str,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: &Promotion,
+        rendered: &Rendered,
+    ) -> Result<String, PromotionError> {
+        let verb = if promotion.rollback {
+            "Roll back"
+        } else {
+            "Promote"
+        };
+        let message = format!(
+            "{verb} {} to {}\n\nimages: {}\nconfig commit: {}\nsource commit: {}\nrequested by: {}",
+            revision.id,
+            stage.name,
+            revision.images_summary(),
+            revision.config_commit,
+            rendered.source_commit,
+            promotion.requested_by
+        );
+        let trailers = [
+            ("Ferry-Stage", stage.name.as_str()),
+            ("Ferry-Revision", revision.id.as_str()),
+            ("Ferry-Promotion", promotion.id.as_str()),
+        ];
+        for _ in 0..WRITE_ATTEMPTS {
+            let request = CommitRequest {
+                branch,
+                files: &rendered.files,
+                path_prefix: prefix,
+                message: &message,
+                trailers: &trailers,
+                author: None,
+                expected_tip: None,
+            };
+            match self.git.write_commit(&request)? {
+                WriteOutcome::Committed { commit, .. } => return Ok(commit),
+                WriteOutcome::Unchanged { tip } => return Ok(tip),
+                WriteOutcome::Conflict { .. } => continue,
+            }
+        }
+        Err(self.failure(
+            stage,
+            revision,
+            promotion,
+            format!("branch {branch} kept moving while ferry wrote it"),
+        ))
+    }
+
+    /// The commit of this promotion on `branch`: found (written before a crash) or written now.
+    fn commit_once(
+        &self,
+        branch: &str,
+        prefix: &str,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: &Promotion,
+        rendered: &Rendered,
+    ) -> Result<String, PromotionError> {
+        let commit =
+            match self
+                .git
+                .find_commit_with_trailer(branch, "Ferry-Promotion", &promotion.id, 50)?
+            {
+                Some(commit) => commit,
+                None => self.commit_output(branch, prefix, stage, revision, promotion, rendered)?,
+            };
+        self.step("committed");
+        Ok(commit)
+    }
+
+    /// Writes the commit on top of the remote's tip and pushes it with a lease; when someone
+    /// else pushed first, fetches, rebuilds on their commit and tries again. Never forces.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one promotion's write, spelled out"
+    )]
+    fn commit_and_push(
+        &self,
+        remote: &str,
+        branch: &str,
+        prefix: &str,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: &Promotion,
+        rendered: &Rendered,
+    ) -> Result<String, PromotionError> {
+        let mut delay = Duration::from_millis(100);
+        let mut last = String::new();
+        let unreachable = |err: crate::gitstore::GitStoreError| PromotionError::Push {
+            branch: branch.to_string(),
+            remote: remote.to_string(),
+            reason: super::reconcile::error_chain(&err),
+        };
+        for _ in 0..WRITE_ATTEMPTS {
+            let remote_tip = self.git.fetch_branch(remote, branch).map_err(unreachable)?;
+            self.follow_remote(branch, remote_tip.as_deref(), &promotion.id)?;
+            let commit = self.commit_once(branch, prefix, stage, revision, promotion, rendered)?;
+            if remote_tip.as_deref() == Some(commit.as_str()) {
+                return Ok(commit);
+            }
+            match self
+                .git
+                .push(remote, branch, remote_tip.as_deref())
+                .map_err(unreachable)?
+            {
+                PushOutcome::Pushed => return Ok(commit),
+                PushOutcome::Rejected { reason } => last = reason,
+            }
+            std::thread::sleep(delay);
+            delay *= 2;
+        }
+        Err(PromotionError::Push {
+            branch: branch.to_string(),
+            remote: remote.to_string(),
+            reason: last,
+        })
+    }
+
+    /// Points the local output branch at the remote's tip, unless it holds this promotion's
+    /// commit built on exactly that tip (written before a crash, not pushed yet).
+    fn follow_remote(
+        &self,
+        branch: &str,
+        remote_tip: Option<&str>,
+        promotion: &str,
+    ) -> Result<(), PromotionError> {
+        let Some(remote_tip) = remote_tip else {
+            return Ok(());
+        };
+        let local = self.git.branch_tip(branch)?;
+        if local.as_deref() == Some(remote_tip) {
+            return Ok(());
+        }
+        if let Some(local) = &local {
+            let info = self.git.commit_info(local)?;
+            if info.trailer("Ferry-Promotion") == Some(promotion)
+                && info.parents.iter().any(|p| p == remote_tip)
+            {
+                return Ok(());
+            }
+        }
+        self.git
+            .reset_branch(branch, remote_tip, Some(local.as_deref()))?;
+        Ok(())
+    }
+}
