@@ -115,10 +115,10 @@ fn build_shared(
     };
     let dir = loader::join("", dir).map_err(|reason| RenderError::Restricted {
         path: dir.to_string(),
-        referrer: "the command line".to_string(),
+        referrer: "the build request".to_string(),
         reason,
     })?;
-    let real = loader.resolve("", &dir, "the command line")?;
+    let real = loader.resolve("", &dir, "the build request")?;
     target::build(loader, &real, shared)
 }
 
