@@ -333,179 +333,200 @@ fn reference(group: &str, version: &str, kind: &str, referrers: Vec<FieldSpec>) 
     }
 }
 
+const RBAC: &str = "rbac.authorization.k8s.io";
+const ADMISSION: &str = "admissionregistration.k8s.io";
+
+const SCALE_TARGET: &[Row] = &[(
+    "",
+    "",
+    "HorizontalPodAutoscaler",
+    "spec/scaleTargetRef/name",
+    false,
+)];
+
+const CONFIG_MAP_OTHERS: &[Row] = &[
+    ("", "", "Node", "spec/configSource/configMap", false),
+    ("", "", "Role", "rules/resourceNames", false),
+    ("", "", "ClusterRole", "rules/resourceNames", false),
+    (
+        "",
+        "",
+        "Ingress",
+        r"metadata/annotations/nginx.ingress.kubernetes.io\/fastcgi-params-configmap",
+        false,
+    ),
+];
+
+const SECRET_OTHERS: &[Row] = &[
+    ("", "", "Ingress", "spec/tls/secretName", false),
+    (
+        "",
+        "",
+        "Ingress",
+        r"metadata/annotations/ingress.kubernetes.io\/auth-secret",
+        false,
+    ),
+    (
+        "",
+        "",
+        "Ingress",
+        r"metadata/annotations/nginx.ingress.kubernetes.io\/auth-secret",
+        false,
+    ),
+    (
+        "",
+        "",
+        "Ingress",
+        r"metadata/annotations/nginx.ingress.kubernetes.io\/auth-tls-secret",
+        false,
+    ),
+    ("", "", "ServiceAccount", "imagePullSecrets/name", false),
+    ("", "", "StorageClass", "parameters/secretName", false),
+    ("", "", "StorageClass", "parameters/adminSecretName", false),
+    ("", "", "StorageClass", "parameters/userSecretName", false),
+    ("", "", "StorageClass", "parameters/secretRef", false),
+    ("", "", "Role", "rules/resourceNames", false),
+    ("", "", "ClusterRole", "rules/resourceNames", false),
+    (
+        "serving.knative.dev",
+        "v1",
+        "Service",
+        "spec/template/spec/containers/env/valueFrom/secretKeyRef/name",
+        false,
+    ),
+    (
+        "",
+        "",
+        "PersistentVolume",
+        "spec/azureFile/secretName",
+        false,
+    ),
+];
+
+const SERVICE: &[Row] = &[
+    ("apps", "", "StatefulSet", "spec/serviceName", false),
+    (
+        "",
+        "",
+        "Ingress",
+        "spec/rules/http/paths/backend/serviceName",
+        false,
+    ),
+    ("", "", "Ingress", "spec/backend/serviceName", false),
+    (
+        "",
+        "",
+        "Ingress",
+        "spec/rules/http/paths/backend/service/name",
+        false,
+    ),
+    ("", "", "Ingress", "spec/defaultBackend/service/name", false),
+    (
+        "apiregistration.k8s.io",
+        "",
+        "APIService",
+        "spec/service/name",
+        false,
+    ),
+    (
+        ADMISSION,
+        "",
+        "ValidatingWebhookConfiguration",
+        "webhooks/clientConfig/service",
+        false,
+    ),
+    (
+        ADMISSION,
+        "",
+        "MutatingWebhookConfiguration",
+        "webhooks/clientConfig/service",
+        false,
+    ),
+];
+
+const ROLE: &[Row] = &[(RBAC, "", "RoleBinding", "roleRef/name", false)];
+
+const CLUSTER_ROLE: &[Row] = &[
+    (RBAC, "", "RoleBinding", "roleRef/name", false),
+    (RBAC, "", "ClusterRoleBinding", "roleRef/name", false),
+];
+
+const SERVICE_ACCOUNT_BINDINGS: &[Row] = &[
+    (RBAC, "", "RoleBinding", "subjects", false),
+    (RBAC, "", "ClusterRoleBinding", "subjects", false),
+];
+
+const PERSISTENT_VOLUME: &[Row] = &[
+    ("", "", "PersistentVolumeClaim", "spec/volumeName", false),
+    ("", "", "ClusterRole", "rules/resourceNames", false),
+];
+
+const STORAGE_CLASS: &[Row] = &[
+    ("", "", "PersistentVolume", "spec/storageClassName", false),
+    (
+        "",
+        "",
+        "PersistentVolumeClaim",
+        "spec/storageClassName",
+        false,
+    ),
+    (
+        "",
+        "",
+        "StatefulSet",
+        "spec/volumeClaimTemplates/spec/storageClassName",
+        false,
+    ),
+];
+
+const ADMISSION_POLICY: &[Row] = &[(
+    ADMISSION,
+    "",
+    "ValidatingAdmissionPolicyBinding",
+    "spec/policyName",
+    false,
+)];
+
 fn name_references() -> Vec<NameReference> {
-    let rbac = "rbac.authorization.k8s.io";
-    let f = FieldSpec::new;
-    let scale_target = || {
-        vec![f(
-            "",
-            "",
-            "HorizontalPodAutoscaler",
-            "spec/scaleTargetRef/name",
-            false,
-        )]
-    };
-    let mut config_maps = pod_spec_refs(CONFIG_MAP_REFS);
-    config_maps.extend([
-        f("", "", "Node", "spec/configSource/configMap", false),
-        f("", "", "Role", "rules/resourceNames", false),
-        f("", "", "ClusterRole", "rules/resourceNames", false),
-        f(
-            "",
-            "",
-            "Ingress",
-            r"metadata/annotations/nginx.ingress.kubernetes.io\/fastcgi-params-configmap",
-            false,
-        ),
-    ]);
-    let mut secrets = pod_spec_refs(SECRET_REFS);
-    secrets.extend([
-        f("", "", "Ingress", "spec/tls/secretName", false),
-        f(
-            "",
-            "",
-            "Ingress",
-            r"metadata/annotations/ingress.kubernetes.io\/auth-secret",
-            false,
-        ),
-        f(
-            "",
-            "",
-            "Ingress",
-            r"metadata/annotations/nginx.ingress.kubernetes.io\/auth-secret",
-            false,
-        ),
-        f(
-            "",
-            "",
-            "Ingress",
-            r"metadata/annotations/nginx.ingress.kubernetes.io\/auth-tls-secret",
-            false,
-        ),
-        f("", "", "ServiceAccount", "imagePullSecrets/name", false),
-        f("", "", "StorageClass", "parameters/secretName", false),
-        f("", "", "StorageClass", "parameters/adminSecretName", false),
-        f("", "", "StorageClass", "parameters/userSecretName", false),
-        f("", "", "StorageClass", "parameters/secretRef", false),
-        f("", "", "Role", "rules/resourceNames", false),
-        f("", "", "ClusterRole", "rules/resourceNames", false),
-        f(
-            "serving.knative.dev",
-            "v1",
-            "Service",
-            "spec/template/spec/containers/env/valueFrom/secretKeyRef/name",
-            false,
-        ),
-        f(
-            "",
-            "",
-            "PersistentVolume",
-            "spec/azureFile/secretName",
-            false,
-        ),
-    ]);
-    let services = vec![
-        f("apps", "", "StatefulSet", "spec/serviceName", false),
-        f(
-            "",
-            "",
-            "Ingress",
-            "spec/rules/http/paths/backend/serviceName",
-            false,
-        ),
-        f("", "", "Ingress", "spec/backend/serviceName", false),
-        f(
-            "",
-            "",
-            "Ingress",
-            "spec/rules/http/paths/backend/service/name",
-            false,
-        ),
-        f("", "", "Ingress", "spec/defaultBackend/service/name", false),
-        f(
-            "apiregistration.k8s.io",
-            "",
-            "APIService",
-            "spec/service/name",
-            false,
-        ),
-        f(
-            "admissionregistration.k8s.io",
-            "",
-            "ValidatingWebhookConfiguration",
-            "webhooks/clientConfig/service",
-            false,
-        ),
-        f(
-            "admissionregistration.k8s.io",
-            "",
-            "MutatingWebhookConfiguration",
-            "webhooks/clientConfig/service",
-            false,
-        ),
-    ];
-    let mut service_accounts = vec![
-        f(rbac, "", "RoleBinding", "subjects", false),
-        f(rbac, "", "ClusterRoleBinding", "subjects", false),
-    ];
-    service_accounts.extend(templated("serviceAccountName"));
-    let storage_classes = vec![
-        f("", "", "PersistentVolume", "spec/storageClassName", false),
-        f(
-            "",
-            "",
-            "PersistentVolumeClaim",
-            "spec/storageClassName",
-            false,
-        ),
-        f(
-            "",
-            "",
-            "StatefulSet",
-            "spec/volumeClaimTemplates/spec/storageClassName",
-            false,
-        ),
-    ];
+    let scaled = |kind| reference("", "", kind, specs(SCALE_TARGET));
     vec![
-        reference("", "", "Deployment", scale_target()),
-        reference("", "", "ReplicationController", scale_target()),
-        reference("", "", "ReplicaSet", scale_target()),
-        reference("", "", "StatefulSet", scale_target()),
-        reference("", "v1", "ConfigMap", config_maps),
-        reference("", "v1", "Secret", secrets),
-        reference("", "v1", "Service", services),
+        scaled("Deployment"),
+        scaled("ReplicationController"),
+        scaled("ReplicaSet"),
+        scaled("StatefulSet"),
         reference(
-            rbac,
             "",
-            "Role",
-            vec![f(rbac, "", "RoleBinding", "roleRef/name", false)],
+            "v1",
+            "ConfigMap",
+            [pod_spec_refs(CONFIG_MAP_REFS), specs(CONFIG_MAP_OTHERS)].concat(),
         ),
         reference(
-            rbac,
             "",
-            "ClusterRole",
-            vec![
-                f(rbac, "", "RoleBinding", "roleRef/name", false),
-                f(rbac, "", "ClusterRoleBinding", "roleRef/name", false),
-            ],
+            "v1",
+            "Secret",
+            [pod_spec_refs(SECRET_REFS), specs(SECRET_OTHERS)].concat(),
         ),
-        reference("", "v1", "ServiceAccount", service_accounts),
+        reference("", "v1", "Service", specs(SERVICE)),
+        reference(RBAC, "", "Role", specs(ROLE)),
+        reference(RBAC, "", "ClusterRole", specs(CLUSTER_ROLE)),
+        reference(
+            "",
+            "v1",
+            "ServiceAccount",
+            [
+                specs(SERVICE_ACCOUNT_BINDINGS),
+                templated("serviceAccountName"),
+            ]
+            .concat(),
+        ),
         reference(
             "",
             "v1",
             "PersistentVolumeClaim",
             templated("volumes/persistentVolumeClaim/claimName"),
         ),
-        reference(
-            "",
-            "v1",
-            "PersistentVolume",
-            vec![
-                f("", "", "PersistentVolumeClaim", "spec/volumeName", false),
-                f("", "", "ClusterRole", "rules/resourceNames", false),
-            ],
-        ),
-        reference("storage.k8s.io", "v1", "StorageClass", storage_classes),
+        reference("", "v1", "PersistentVolume", specs(PERSISTENT_VOLUME)),
+        reference("storage.k8s.io", "v1", "StorageClass", specs(STORAGE_CLASS)),
         reference(
             "scheduling.k8s.io",
             "v1",
@@ -513,16 +534,10 @@ fn name_references() -> Vec<NameReference> {
             templated("priorityClassName"),
         ),
         reference(
-            "admissionregistration.k8s.io",
+            ADMISSION,
             "",
             "ValidatingAdmissionPolicy",
-            vec![f(
-                "admissionregistration.k8s.io",
-                "",
-                "ValidatingAdmissionPolicyBinding",
-                "spec/policyName",
-                false,
-            )],
+            specs(ADMISSION_POLICY),
         ),
     ]
 }

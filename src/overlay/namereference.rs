@@ -226,6 +226,7 @@ impl Search<'_> {
             .collect()
     }
 
+    /// The one object `old` refers to among `candidates`, narrowed down as kustomize does.
     fn select(
         &self,
         old: &str,
@@ -233,31 +234,11 @@ impl Search<'_> {
         with_namespace: bool,
     ) -> Result<Option<usize>, String> {
         let all = self.all;
-        c.retain(|&i| all[i].prev.iter().any(|id| id.name == old));
-        c.retain(|&i| {
-            all[i]
-                .prev
-                .iter()
-                .any(|id| id.gvk.is_selected_by(self.target))
-        });
-        if let Some(role_ref) = self
-            .role_ref
-            .filter(|_| self.spec.path.ends_with("roleRef/name"))
-        {
-            c.retain(|&i| all[i].prev.iter().any(|id| id.gvk.is_selected_by(role_ref)));
-        }
-        let referrer = &all[self.referrer];
-        if !referrer.cur.gvk.is_cluster_scoped() {
-            c.retain(|&i| {
-                let r = &all[i];
-                r.cur.gvk.is_cluster_scoped()
-                    || r.kind == "ServiceAccount"
-                    || referrer.cur.same_namespace(&r.cur)
-            });
-        }
+        self.sieve(old, &mut c);
         if c.len() == 1 {
             return Ok(Some(c[0]));
         }
+        let referrer = &all[self.referrer];
         c.retain(|&i| affixes_match(&all[i], referrer, true));
         if c.len() > 1 {
             c.retain(|&i| affixes_match(&all[i], referrer, false));
@@ -279,6 +260,30 @@ impl Search<'_> {
                     ids.join(", ")
                 ))
             }
+        }
+    }
+
+    /// Keeps the candidates that once had the name `old` and the referred kind (the role kind
+    /// a roleRef names), in a namespace the referrer can see.
+    fn sieve(&self, old: &str, c: &mut Vec<usize>) {
+        let all = self.all;
+        let once = |i: usize, test: &dyn Fn(&ResId) -> bool| all[i].prev.iter().any(test);
+        c.retain(|&i| once(i, &|id| id.name == old));
+        c.retain(|&i| once(i, &|id| id.gvk.is_selected_by(self.target)));
+        let role_ref = self
+            .role_ref
+            .filter(|_| self.spec.path.ends_with("roleRef/name"));
+        if let Some(role_ref) = role_ref {
+            c.retain(|&i| once(i, &|id| id.gvk.is_selected_by(role_ref)));
+        }
+        let referrer = &all[self.referrer];
+        if !referrer.cur.gvk.is_cluster_scoped() {
+            c.retain(|&i| {
+                let r = &all[i];
+                r.cur.gvk.is_cluster_scoped()
+                    || r.kind == "ServiceAccount"
+                    || referrer.cur.same_namespace(&r.cur)
+            });
         }
     }
 }

@@ -309,50 +309,54 @@ impl Keyed<'_> {
         }
         let mut items: Vec<Value> = Vec::new();
         let mut last_keys: Vec<&str> = self.keys.to_vec();
-        for values in values_list.clone() {
-            let (keys, values) = valid_keys(&values_list, &values, self.keys);
-            let (source_keys, source_values) =
-                valid_keys(std::slice::from_ref(&values), &values, &keys);
-            let dest_index = base
-                .iter()
-                .position(|e| matches_fields(e, &source_keys, &source_values));
-            let patch_element = patch
-                .iter()
-                .find(|e| matches_fields(e, &source_keys, &source_values));
-            let dest_element = dest_index.map(|i| base[i].clone());
-            let in_place = dest_element.as_ref().is_some_and(Value::is_object)
-                && merges_in_place(patch_element);
-            let merged = walk(dest_element, patch_element, self.elements)?;
-            last_keys = keys.clone();
-            let mut merged = match merged {
-                None | Some(Value::Null) => {
-                    set_element(&mut base, None, &keys, &values);
-                    continue;
-                }
-                Some(Value::Object(m)) if m.is_empty() => {
-                    set_element(&mut base, None, &keys, &values);
-                    continue;
-                }
-                Some(value) => value,
-            };
-            if let Value::Object(map) = &mut merged {
-                for (key, value) in keys.iter().zip(&values) {
-                    if !map.contains_key(*key) && !value.is_empty() {
-                        let typed = resolve(value, Rules::Core).into_value(value);
-                        map.insert(
-                            key.to_string(),
-                            typed.unwrap_or(Value::String(value.clone())),
-                        );
-                    }
-                }
-            }
-            if let (true, Some(i)) = (in_place, dest_index) {
-                base[i] = merged.clone();
-            }
-            set_element(&mut items, Some(merged), &keys, &values);
+        for values in &values_list {
+            let (keys, values) = valid_keys(&values_list, values, self.keys);
+            self.merge_element(&mut base, &mut items, patch, &keys, &values)?;
+            last_keys = keys;
         }
         self.append_base(&mut items, base, &last_keys);
         Ok(items)
+    }
+
+    /// Merges the target's and the patch's elements with these key values into `items` (or
+    /// deletes them from `base`). Merging into a target element edits it in `base` too.
+    fn merge_element(
+        &self,
+        base: &mut Vec<Value>,
+        items: &mut Vec<Value>,
+        patch: &[Value],
+        keys: &[&str],
+        values: &[String],
+    ) -> Result<(), String> {
+        let (source_keys, source_values) =
+            valid_keys(std::slice::from_ref(&values.to_vec()), values, keys);
+        let found = |e: &&Value| matches_fields(e, &source_keys, &source_values);
+        let dest_index = base.iter().position(|e| found(&e));
+        let patch_element = patch.iter().find(found);
+        let dest_element = dest_index.map(|i| base[i].clone());
+        let in_place =
+            dest_element.as_ref().is_some_and(Value::is_object) && merges_in_place(patch_element);
+        let merged = walk(dest_element, patch_element, self.elements)?;
+        let Some(mut merged) = merged.filter(|v| !is_deleted(v)) else {
+            set_element(base, None, keys, values);
+            return Ok(());
+        };
+        if let Value::Object(map) = &mut merged {
+            for (key, value) in keys.iter().zip(values) {
+                if !map.contains_key(*key) && !value.is_empty() {
+                    let typed = resolve(value, Rules::Core).into_value(value);
+                    map.insert(
+                        key.to_string(),
+                        typed.unwrap_or(Value::String(value.clone())),
+                    );
+                }
+            }
+        }
+        if let (true, Some(i)) = (in_place, dest_index) {
+            base[i] = merged.clone();
+        }
+        set_element(items, Some(merged), keys, values);
+        Ok(())
     }
 
     /// The merge-key values of an element, `""` where a key is missing or empty.
@@ -382,6 +386,11 @@ impl Keyed<'_> {
             set_element(items, Some(element), keys, &values);
         }
     }
+}
+
+/// A merged element that removes the element: null or an empty map.
+fn is_deleted(value: &Value) -> bool {
+    value.is_null() || value.as_object().is_some_and(Map::is_empty)
 }
 
 /// Whether merging into an existing element edits it (rather than swapping in the patch's).

@@ -183,39 +183,12 @@ pub struct SortOptions {
 
 /// Parses the kustomization file at `path` (relative to the source root).
 pub fn parse(path: &str, text: &str) -> Result<Kustomization, RenderError> {
-    let documents = parse_documents(text, Schema::Yaml11).map_err(|err| RenderError::Yaml {
-        path: path.to_string(),
-        position: super::error::Position {
-            line: err.line,
-            column: err.column,
-        },
-        message: err.message,
-    })?;
-    let document = documents.into_iter().find(|d| !d.value.is_null());
-    let Some(document) = document else {
-        return Err(RenderError::Kustomization {
-            dir: path.to_string(),
-            problem: "kustomization is empty".into(),
-        });
-    };
-    let Value::Object(map) = document.value else {
-        return Err(RenderError::Kustomization {
-            dir: path.to_string(),
-            problem: "a kustomization must be a mapping".into(),
-        });
-    };
-    if map.keys().all(|key| key == "apiVersion" || key == "kind") {
-        return Err(RenderError::Kustomization {
-            dir: path.to_string(),
-            problem: "kustomization is empty".into(),
-        });
-    }
+    let (map, key_lines, start) = top_level(path, text)?;
     let line_of = |key: &str| {
-        document
-            .key_lines
+        key_lines
             .iter()
             .find(|(k, _)| k == key)
-            .map_or(document.line, |(_, l)| *l)
+            .map_or(start, |(_, l)| *l)
     };
     let mut k = Kustomization {
         path: path.to_string(),
@@ -229,16 +202,41 @@ pub fn parse(path: &str, text: &str) -> Result<Kustomization, RenderError> {
         };
         read_field(&mut k, &field, value)?;
     }
-    check_kind(
-        &mut k,
-        &map,
-        &Field {
-            path,
-            line: line_of("kind"),
-            name: "kind".into(),
-        },
-    )?;
+    let kind = Field {
+        path,
+        line: line_of("kind"),
+        name: "kind".into(),
+    };
+    check_kind(&mut k, &map, &kind)?;
     Ok(k)
+}
+
+/// The top-level mapping of the file, the line of each of its keys, and its first line.
+type TopLevel = (Map<String, Value>, Vec<(String, usize)>, usize);
+
+fn top_level(path: &str, text: &str) -> Result<TopLevel, RenderError> {
+    let problem = |problem: &str| RenderError::Kustomization {
+        dir: path.to_string(),
+        problem: problem.to_string(),
+    };
+    let documents = parse_documents(text, Schema::Yaml11).map_err(|err| RenderError::Yaml {
+        path: path.to_string(),
+        position: super::error::Position {
+            line: err.line,
+            column: err.column,
+        },
+        message: err.message,
+    })?;
+    let Some(document) = documents.into_iter().find(|d| !d.value.is_null()) else {
+        return Err(problem("kustomization is empty"));
+    };
+    let Value::Object(map) = document.value else {
+        return Err(problem("a kustomization must be a mapping"));
+    };
+    if map.keys().all(|key| key == "apiVersion" || key == "kind") {
+        return Err(problem("kustomization is empty"));
+    }
+    Ok((map, document.key_lines, document.line))
 }
 
 fn read_field(k: &mut Kustomization, f: &Field<'_>, v: &Value) -> Result<(), RenderError> {
