@@ -303,3 +303,64 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
     }
     long.ends_with(short)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::overlay::transform::name_affix;
+
+    fn resource(value: Value) -> Resource {
+        Resource::new(value)
+    }
+
+    #[test]
+    fn references_follow_renamed_objects() {
+        let mut resources = vec![
+            resource(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}}),
+            ),
+            resource(
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"},
+                "spec": {"containers": [{"name": "c", "envFrom": [
+                    {"configMapRef": {"name": "settings"}},
+                    {"configMapRef": {"name": "elsewhere"}}]}]}}),
+            ),
+        ];
+        name_affix(&mut resources, "dev-", false).expect("prefixes");
+        fix(&mut resources).expect("fixes references");
+        let refs = &resources[1].value["spec"]["containers"][0]["envFrom"];
+        assert_eq!(refs[0]["configMapRef"]["name"], "dev-settings");
+        assert_eq!(refs[1]["configMapRef"]["name"], "elsewhere");
+    }
+
+    #[test]
+    fn service_account_subjects_get_the_namespace_of_their_account() {
+        let mut resources = vec![
+            resource(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": "runner", "namespace": "ci"}})),
+            resource(
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": "b"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"kind": "ServiceAccount", "name": "runner"}]}),
+            ),
+        ];
+        resources[0].store_previous_id();
+        fix(&mut resources).expect("fixes references");
+        assert_eq!(
+            resources[1].value["subjects"][0],
+            json!({"kind": "ServiceAccount", "name": "runner", "namespace": "ci"})
+        );
+    }
+
+    #[test]
+    fn affix_lists_match_by_their_common_tail() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(same_ending(&list(&["a", "b"]), &list(&["b"])));
+        assert!(!same_ending(&list(&["a", "b"]), &list(&["a"])));
+        assert!(same_ending(&list(&[]), &list(&[])));
+        assert!(!same_ending(&list(&[]), &list(&["a"])));
+    }
+}

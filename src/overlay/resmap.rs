@@ -290,7 +290,59 @@ fn split_top_level(text: &str) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn config_map(name: &str, data: Value) -> Resource {
+        Resource::new(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}),
+        )
+    }
+
+    #[test]
+    fn generated_objects_merge_replace_or_refuse_by_behavior() {
+        let mut resources = vec![config_map("app", json!({"a": "1", "b": "2"}))];
+        absorb(
+            &mut resources,
+            config_map("app", json!({"b": "3"})),
+            Behavior::Merge,
+        )
+        .expect("merges");
+        assert_eq!(resources[0].value["data"], json!({"a": "1", "b": "3"}));
+        absorb(
+            &mut resources,
+            config_map("app", json!({"c": "4"})),
+            Behavior::Replace,
+        )
+        .expect("replaces");
+        assert_eq!(resources[0].value["data"], json!({"c": "4"}));
+        let err = absorb(
+            &mut resources,
+            config_map("app", json!({})),
+            Behavior::Create,
+        )
+        .expect_err("exists");
+        assert!(err.contains("behavior must be merge or replace"), "{err}");
+        let err = absorb(
+            &mut resources,
+            config_map("other", json!({})),
+            Behavior::Merge,
+        )
+        .expect_err("missing");
+        assert!(err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn appending_refuses_a_second_object_with_the_same_identity() {
+        let mut resources = vec![config_map("app", json!({}))];
+        let err = append_all(&mut resources, vec![config_map("app", json!({"x": "y"}))])
+            .expect_err("conflict");
+        assert!(
+            err.contains("already registered id: ConfigMap \"app\""),
+            "{err}"
+        );
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
