@@ -73,6 +73,12 @@ impl CliError {
         }
     }
 
+    /// Adds the cause of this error.
+    pub fn with_source(mut self, err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(err));
+        self
+    }
+
     /// Adds a hint a person can act on.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());

@@ -3,10 +3,10 @@
 use clap::Args;
 
 use super::{CliError, Context, ErrorKind};
-use crate::overlay::DirSource;
+use crate::overlay::{self, DirSource};
 use crate::pipeline::Config;
 
-/// Check the pipeline, the policies and groups, and that every stage's overlay is in place
+/// Check the pipeline, the policies and groups, and that every stage's overlay renders
 ///
 /// Exits 0 when everything is valid, 2 with the file, line and field of the first problem
 /// otherwise.
@@ -14,10 +14,34 @@ use crate::pipeline::Config;
 pub struct ValidateArgs {}
 
 pub fn run(ctx: &Context, _args: ValidateArgs) -> Result<(), CliError> {
-    let config = load_config(ctx)?;
+    let repo = ctx.repo()?;
+    let source = DirSource::new(&repo);
+    let config =
+        Config::load(&source).map_err(|err| CliError::from_error(ErrorKind::BadInput, err))?;
     let pipeline = &config.pipeline;
+    let dirs: Vec<&str> = pipeline
+        .stages()
+        .iter()
+        .map(|s| s.overlay.as_str())
+        .collect();
+    let mut resources = 0;
+    for (stage, rendered) in pipeline
+        .stages()
+        .iter()
+        .zip(overlay::build_all(&source, &dirs))
+    {
+        let rendered = rendered.map_err(|err| {
+            CliError::bad_input(format!("stage {} does not render", stage.name))
+                .with_source(err)
+                .with_hint(format!(
+                    "`ferry build {}` shows the same error",
+                    stage.overlay
+                ))
+        })?;
+        resources += rendered.len();
+    }
     println!(
-        "ok: pipeline {} with {} stages ({}), {} policies",
+        "ok: pipeline {} with {} stages ({}), {} policies; every stage renders ({resources} resources)",
         pipeline.name,
         pipeline.stages().len(),
         pipeline

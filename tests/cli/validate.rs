@@ -252,3 +252,25 @@ fn usage_errors_exit_2_and_completions_work() {
     // global options are accepted after the subcommand too
     repo.ferry(&["validate", "--repo", "."]).expect_code(0);
 }
+
+#[test]
+fn a_stage_that_does_not_render_is_named() {
+    let repo = TestRepo::example();
+    repo.edit(
+        "environments/prod/kustomization.yaml",
+        "- path: resources.yaml",
+        "- path: missing-patch.yaml",
+    );
+    let run = repo.ferry(&["validate"]).expect_code(2);
+    assert!(
+        run.stderr.contains("stage prod does not render")
+            && run.stderr.contains("missing-patch.yaml"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("ferry build environments/prod"),
+        "{}",
+        run.stderr
+    );
+}
