@@ -1,4 +1,5 @@
-//! `ferry render`: render one stage's overlay, or every stage's, from the working tree.
+//! `ferry render`: render one stage's overlay, or every stage's, from the working tree or
+//! with a revision.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -6,15 +7,19 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::build::write_stdout;
+use super::engine::engine_error;
 use super::{CliError, Context, ErrorKind};
 use crate::overlay::{self, DirSource, Resource};
 use crate::pipeline::{Config, Stage};
+use crate::promotion::render_resources;
 
 /// Render a stage's overlay from the working tree, like `kustomize build` of its directory
 ///
 /// Prints the manifests, or with --out writes them to OUT/<stage>/, one file per resource
 /// (`.yaml` files already there are replaced). With --all, every stage of the pipeline is
 /// rendered in one process; printed, each stage's documents follow a `# stage: NAME` line.
+/// With --revision, renders what a promotion of that revision would write: stage-owned files
+/// from the source branch tip, the rest from the revision's config commit, then its images.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// The stage to render
@@ -30,20 +35,48 @@ pub struct RenderArgs {
     /// Write files to this directory instead of printing
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Render with this revision (from git) instead of the working tree
+    #[arg(long, value_name = "REV")]
+    pub revision: Option<String>,
 }
 
 pub fn run(ctx: &Context, args: RenderArgs) -> Result<(), CliError> {
+    if let Some(revision) = &args.revision {
+        return run_revision(ctx, &args, revision);
+    }
     let repo = ctx.repo()?;
     let source = DirSource::new(&repo);
     let config =
         Config::load(&source).map_err(|err| CliError::from_error(ErrorKind::BadInput, err))?;
     let stages = selected_stages(&config, args.stage.as_deref())?;
     let rendered = render_all(&source, &stages)?;
+    output(&args, &rendered)
+}
+
+/// Renders the selected stages with `revision`, reading git trees as a promotion does.
+fn run_revision(ctx: &Context, args: &RenderArgs, revision: &str) -> Result<(), CliError> {
+    let engine = ctx.engine()?;
+    let revision = engine
+        .store()
+        .and_then(|s| s.revision(revision))
+        .map_err(engine_error)?;
+    let config = engine.config_for(&revision).map_err(engine_error)?;
+    let stages = selected_stages(&config, args.stage.as_deref())?;
+    let mut rendered = Vec::new();
+    for stage in stages {
+        let (resources, _) =
+            render_resources(engine.git(), stage, &revision).map_err(engine_error)?;
+        rendered.push((stage, resources));
+    }
+    output(args, &rendered)
+}
+
+fn output(args: &RenderArgs, rendered: &[(&Stage, Vec<Resource>)]) -> Result<(), CliError> {
     match &args.out {
         Some(out) => rendered
             .iter()
             .try_for_each(|(stage, resources)| write_stage(out, &stage.name, resources)),
-        None => write_stdout(&printed(&rendered, args.all)),
+        None => write_stdout(&printed(rendered, args.all)),
     }
 }
 

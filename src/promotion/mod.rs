@@ -22,7 +22,7 @@ pub use reconcile::{ReconcileAction, ReconcileReport};
 pub use record::{
     Lock, Override, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification,
 };
-pub use render::{Rendered, digest};
+pub use render::{Rendered, digest, render_resources};
 pub use review::{ReviewOutcome, noun as review_noun};
 pub use revision::{ImagePin, Revision, parse_images};
 pub use store::Store;

@@ -31,6 +31,16 @@ pub fn render(
     stage: &Stage,
     revision: &Revision,
 ) -> Result<Rendered, PromotionError> {
+    let (resources, tip) = render_resources(git, stage, revision)?;
+    Ok(package(resources, tip))
+}
+
+/// The resources of `stage` rendered with `revision`, and the source branch tip used.
+pub fn render_resources(
+    git: &GitStore,
+    stage: &Stage,
+    revision: &Revision,
+) -> Result<(Vec<Resource>, String), PromotionError> {
     let tip = git.branch_tip(&revision.source_branch)?.ok_or_else(|| {
         PromotionError::BadInput(format!(
             "the source branch `{}` of revision {} no longer exists",
@@ -46,7 +56,7 @@ pub fn render(
             source,
         })?;
     overlay::apply_images(&mut resources, &image_overrides(revision));
-    Ok(package(resources, tip))
+    Ok((resources, tip))
 }
 
 /// The revision's pins as a final `images:` transformer.
