@@ -203,8 +203,16 @@ impl Context {
             .filter_map(|var| std::env::var(var).ok())
             .find(|value| !value.trim().is_empty())
             .map(|value| value.trim().to_string())
+            .or_else(os_user)
             .unwrap_or_else(|| "unknown".to_string())
     }
+}
+
+/// The name of the user running the process, from the OS when no variable names it.
+fn os_user() -> Option<String> {
+    let output = std::process::Command::new("id").arg("-un").output().ok()?;
+    let name = String::from_utf8(output.stdout).ok()?.trim().to_string();
+    (output.status.success() && !name.is_empty()).then_some(name)
 }
 
 /// The nearest directory at or above `start` that holds a `.git` entry.

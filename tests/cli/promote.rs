@@ -508,14 +508,45 @@ fn render_with_a_revision_shows_what_a_promotion_would_write() {
     let repo = TestRepo::example();
     let rev = repo.release("1.4.2");
     // A later, uncommitted edit of the working tree is not part of the revision.
-    repo.edit("environments/base/deployment.yaml", "containerPort: 3000", "containerPort: 4000");
-    let printed = repo.ferry(&["render", "qa", "--revision", &rev]).expect_code(0).stdout;
-    assert!(printed.contains("image: acme/helloworld:1.4.2") && printed.contains("containerPort: 3000"), "{printed}");
+    repo.edit(
+        "environments/base/deployment.yaml",
+        "containerPort: 3000",
+        "containerPort: 4000",
+    );
+    let printed = repo
+        .ferry(&["render", "qa", "--revision", &rev])
+        .expect_code(0)
+        .stdout;
+    assert!(
+        printed.contains("image: acme/helloworld:1.4.2") && printed.contains("containerPort: 3000"),
+        "{printed}"
+    );
     let working = repo.ferry(&["render", "qa"]).expect_code(0).stdout;
-    assert!(working.contains("containerPort: 4000") && working.contains("acme/helloworld:latest"), "{working}");
-    repo.ferry_at(MON_0900, "carol", &["promote", &rev, "--to", "dev", "--wait"]).expect_code(0);
+    assert!(
+        working.contains("containerPort: 4000") && working.contains("acme/helloworld:latest"),
+        "{working}"
+    );
+    repo.ferry_at(
+        MON_0900,
+        "carol",
+        &["promote", &rev, "--to", "dev", "--wait"],
+    )
+    .expect_code(0);
     let out = tempfile::tempdir().expect("temp dir");
-    repo.ferry(&["render", "dev", "--revision", &rev, "--out", out.path().to_str().expect("utf-8")]).expect_code(0);
-    let written = std::fs::read_to_string(out.path().join("dev/apps_v1_deployment_helloworld.yaml")).expect("rendered file");
-    assert_eq!(written, repo.git(&["show", "env/dev:apps_v1_deployment_helloworld.yaml"]) + "\n");
+    repo.ferry(&[
+        "render",
+        "dev",
+        "--revision",
+        &rev,
+        "--out",
+        out.path().to_str().expect("utf-8"),
+    ])
+    .expect_code(0);
+    let written =
+        std::fs::read_to_string(out.path().join("dev/apps_v1_deployment_helloworld.yaml"))
+            .expect("rendered file");
+    assert_eq!(
+        written,
+        repo.git(&["show", "env/dev:apps_v1_deployment_helloworld.yaml"]) + "\n"
+    );
 }
