@@ -33,12 +33,7 @@ fn a_promotion_killed_at_any_step_completes_exactly_once() {
             "killed at {step}: {}",
             String::from_utf8_lossy(&killed.stderr)
         );
-        repo.ferry_at(
-            MON_0900,
-            "alice",
-            &["promote", &rev, "--to", "dev", "--wait"],
-        )
-        .expect_code(0);
+        repo.promote(MON_0900, "alice", &rev, "dev").expect_code(0);
         let commits = repo.log("env/dev");
         assert_eq!(commits.len(), 1, "one commit after a kill at {step}");
         let history = repo
@@ -146,12 +141,7 @@ fn a_busy_stage_names_who_holds_it() {
 fn audit_verify_names_the_first_changed_entry() {
     let repo = TestRepo::example();
     let rev = repo.release("1.4.2");
-    repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &rev, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0900, "carol", &rev, "dev").expect_code(0);
     repo.ferry(&["audit", "verify"]).expect_code(0);
     {
         use ferry::state::{DEFAULT_OPEN_WAIT, SledStore, StateStore, StateStoreExt};

@@ -8,24 +8,9 @@ use crate::support::TestRepo;
 fn waiting_for_prod() -> (TestRepo, String) {
     let repo = TestRepo::example();
     let rev = repo.release("1.4.2");
-    repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &rev, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
-    repo.ferry_at(
-        MON_0911,
-        "carol",
-        &["promote", &rev, "--to", "qa", "--wait"],
-    )
-    .expect_code(0);
-    repo.ferry_at(
-        MON_0945,
-        "carol",
-        &["promote", &rev, "--to", "prod", "--wait"],
-    )
-    .expect_code(3);
+    repo.promote(MON_0900, "carol", &rev, "dev").expect_code(0);
+    repo.promote(MON_0911, "carol", &rev, "qa").expect_code(0);
+    repo.promote(MON_0945, "carol", &rev, "prod").expect_code(3);
     (repo, rev)
 }
 
@@ -104,12 +89,7 @@ fn a_rejection_blocks_until_withdrawn() {
         .expect_code(0);
     repo.ferry_at(MON_0945, "bob", &["approve", "prod"])
         .expect_code(0);
-    repo.ferry_at(
-        MON_0945,
-        "carol",
-        &["promote", &rev, "--to", "prod", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0945, "carol", &rev, "prod").expect_code(0);
 }
 
 #[test]
@@ -151,12 +131,7 @@ fn a_content_change_invalidates_approvals() {
         repo.ferry_at(MON_0945, user, &["approve", "prod"])
             .expect_code(0);
     }
-    repo.ferry_at(
-        MON_0945,
-        "carol",
-        &["promote", &rev, "--to", "prod", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0945, "carol", &rev, "prod").expect_code(0);
     let deployment = repo.git(&["show", "env/prod:apps_v1_deployment_helloworld.yaml"]);
     assert!(deployment.contains("replicas: 4"), "{deployment}");
 }
@@ -170,10 +145,8 @@ fn a_freeze_blocks_and_only_override_users_may_override_it() {
         "2026-12-21T09:11:00Z",
         "2026-12-21T09:45:00Z",
     );
-    repo.ferry_at(dev_at, "carol", &["promote", &rev, "--to", "dev", "--wait"])
-        .expect_code(0);
-    repo.ferry_at(qa_at, "carol", &["promote", &rev, "--to", "qa", "--wait"])
-        .expect_code(0);
+    repo.promote(dev_at, "carol", &rev, "dev").expect_code(0);
+    repo.promote(qa_at, "carol", &rev, "qa").expect_code(0);
     for user in ["alice", "bob"] {
         repo.ferry_at(prod_at, user, &["approve", "prod", "--revision", &rev])
             .expect_code(0);
@@ -317,18 +290,10 @@ fn a_schedule_promotes_the_latest_verified_revision_once() {
     repo.commit("Promote qa at noon");
     let old = repo.release("1.0.0");
     let new = repo.release("2.0.0");
-    repo.ferry_at(
-        "2026-11-30T10:00:00Z",
-        "ci",
-        &["promote", &old, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
-    repo.ferry_at(
-        "2026-11-30T10:01:00Z",
-        "ci",
-        &["promote", &new, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote("2026-11-30T10:00:00Z", "ci", &old, "dev")
+        .expect_code(0);
+    repo.promote("2026-11-30T10:01:00Z", "ci", &new, "dev")
+        .expect_code(0);
     // qa has no windows, so its schedule runs in UTC. Before noon: nothing for qa.
     let run = repo
         .ferry_at("2026-11-30T11:30:00Z", "ci", &["reconcile"])
@@ -371,12 +336,8 @@ fn a_missed_schedule_occurrence_is_not_caught_up_after_catch_up() {
     );
     repo.commit("Promote qa at noon");
     let rev = repo.release("1.0.0");
-    repo.ferry_at(
-        "2026-11-30T10:00:00Z",
-        "ci",
-        &["promote", &rev, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote("2026-11-30T10:00:00Z", "ci", &rev, "dev")
+        .expect_code(0);
     let run = repo
         .ferry_at("2026-11-30T12:20:00Z", "ci", &["reconcile"])
         .expect_code(0);

@@ -97,12 +97,7 @@ fn a_revision_moves_dev_to_qa_to_prod() {
         "qa needs dev first: {}",
         run.stderr
     );
-    repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &rev, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0900, "carol", &rev, "dev").expect_code(0);
     let run = repo
         .ferry_at(
             "2026-11-30T09:05:00Z",
@@ -111,12 +106,7 @@ fn a_revision_moves_dev_to_qa_to_prod() {
         )
         .expect_code(3);
     assert!(run.stderr.contains("soak"), "{}", run.stderr);
-    repo.ferry_at(
-        MON_0911,
-        "carol",
-        &["promote", &rev, "--to", "qa", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0911, "carol", &rev, "qa").expect_code(0);
     let run = repo
         .ferry_at(
             MON_0945,
@@ -133,12 +123,7 @@ fn a_revision_moves_dev_to_qa_to_prod() {
         repo.ferry_at(MON_0945, user, &["approve", "prod", "--comment", "ok"])
             .expect_code(0);
     }
-    repo.ferry_at(
-        MON_0945,
-        "carol",
-        &["promote", &rev, "--to", "prod", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0945, "carol", &rev, "prod").expect_code(0);
 
     for stage in ["dev", "qa", "prod"] {
         let branch = format!("env/{stage}");
@@ -239,18 +224,10 @@ fn a_rollback_is_a_forward_commit() {
     let repo = TestRepo::example();
     let first = repo.release("1.0.0");
     let second = repo.release("2.0.0");
-    repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &first, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
-    repo.ferry_at(
-        MON_0911,
-        "carol",
-        &["promote", &second, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0900, "carol", &first, "dev")
+        .expect_code(0);
+    repo.promote(MON_0911, "carol", &second, "dev")
+        .expect_code(0);
     let before = repo.log("env/dev");
     let run = repo
         .ferry_at(MON_0945, "carol", &["rollback", "dev", "-o", "json"])
@@ -322,24 +299,14 @@ fn plan_shows_the_diff_and_what_blocks() {
 fn diff_compares_two_environments() {
     let repo = TestRepo::example();
     let rev = repo.release("1.4.2");
-    repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &rev, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0900, "carol", &rev, "dev").expect_code(0);
     let run = repo.ferry(&["diff", "dev", "qa"]).expect_code(2);
     assert!(
         run.stderr.contains("qa has no output yet"),
         "{}",
         run.stderr
     );
-    repo.ferry_at(
-        MON_0911,
-        "carol",
-        &["promote", &rev, "--to", "qa", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0911, "carol", &rev, "qa").expect_code(0);
     let diff = repo.ferry(&["diff", "dev", "qa"]).expect_code(0).stdout;
     assert!(
         diff.contains("-  namespace: helloworld-dev")
@@ -457,23 +424,13 @@ fn a_prod_rollback_still_needs_approvals() {
     for tag in ["1.0.0", "2.0.0"] {
         let rev = repo.release(tag);
         for stage in ["dev", "qa"] {
-            repo.ferry_at(
-                MON_0945,
-                "alice",
-                &["promote", &rev, "--to", stage, "--wait"],
-            )
-            .expect_code(0);
+            repo.promote(MON_0945, "alice", &rev, stage).expect_code(0);
         }
         for user in ["alice", "bob"] {
             repo.ferry_at(MON_0945, user, &["approve", "prod", "--revision", &rev])
                 .expect_code(0);
         }
-        repo.ferry_at(
-            MON_0945,
-            "alice",
-            &["promote", &rev, "--to", "prod", "--wait"],
-        )
-        .expect_code(0);
+        repo.promote(MON_0945, "alice", &rev, "prod").expect_code(0);
         previous = rev;
     }
     // Two days later the approvals of the earlier revision have expired (24h): a rollback
@@ -526,12 +483,7 @@ fn render_with_a_revision_shows_what_a_promotion_would_write() {
         working.contains("containerPort: 4000") && working.contains("acme/helloworld:latest"),
         "{working}"
     );
-    repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &rev, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0900, "carol", &rev, "dev").expect_code(0);
     let out = tempfile::tempdir().expect("temp dir");
     repo.ferry(&[
         "render",

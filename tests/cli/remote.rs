@@ -29,23 +29,14 @@ fn a_promotion_pushes_its_branch() {
     let daemon = GitDaemon::start();
     let repo = pushing_repo(&daemon);
     let rev = repo.release("1.4.2");
-    repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &rev, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0900, "carol", &rev, "dev").expect_code(0);
     assert_eq!(
         remote_tip(&daemon, "env/dev"),
         repo.git(&["rev-parse", "env/dev"])
     );
     let second = repo.release("1.4.3");
-    repo.ferry_at(
-        MON_0911,
-        "carol",
-        &["promote", &second, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0911, "carol", &second, "dev")
+        .expect_code(0);
     let tip = remote_tip(&daemon, "env/dev");
     assert_eq!(tip, repo.git(&["rev-parse", "env/dev"]));
     assert_eq!(
@@ -74,20 +65,12 @@ fn a_rejected_push_is_rebuilt_on_the_new_tip_never_forced() {
     let daemon = GitDaemon::start();
     let repo = pushing_repo(&daemon);
     let first = repo.release("1.0.0");
-    repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &first, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0900, "carol", &first, "dev")
+        .expect_code(0);
     daemon.hook("pre-receive", RACE_HOOK);
     let second = repo.release("2.0.0");
-    repo.ferry_at(
-        MON_0911,
-        "carol",
-        &["promote", &second, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0911, "carol", &second, "dev")
+        .expect_code(0);
     let other = std::fs::read_to_string(daemon.repo().join("other"))
         .expect("the hook raced")
         .trim()
@@ -114,22 +97,13 @@ fn an_unreachable_remote_fails_and_the_promotion_can_be_retried() {
     let url = daemon.url();
     drop(daemon);
     let rev = repo.release("1.0.0");
-    let run = repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &rev, "--to", "dev", "--wait"],
-    );
+    let run = repo.promote(MON_0900, "carol", &rev, "dev");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("origin"), "{}", run.stderr);
     let daemon = GitDaemon::start();
     repo.git(&["remote", "set-url", "origin", &daemon.url()]);
     assert_ne!(url, daemon.url());
-    repo.ferry_at(
-        MON_0900,
-        "carol",
-        &["promote", &rev, "--to", "dev", "--wait"],
-    )
-    .expect_code(0);
+    repo.promote(MON_0900, "carol", &rev, "dev").expect_code(0);
     assert_eq!(
         remote_tip(&daemon, "env/dev"),
         repo.git(&["rev-parse", "env/dev"])

@@ -180,6 +180,11 @@ impl TestRepo {
         )
     }
 
+    /// Runs `ferry promote REV --to STAGE --wait` as `user` at the time `now`.
+    pub fn promote(&self, now: &str, user: &str, revision: &str, stage: &str) -> Run {
+        self.ferry_at(now, user, &["promote", revision, "--to", stage, "--wait"])
+    }
+
     /// Creates a revision pinning acme/helloworld at `tag` and returns its id.
     pub fn release(&self, tag: &str) -> String {
         let image = format!("acme/helloworld={tag}");
