@@ -16,6 +16,17 @@ use crate::state::txn_put_json;
 /// How often a conflicting ref update or rejected push is retried.
 const WRITE_ATTEMPTS: u32 = 6;
 
+/// What one promotion writes, and where.
+struct Output<'a> {
+    branch: &'a str,
+    /// The output directory inside the branch (`""` = the whole tree).
+    prefix: &'a str,
+    stage: &'a Stage,
+    revision: &'a Revision,
+    promotion: &'a Promotion,
+    rendered: &'a Rendered,
+}
+
 impl Engine {
     /// Writing: one commit on the stage's output branch, pushed when a remote is configured.
     pub(crate) fn write(
@@ -35,12 +46,17 @@ impl Engine {
         }
         let output = &config.pipeline.output;
         let branch = output.branch_for(&stage.name);
-        let prefix = output.path_for(&stage.name);
+        let out = Output {
+            branch: &branch,
+            prefix: &output.path_for(&stage.name),
+            stage,
+            revision,
+            promotion: &promotion,
+            rendered: &rendered,
+        };
         let commit = match &output.remote {
-            None => self.commit_once(&branch, &prefix, stage, revision, &promotion, &rendered)?,
-            Some(remote) => self.commit_and_push(
-                remote, &branch, &prefix, stage, revision, &promotion, &rendered,
-            )?,
+            None => self.commit_once(&out)?,
+            Some(remote) => self.commit_and_push(remote, &out)?,
         };
         let now = self.now();
         self.advance(&promotion, PromotionState::Syncing, None, |p, txn| {
@@ -58,15 +74,10 @@ impl Engine {
         })
     }
 
-    fn commit_output(
-        &self,
-        branch: &str,
-        prefix: &str,
-        stage: &Stage,
-        revision: &Revision,
-        promotion: &Promotion,
-        rendered: &Rendered,
-    ) -> Result<String, PromotionError> {
+    /// Writes the promotion's commit on the output branch (compare-and-swap, retried when the
+    /// branch moves).
+    fn commit_output(&self, out: &Output) -> Result<String, PromotionError> {
+        let (stage, revision, promotion) = (out.stage, out.revision, out.promotion);
         let verb = if promotion.rollback {
             "Roll back"
         } else {
@@ -78,7 +89,7 @@ impl Engine {
             stage.name,
             revision.images_summary(),
             revision.config_commit,
-            rendered.source_commit,
+            out.rendered.source_commit,
             promotion.requested_by
         );
         let trailers = [
@@ -88,9 +99,9 @@ impl Engine {
         ];
         for _ in 0..WRITE_ATTEMPTS {
             let request = CommitRequest {
-                branch,
-                files: &rendered.files,
-                path_prefix: prefix,
+                branch: out.branch,
+                files: &out.rendered.files,
+                path_prefix: out.prefix,
                 message: &message,
                 trailers: &trailers,
                 author: None,
@@ -102,52 +113,31 @@ impl Engine {
                 WriteOutcome::Conflict { .. } => continue,
             }
         }
-        Err(self.failure(
-            stage,
-            revision,
-            promotion,
-            format!("branch {branch} kept moving while ferry wrote it"),
-        ))
+        let reason = format!("branch {} kept moving while ferry wrote it", out.branch);
+        Err(self.failure(stage, revision, promotion, reason))
     }
 
-    /// The commit of this promotion on `branch`: found (written before a crash) or written now.
-    fn commit_once(
-        &self,
-        branch: &str,
-        prefix: &str,
-        stage: &Stage,
-        revision: &Revision,
-        promotion: &Promotion,
-        rendered: &Rendered,
-    ) -> Result<String, PromotionError> {
-        let commit =
-            match self
-                .git
-                .find_commit_with_trailer(branch, "Ferry-Promotion", &promotion.id, 50)?
-            {
-                Some(commit) => commit,
-                None => self.commit_output(branch, prefix, stage, revision, promotion, rendered)?,
-            };
+    /// The commit of this promotion on its branch: found (written before a crash) or written
+    /// now.
+    fn commit_once(&self, out: &Output) -> Result<String, PromotionError> {
+        let found = self.git.find_commit_with_trailer(
+            out.branch,
+            "Ferry-Promotion",
+            &out.promotion.id,
+            50,
+        )?;
+        let commit = match found {
+            Some(commit) => commit,
+            None => self.commit_output(out)?,
+        };
         self.step("committed");
         Ok(commit)
     }
 
     /// Writes the commit on top of the remote's tip and pushes it with a lease; when someone
     /// else pushed first, fetches, rebuilds on their commit and tries again. Never forces.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one promotion's write, spelled out"
-    )]
-    fn commit_and_push(
-        &self,
-        remote: &str,
-        branch: &str,
-        prefix: &str,
-        stage: &Stage,
-        revision: &Revision,
-        promotion: &Promotion,
-        rendered: &Rendered,
-    ) -> Result<String, PromotionError> {
+    fn commit_and_push(&self, remote: &str, out: &Output) -> Result<String, PromotionError> {
+        let branch = out.branch;
         let mut delay = Duration::from_millis(100);
         let mut last = String::new();
         let unreachable = |err: crate::gitstore::GitStoreError| PromotionError::Push {
@@ -157,8 +147,8 @@ impl Engine {
         };
         for _ in 0..WRITE_ATTEMPTS {
             let remote_tip = self.git.fetch_branch(remote, branch).map_err(unreachable)?;
-            self.follow_remote(branch, remote_tip.as_deref(), &promotion.id)?;
-            let commit = self.commit_once(branch, prefix, stage, revision, promotion, rendered)?;
+            self.follow_remote(branch, remote_tip.as_deref(), &out.promotion.id)?;
+            let commit = self.commit_once(out)?;
             if remote_tip.as_deref() == Some(commit.as_str()) {
                 return Ok(commit);
             }
@@ -179,7 +169,6 @@ impl Engine {
             reason: last,
         })
     }
-
     /// Points the local output branch at the remote's tip, unless it holds this promotion's
     /// commit built on exactly that tip (written before a crash, not pushed yet).
     fn follow_remote(
