@@ -1,6 +1,6 @@
 //! End-to-end tests: the `ferry` binary run against real repositories in temp dirs.
 
 mod cli;
-mod gates;
+pub mod gates;
 mod render;
 mod support;

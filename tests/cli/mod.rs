@@ -1,5 +1,6 @@
 //! Stories told through the `ferry` command line.
 
+mod apply;
 mod durability;
 mod policies;
 mod promote;

@@ -10,5 +10,5 @@ mod http;
 mod prometheus;
 mod real_cluster;
 mod rollout;
-mod support;
+pub mod support;
 mod validation;
