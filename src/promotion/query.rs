@@ -60,8 +60,45 @@ pub struct Plan {
 impl Engine {
     /// Every stage of the pipeline at the source branch, in pipeline order.
     pub fn status(&self, config: &Config) -> Result<Vec<StageStatus>, PromotionError> {
+        let (mut out, blocked) = self.recorded_status(config)?;
+        for (index, promotion) in blocked {
+            if let Some(blockers) = self.current_blockers(config, &promotion) {
+                out[index].blockers = blockers;
+            }
+        }
+        Ok(out)
+    }
+
+    /// What blocks `promotion` now (time passes, approvals arrive), or `None` when that
+    /// cannot be worked out and the recorded reasons have to do.
+    fn current_blockers(&self, config: &Config, promotion: &Promotion) -> Option<Vec<String>> {
+        let stage = config.pipeline.stage(&promotion.stage)?;
+        let revision = self
+            .store()
+            .and_then(|s| s.revision(&promotion.revision))
+            .ok()?;
+        let rendered = render(&self.git, stage, &revision).ok()?;
+        let evaluation = self
+            .evaluate(config, stage, &revision, promotion, &rendered.digest)
+            .ok()?;
+        Some(
+            evaluation
+                .blockers
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        )
+    }
+
+    /// Every stage as the store records it, and the blocked promotions by index.
+    #[allow(clippy::type_complexity, reason = "a private pair of results")]
+    fn recorded_status(
+        &self,
+        config: &Config,
+    ) -> Result<(Vec<StageStatus>, Vec<(usize, Promotion)>), PromotionError> {
         let store = self.store()?;
         let mut out = Vec::new();
+        let mut blocked = Vec::new();
         for stage in config.pipeline.topological() {
             let record = store.stage(&stage.name)?;
             let last: Option<Promotion> = record
@@ -112,8 +149,11 @@ impl Engine {
                 gates: last.as_ref().map(|p| p.gates.clone()).unwrap_or_default(),
                 upstream: stage.upstream.clone(),
             });
+            if let Some(p) = last.filter(|p| p.state == PromotionState::Blocked) {
+                blocked.push((out.len() - 1, p));
+            }
         }
-        Ok(out)
+        Ok((out, blocked))
     }
 
     /// Promotions, newest first.

@@ -41,10 +41,18 @@ fn the_requester_cannot_approve_and_outsiders_are_refused() {
         "{}",
         run.stdout
     );
-    let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
+    let status = repo
+        .ferry_at(MON_0945, "carol", &["status", "-o", "json"])
+        .expect_code(0)
+        .json();
     let prod = &status["stages"][2];
     assert_eq!(prod["state"], "blocked");
     assert!(prod["approvals"].to_string().contains("alice"), "{prod}");
+    assert_eq!(
+        prod["blockers"],
+        serde_json::json!(["needs 1 more approval from group:release-managers"]),
+        "status says what blocks it now"
+    );
     let audit = repo
         .ferry(&["audit", "log", "--stage", "prod", "-o", "json"])
         .expect_code(0)
