@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::kustomization::SortOptions;
-use super::resid::{Gvk, ResId};
+use super::resid::{Gvk, ResId, or_placeholder};
 use super::resource::Resource;
 
 const ORDER_FIRST: &[&str] = &[
@@ -87,18 +87,11 @@ fn compare_gvk(a: &Gvk, b: &Gvk, rank: &HashMap<String, i64>) -> Ordering {
 }
 
 fn gvk_key(gvk: &Gvk) -> String {
-    let part = |s: &str, empty: &'static str| {
-        if s.is_empty() {
-            empty.to_string()
-        } else {
-            s.to_string()
-        }
-    };
     format!(
         "{}_{}_{}",
-        part(&gvk.group, "~G"),
-        part(&gvk.version, "~V"),
-        part(&gvk.kind, "~K")
+        or_placeholder(&gvk.group, "~G"),
+        or_placeholder(&gvk.version, "~V"),
+        or_placeholder(&gvk.kind, "~K")
     )
 }
 

@@ -39,18 +39,11 @@ impl Gvk {
 
     /// `Kind.version.group` with placeholders for empty parts, as kustomize prints ids.
     pub fn id_string(&self) -> String {
-        let part = |s: &str, empty: &'static str| {
-            if s.is_empty() {
-                empty.to_string()
-            } else {
-                s.to_string()
-            }
-        };
         format!(
             "{}.{}.{}",
-            part(&self.kind, "[noKind]"),
-            part(&self.version, "[noVer]"),
-            part(&self.group, "[noGrp]")
+            or_placeholder(&self.kind, "[noKind]"),
+            or_placeholder(&self.version, "[noVer]"),
+            or_placeholder(&self.group, "[noGrp]")
         )
     }
 }
@@ -169,6 +162,11 @@ impl fmt::Display for ResId {
         }
         Ok(())
     }
+}
+
+/// `part`, or `placeholder` when it is empty: how kustomize writes ids with missing parts.
+pub(crate) fn or_placeholder<'a>(part: &'a str, placeholder: &'a str) -> &'a str {
+    if part.is_empty() { placeholder } else { part }
 }
 
 #[cfg(test)]
