@@ -80,10 +80,13 @@ pub fn engine_error(err: PromotionError) -> CliError {
     }
 }
 
+/// Git errors that come from what a person gave: an unknown revision, a directory that is
+/// not a repository.
 fn is_unknown_rev(err: &PromotionError) -> bool {
+    use crate::gitstore::GitStoreError;
     matches!(
         err,
-        PromotionError::Git(crate::gitstore::GitStoreError::UnknownRev { .. })
+        PromotionError::Git(GitStoreError::UnknownRev { .. } | GitStoreError::Open { .. })
     )
 }
 

@@ -111,7 +111,7 @@ impl Engine {
     /// The branch checked out in the repository: the default source branch.
     pub fn source_branch(&self) -> Result<String, PromotionError> {
         self.git.current_branch()?.ok_or_else(|| {
-            PromotionError::BadInput("HEAD is detached: check out the branch that holds environments/ (or pass --commit)".into())
+            PromotionError::BadInput("HEAD is detached: check out the branch that holds environments/ (a revision reads stage-owned files from that branch's tip)".into())
         })
     }
 

@@ -502,3 +502,22 @@ fn render_with_a_revision_shows_what_a_promotion_would_write() {
         repo.git(&["show", "env/dev:apps_v1_deployment_helloworld.yaml"]) + "\n"
     );
 }
+
+#[test]
+fn a_repo_that_is_not_git_or_a_detached_head_is_bad_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = TestRepo::example();
+    let run = repo
+        .ferry(&["--repo", dir.path().to_str().expect("utf-8"), "status"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("not appear to be a git repository"),
+        "{}",
+        run.stderr
+    );
+    repo.git(&["checkout", "-q", "--detach"]);
+    let run = repo
+        .ferry(&["release", "create", "--image", "acme/helloworld=1.0"])
+        .expect_code(2);
+    assert!(run.stderr.contains("HEAD is detached"), "{}", run.stderr);
+}
