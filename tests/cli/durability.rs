@@ -61,7 +61,7 @@ fn two_processes_promoting_one_stage_do_not_both_proceed() {
     repo.edit(
         "policies/dev.yaml",
         "run: [\"sh\", \"-c\", \"grep",
-        "run: [\"sh\", \"-c\", \"sleep 1; grep",
+        "run: [\"sh\", \"-c\", \"sleep 3; grep",
     );
     repo.commit("A slow dev gate");
     let first = repo.release("1.0.0");
