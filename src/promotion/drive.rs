@@ -155,18 +155,26 @@ impl Engine {
         promotion: Promotion,
         cache: &mut Option<Rendered>,
     ) -> Result<Promotion, PromotionError> {
+        let digest = self.rendered(stage, revision, cache)?.digest.clone();
+        if let Some(unchanged) = self.still_blocked(config, stage, revision, &promotion, &digest)? {
+            return Err(unchanged);
+        }
         let promotion = if promotion.state == PromotionState::Checking {
             promotion
         } else {
             self.advance(&promotion, PromotionState::Checking, None, |_, _| Ok(()))?
         };
-        let digest = self.rendered(stage, revision, cache)?.digest.clone();
         let evaluation = self.evaluate(config, stage, revision, &promotion, &digest)?;
         if !evaluation.allowed() {
             let blockers: Vec<String> = evaluation
                 .blockers
                 .iter()
                 .map(ToString::to_string)
+                .collect();
+            let blocked_on: Vec<String> = evaluation
+                .blockers
+                .iter()
+                .map(|b| b.kind().to_string())
                 .collect();
             let notes = evaluation.notes.clone();
             let blocked = self.advance(
@@ -175,6 +183,7 @@ impl Engine {
                 Some(blockers.join("; ")),
                 |p, _| {
                     p.blockers = blockers.clone();
+                    p.blocked_on = blocked_on.clone();
                     p.notes = notes.clone();
                     p.digest = Some(digest.clone());
                     Ok(())
@@ -195,6 +204,7 @@ impl Engine {
             lock::acquire(txn, &stage.name, &p.id, &self.holder, now, hold)?;
             p.approved_by = approved_by.clone();
             p.blockers.clear();
+            p.blocked_on.clear();
             p.notes = notes.clone();
             p.digest = Some(digest.clone());
             Ok(())
@@ -209,6 +219,38 @@ impl Engine {
             }
             other => other,
         }
+    }
+
+    /// For a blocked promotion whose content is unchanged and that is blocked by the same
+    /// kinds of things as when it was recorded: the `Blocked` error with today's wording, so
+    /// a re-check (say, `reconcile` from cron every minute) records nothing new.
+    fn still_blocked(
+        &self,
+        config: &Config,
+        stage: &Stage,
+        revision: &Revision,
+        promotion: &Promotion,
+        digest: &str,
+    ) -> Result<Option<PromotionError>, PromotionError> {
+        if promotion.state != PromotionState::Blocked || promotion.digest.as_deref() != Some(digest)
+        {
+            return Ok(None);
+        }
+        let evaluation = self.evaluate(config, stage, revision, promotion, digest)?;
+        let kinds: Vec<&str> = evaluation.blockers.iter().map(|b| b.kind()).collect();
+        if evaluation.allowed() || kinds != promotion.blocked_on {
+            return Ok(None);
+        }
+        Ok(Some(PromotionError::Blocked {
+            stage: stage.name.clone(),
+            revision: revision.id.clone(),
+            promotion: promotion.id.clone(),
+            blockers: evaluation
+                .blockers
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }))
     }
 
     /// Who approved exactly this content (and has not withdrawn it).

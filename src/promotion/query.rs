@@ -71,7 +71,11 @@ impl Engine {
 
     /// What blocks `promotion` now (time passes, approvals arrive), or `None` when that
     /// cannot be worked out and the recorded reasons have to do.
-    fn current_blockers(&self, config: &Config, promotion: &Promotion) -> Option<Vec<String>> {
+    pub(crate) fn current_blockers(
+        &self,
+        config: &Config,
+        promotion: &Promotion,
+    ) -> Option<Vec<String>> {
         let stage = config.pipeline.stage(&promotion.stage)?;
         let revision = self
             .store()

@@ -195,24 +195,31 @@ impl Engine {
         Ok(None)
     }
 
-    /// Stages whose newest promotion is blocked, with what blocks them.
+    /// Stages whose newest promotion is blocked, with what blocks them now.
     fn waiting(&self, config: &Config) -> Result<Vec<(String, Vec<String>)>, PromotionError> {
         let store = self.store()?;
-        let mut out = Vec::new();
+        let mut blocked = Vec::new();
         for stage in config.pipeline.topological() {
             if let Some(p) = store.promotions(Some(&stage.name), 1)?.into_iter().next()
                 && p.state == PromotionState::Blocked
             {
-                out.push((
-                    stage.name.clone(),
-                    p.blockers
-                        .iter()
-                        .map(|b| format!("{}: {b}", p.revision))
-                        .collect(),
-                ));
+                blocked.push(p);
             }
         }
-        Ok(out)
+        drop(store);
+        Ok(blocked
+            .into_iter()
+            .map(|p| {
+                let blockers = self
+                    .current_blockers(config, &p)
+                    .unwrap_or_else(|| p.blockers.clone());
+                let lines = blockers
+                    .iter()
+                    .map(|b| format!("{}: {b}", p.revision))
+                    .collect();
+                (p.stage, lines)
+            })
+            .collect())
     }
 
     /// Promotes the previously verified revision of `stage` (or `to`) forward again.

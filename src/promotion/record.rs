@@ -93,6 +93,10 @@ pub struct Promotion {
     /// What blocks it, while blocked: lines a person can act on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blockers: Vec<String>,
+    /// The kinds of those blockers (`soak`, `approvals`, …): a re-check that finds the same
+    /// kinds records nothing new.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_on: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// Digest of the rendered output, once rendered.
@@ -133,6 +137,7 @@ impl Promotion {
             requested_by: by.to_string(),
             requested_at: at,
             blockers: Vec::new(),
+            blocked_on: Vec::new(),
             notes: Vec::new(),
             digest: None,
             commit: None,

@@ -355,3 +355,48 @@ fn a_missed_schedule_occurrence_is_not_caught_up_after_catch_up() {
         run.stdout
     );
 }
+
+#[test]
+fn re_checking_a_promotion_still_blocked_for_the_same_reasons_records_nothing() {
+    let repo = TestRepo::example();
+    repo.release("1.4.2");
+    repo.ferry_at(MON_0900, "ci", &["reconcile"]).expect_code(0);
+    let audit_len = |repo: &TestRepo| {
+        repo.ferry(&["audit", "log", "-o", "json"])
+            .expect_code(0)
+            .json()
+            .as_array()
+            .map(Vec::len)
+    };
+    let before = audit_len(&repo);
+    for at in ["2026-11-30T09:03:00Z", "2026-11-30T09:06:00Z"] {
+        let run = repo.ferry_at(at, "ci", &["reconcile"]).expect_code(0);
+        assert!(
+            run.stdout.contains("qa waits") && run.stdout.contains("soak"),
+            "{}",
+            run.stdout
+        );
+    }
+    assert_eq!(
+        audit_len(&repo),
+        before,
+        "no new audit entries while nothing changed"
+    );
+    let qa = repo
+        .ferry(&["history", "qa", "-o", "json"])
+        .expect_code(0)
+        .json();
+    let states: Vec<&str> = qa[0]["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .filter_map(|t| t["state"].as_str())
+        .collect();
+    assert_eq!(states, ["requested", "checking", "blocked"]);
+    repo.ferry_at(MON_0911, "ci", &["reconcile"]).expect_code(0);
+    let qa = repo
+        .ferry(&["history", "qa", "-o", "json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(qa[0]["state"], "succeeded");
+}
