@@ -111,8 +111,12 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::failed(format!("failed to create a temporary directory: {e}")))?;
     let dir = temp.path().to_path_buf();
     seed_repository(&dir)?;
-    let clock = SimClock(Arc::new(Mutex::new(Utc::now())));
     let mut options = ctx.engine_options();
+    let start = options
+        .clock
+        .as_ref()
+        .map_or_else(Utc::now, |clock| clock());
+    let clock = SimClock(Arc::new(Mutex::new(start)));
     let tick = clock.clone();
     options.clock = Some(Arc::new(move || tick.now()));
     options.progress = None;
@@ -222,6 +226,8 @@ impl Demo {
         self.reconcile(&carol, &config)?;
         self.advance(Duration::minutes(30), "30 minutes later: prod's soak time");
         self.promote_prod(&carol, &revision.id)?;
+        // Approvers act while prod's window is open: approvals expire (24h in the example).
+        self.wait_for_window(&config)?;
         for approver in APPROVERS {
             println!("\n$ ferry approve prod --comment \"looks good\"   # as {approver}");
             let outcome = self
@@ -235,7 +241,6 @@ impl Demo {
                 .for_each(|b| println!("  still waiting: {b}"));
         }
         println!();
-        self.wait_for_window(&config)?;
         self.promote_prod(&carol, &revision.id)?;
         println!("\n$ ferry status");
         let status = carol.status(&config).map_err(engine_error)?;
@@ -325,7 +330,7 @@ impl Demo {
             };
             self.clock.set(at);
             println!(
-                "\n⏩ later: {why} (simulated: {})\n",
+                "\n⏩ later: {why} (simulated: {})",
                 at.with_timezone(&policy.timezone)
                     .format("%a %Y-%m-%d %H:%M %Z")
             );

@@ -1,6 +1,7 @@
 //! Stories told through the `ferry` command line.
 
 mod apply;
+mod demo;
 mod durability;
 mod policies;
 mod promote;
