@@ -156,15 +156,16 @@ impl Engine {
         cache: &mut Option<Rendered>,
     ) -> Result<Promotion, PromotionError> {
         let digest = self.rendered(stage, revision, cache)?.digest.clone();
-        if let Some(unchanged) = self.still_blocked(config, stage, revision, &promotion, &digest)? {
-            return Err(unchanged);
+        // The decision reads the store only; Checking is recorded once it changes something.
+        let evaluation = self.evaluate(config, stage, revision, &promotion, &digest)?;
+        if unchanged_block(&promotion, &digest, &evaluation) {
+            return Err(blocked_error(stage, revision, &promotion, &evaluation));
         }
         let promotion = if promotion.state == PromotionState::Checking {
             promotion
         } else {
             self.advance(&promotion, PromotionState::Checking, None, |_, _| Ok(()))?
         };
-        let evaluation = self.evaluate(config, stage, revision, &promotion, &digest)?;
         if !evaluation.allowed() {
             let blockers: Vec<String> = evaluation
                 .blockers
@@ -189,12 +190,7 @@ impl Engine {
                     Ok(())
                 },
             )?;
-            return Err(PromotionError::Blocked {
-                stage: stage.name.clone(),
-                revision: revision.id.clone(),
-                promotion: blocked.id,
-                blockers,
-            });
+            return Err(blocked_error(stage, revision, &blocked, &evaluation));
         }
         let hold = lock_hold(config, stage);
         let now = self.now();
@@ -219,38 +215,6 @@ impl Engine {
             }
             other => other,
         }
-    }
-
-    /// For a blocked promotion whose content is unchanged and that is blocked by the same
-    /// kinds of things as when it was recorded: the `Blocked` error with today's wording, so
-    /// a re-check (say, `reconcile` from cron every minute) records nothing new.
-    fn still_blocked(
-        &self,
-        config: &Config,
-        stage: &Stage,
-        revision: &Revision,
-        promotion: &Promotion,
-        digest: &str,
-    ) -> Result<Option<PromotionError>, PromotionError> {
-        if promotion.state != PromotionState::Blocked || promotion.digest.as_deref() != Some(digest)
-        {
-            return Ok(None);
-        }
-        let evaluation = self.evaluate(config, stage, revision, promotion, digest)?;
-        let kinds: Vec<&str> = evaluation.blockers.iter().map(|b| b.kind()).collect();
-        if evaluation.allowed() || kinds != promotion.blocked_on {
-            return Ok(None);
-        }
-        Ok(Some(PromotionError::Blocked {
-            stage: stage.name.clone(),
-            revision: revision.id.clone(),
-            promotion: promotion.id.clone(),
-            blockers: evaluation
-                .blockers
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-        }))
     }
 
     /// Who approved exactly this content (and has not withdrawn it).
@@ -488,6 +452,35 @@ impl Engine {
             lock::release(txn, &stage.name, &p.id)?;
             Ok(())
         })
+    }
+}
+
+/// Whether a blocked promotion, re-checked, is blocked by the same kinds of things for the
+/// same content: then nothing new is recorded (so `reconcile` from cron every minute does
+/// not grow the history or the audit log).
+fn unchanged_block(promotion: &Promotion, digest: &str, evaluation: &policy::Evaluation) -> bool {
+    let kinds: Vec<&str> = evaluation.blockers.iter().map(|b| b.kind()).collect();
+    promotion.state == PromotionState::Blocked
+        && promotion.digest.as_deref() == Some(digest)
+        && !evaluation.allowed()
+        && kinds == promotion.blocked_on
+}
+
+fn blocked_error(
+    stage: &Stage,
+    revision: &Revision,
+    promotion: &Promotion,
+    evaluation: &policy::Evaluation,
+) -> PromotionError {
+    PromotionError::Blocked {
+        stage: stage.name.clone(),
+        revision: revision.id.clone(),
+        promotion: promotion.id.clone(),
+        blockers: evaluation
+            .blockers
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     }
 }
 
