@@ -7,7 +7,8 @@ use clap::Args;
 use super::engine::engine_error;
 use super::output::emit;
 use super::{CliError, Context};
-use crate::promotion::{Override, Plan, PromoteRequest, Promotion, PromotionState, Trigger};
+use crate::policy::WindowOverride;
+use crate::promotion::{Plan, PromoteRequest, Promotion, PromotionState, Trigger};
 
 /// Promote a revision into a stage
 ///
@@ -53,8 +54,8 @@ pub fn run(ctx: &Context, args: PromoteArgs) -> Result<(), CliError> {
             )))
         };
     }
-    let window_override = args.override_window.then(|| Override {
-        by: engine.user().to_string(),
+    let window_override = args.override_window.then(|| WindowOverride {
+        user: engine.user().to_string(),
         reason: args.reason.clone().unwrap_or_default(),
     });
     let request = PromoteRequest {

@@ -14,7 +14,7 @@ use super::store::{txn_save_promotion, txn_stage};
 use super::{PromotionError, lock};
 use crate::gates::{GateContext, GateResult, GateStatus};
 use crate::pipeline::{Config, Stage, SyncMode};
-use crate::policy::{self, Facts, WindowOverride};
+use crate::policy::{self, Facts};
 use crate::state::{Txn, txn_get_json, txn_put_json};
 
 impl Engine {
@@ -250,10 +250,6 @@ impl Engine {
         }
         let reviews = store.reviews(&stage.name, &revision.id)?;
         drop(store);
-        let window_override = promotion.window_override.as_ref().map(|o| WindowOverride {
-            user: o.by.clone(),
-            reason: o.reason.clone(),
-        });
         let facts = Facts {
             stage,
             policy: config.policy_of(stage),
@@ -264,7 +260,7 @@ impl Engine {
             reviews: &reviews,
             digest,
             rollback: promotion.rollback,
-            window_override: window_override.as_ref(),
+            window_override: promotion.window_override.as_ref(),
             now: self.now(),
         };
         Ok(policy::evaluate(&facts))

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::lock::Holder;
-use super::record::{Override, Promotion, PromotionState, Transition, Trigger, keys};
+use super::record::{Promotion, PromotionState, Transition, Trigger, keys};
 use super::revision::{Revision, parse_images};
 use super::store::{Store, txn_save_promotion, txn_stage};
 use super::{PromotionError, lock};
 use crate::gates::ProgressSink;
 use crate::gitstore::GitStore;
 use crate::pipeline::{Config, Stage};
+use crate::policy::WindowOverride;
 use crate::state::{next_seq, txn_put_json};
 
 /// Starts the progress display of one promotion's gates; the sink is dropped when they end.
@@ -48,7 +49,7 @@ pub struct PromoteRequest {
     pub trigger: Trigger,
     /// Run the gates and wait for the verdict.
     pub wait: bool,
-    pub window_override: Option<Override>,
+    pub window_override: Option<WindowOverride>,
 }
 
 /// The promotion engine of one config repository.
@@ -203,7 +204,7 @@ impl Engine {
         &self,
         config: &Config,
         stage: &Stage,
-        o: &Override,
+        o: &WindowOverride,
     ) -> Result<(), PromotionError> {
         let Some(policy) = config.policy_of(stage) else {
             return Err(PromotionError::BadInput(format!(
@@ -240,7 +241,7 @@ impl Engine {
         stage: &Stage,
         revision: &Revision,
         trigger: Trigger,
-        window_override: Option<Override>,
+        window_override: Option<WindowOverride>,
     ) -> Result<Promotion, PromotionError> {
         let store = self.store()?;
         let now = self.now();
@@ -282,7 +283,7 @@ impl Engine {
         &self,
         store: &Store,
         promotion: Promotion,
-        window_override: Option<Override>,
+        window_override: Option<WindowOverride>,
     ) -> Result<Promotion, PromotionError> {
         let now = self.now();
         let actor = self.user.clone();

@@ -19,9 +19,7 @@ pub use engine::{Engine, EngineOptions, GateReporter, PromoteRequest, StepHook};
 pub use lock::Holder;
 pub use query::{Plan, StageStatus};
 pub use reconcile::{ReconcileAction, ReconcileReport};
-pub use record::{
-    Lock, Override, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification,
-};
+pub use record::{Lock, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification};
 pub use render::{Rendered, digest, render_resources};
 pub use review::{ReviewOutcome, noun as review_noun};
 pub use revision::{ImagePin, Revision, parse_images};

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::gates::GateResult;
+use crate::policy::WindowOverride;
 
 /// The states of a promotion (DESIGN §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,13 +73,6 @@ pub struct Transition {
     pub note: Option<String>,
 }
 
-/// An emergency override of the stage's windows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Override {
-    pub by: String,
-    pub reason: String,
-}
-
 /// The act of moving one revision into one stage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Promotion {
@@ -110,7 +104,7 @@ pub struct Promotion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window_override: Option<Override>,
+    pub window_override: Option<WindowOverride>,
     /// Who approved the content that was written (reviews bound to its digest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approved_by: Vec<String>,
