@@ -97,7 +97,7 @@ mod test_hooks {
 
     use chrono::{DateTime, Utc};
 
-    use crate::promotion::StepHook;
+    use crate::promotion::{Clock, StepHook};
 
     #[cfg(debug_assertions)]
     pub fn step_hook() -> Option<StepHook> {
@@ -119,11 +119,7 @@ mod test_hooks {
     }
 
     #[cfg(debug_assertions)]
-    #[allow(
-        clippy::type_complexity,
-        reason = "the clock's type is spelled out once"
-    )]
-    pub fn clock() -> Option<Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>> {
+    pub fn clock() -> Option<Clock> {
         let text = std::env::var("FERRY_TEST_NOW").ok()?;
         let at = DateTime::parse_from_rfc3339(&text)
             .ok()?
@@ -132,11 +128,7 @@ mod test_hooks {
     }
 
     #[cfg(not(debug_assertions))]
-    #[allow(
-        clippy::type_complexity,
-        reason = "the clock's type is spelled out once"
-    )]
-    pub fn clock() -> Option<Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>> {
+    pub fn clock() -> Option<Clock> {
         None
     }
 }

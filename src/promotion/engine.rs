@@ -23,6 +23,9 @@ pub trait GateReporter: Send + Sync {
     fn start(&self, stage: &str, gates: &[crate::pipeline::GateSpec]) -> Box<dyn ProgressSink>;
 }
 
+/// What tells the engine the time (tests and the demo use their own).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
 /// Called at each step boundary with the step's name (tests use it to stop the process there).
 pub type StepHook = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -38,7 +41,7 @@ pub struct EngineOptions {
     /// Called after each persisted step.
     pub step_hook: Option<StepHook>,
     /// The clock; `None` means the system clock.
-    pub clock: Option<Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>>,
+    pub clock: Option<Clock>,
 }
 
 /// A request to move a revision into a stage.

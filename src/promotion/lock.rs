@@ -134,14 +134,6 @@ mod tests {
     use super::*;
     use crate::state::{MemStore, StateStoreExt};
 
-    fn holder(pid: u32) -> Holder {
-        Holder {
-            pid,
-            host: "h".into(),
-            user: "alice".into(),
-        }
-    }
-
     #[test]
     fn a_live_holder_keeps_others_out_until_expiry() {
         let store = MemStore::default();
@@ -189,6 +181,5 @@ mod tests {
                 .expect("read")
                 .is_none()
         );
-        let _ = holder(1);
     }
 }

@@ -15,7 +15,7 @@ mod store;
 mod write;
 
 pub use audit::{AuditEntry, AuditReport};
-pub use engine::{Engine, EngineOptions, GateReporter, PromoteRequest, StepHook};
+pub use engine::{Clock, Engine, EngineOptions, GateReporter, PromoteRequest, StepHook};
 pub use lock::Holder;
 pub use query::{Plan, StageStatus};
 pub use reconcile::{ReconcileAction, ReconcileReport};
