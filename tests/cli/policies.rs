@@ -81,13 +81,7 @@ fn a_rejection_blocks_until_withdrawn() {
         &["reject", "prod", "--comment", "wait for the load test"],
     )
     .expect_code(0);
-    let run = repo
-        .ferry_at(
-            MON_0945,
-            "carol",
-            &["promote", &rev, "--to", "prod", "--wait"],
-        )
-        .expect_code(3);
+    let run = repo.promote(MON_0945, "carol", &rev, "prod").expect_code(3);
     assert!(
         run.stderr.contains("bob") && run.stderr.contains("reject"),
         "{}",
@@ -127,13 +121,7 @@ fn a_content_change_invalidates_approvals() {
             || plan.contains("no longer count"),
         "plan says why: {plan}"
     );
-    let run = repo
-        .ferry_at(
-            MON_0945,
-            "carol",
-            &["promote", &rev, "--to", "prod", "--wait"],
-        )
-        .expect_code(3);
+    let run = repo.promote(MON_0945, "carol", &rev, "prod").expect_code(3);
     assert!(run.stderr.contains("approval"), "{}", run.stderr);
     for user in ["alice", "bob"] {
         repo.ferry_at(MON_0945, user, &["approve", "prod"])
@@ -159,13 +147,7 @@ fn a_freeze_blocks_and_only_override_users_may_override_it() {
         repo.ferry_at(prod_at, user, &["approve", "prod", "--revision", &rev])
             .expect_code(0);
     }
-    let run = repo
-        .ferry_at(
-            prod_at,
-            "carol",
-            &["promote", &rev, "--to", "prod", "--wait"],
-        )
-        .expect_code(3);
+    let run = repo.promote(prod_at, "carol", &rev, "prod").expect_code(3);
     assert!(run.stderr.contains("year-end freeze"), "{}", run.stderr);
     let run = repo
         .ferry_at(
@@ -217,11 +199,7 @@ fn outside_the_window_the_message_says_when_it_opens() {
     }
     // Friday 2026-12-04 18:00 Berlin: closed until Monday 09:00.
     let run = repo
-        .ferry_at(
-            "2026-12-04T17:00:00Z",
-            "carol",
-            &["promote", &rev, "--to", "prod", "--wait"],
-        )
+        .promote("2026-12-04T17:00:00Z", "carol", &rev, "prod")
         .expect_code(3);
     assert!(
         run.stderr.contains("window opens")

@@ -99,21 +99,11 @@ fn a_revision_moves_dev_to_qa_to_prod() {
     );
     repo.promote(MON_0900, "carol", &rev, "dev").expect_code(0);
     let run = repo
-        .ferry_at(
-            "2026-11-30T09:05:00Z",
-            "carol",
-            &["promote", &rev, "--to", "qa", "--wait"],
-        )
+        .promote("2026-11-30T09:05:00Z", "carol", &rev, "qa")
         .expect_code(3);
     assert!(run.stderr.contains("soak"), "{}", run.stderr);
     repo.promote(MON_0911, "carol", &rev, "qa").expect_code(0);
-    let run = repo
-        .ferry_at(
-            MON_0945,
-            "carol",
-            &["promote", &rev, "--to", "prod", "--wait"],
-        )
-        .expect_code(3);
+    let run = repo.promote(MON_0945, "carol", &rev, "prod").expect_code(3);
     assert!(
         run.stderr.contains("2 more approvals") || run.stderr.contains("approval"),
         "{}",
@@ -194,13 +184,7 @@ fn a_failing_gate_fails_the_promotion_and_blocks_downstream() {
     );
     repo.commit("Break the dev gate");
     let rev = repo.release("2.0.0");
-    let run = repo
-        .ferry_at(
-            MON_0900,
-            "carol",
-            &["promote", &rev, "--to", "dev", "--wait"],
-        )
-        .expect_code(1);
+    let run = repo.promote(MON_0900, "carol", &rev, "dev").expect_code(1);
     assert!(
         run.stderr.contains("gate manifests") && run.stderr.contains("smoke test failed"),
         "{}",
@@ -209,13 +193,7 @@ fn a_failing_gate_fails_the_promotion_and_blocks_downstream() {
     let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
     assert_eq!(status["stages"][0]["verified"], false);
     assert_eq!(status["stages"][0]["state"], "failed");
-    let run = repo
-        .ferry_at(
-            MON_0945,
-            "carol",
-            &["promote", &rev, "--to", "qa", "--wait"],
-        )
-        .expect_code(3);
+    let run = repo.promote(MON_0945, "carol", &rev, "qa").expect_code(3);
     assert!(run.stderr.contains("dev"), "{}", run.stderr);
 }
 
