@@ -33,6 +33,9 @@ pub struct ReconcileAction {
     /// `succeeded`, `failed`, `blocked`, `busy`, `verifying`, `unchanged`.
     pub outcome: String,
     pub detail: String,
+    /// What blocks it, when `outcome` is `blocked`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blockers: Vec<String>,
 }
 
 impl Engine {
@@ -58,7 +61,7 @@ impl Engine {
                 break;
             }
         }
-        report.waiting = self.waiting(config)?;
+        report.waiting = self.waiting(config, &report.actions)?;
         Ok(report)
     }
 
@@ -70,13 +73,18 @@ impl Engine {
             wait: true,
             window_override: None,
         };
+        let mut blocked_by = Vec::new();
         let (outcome, promotion, detail) = match self.promote(&request) {
             Ok(p) => (p.state.to_string(), Some(p.id), String::new()),
             Err(PromotionError::Blocked {
                 promotion,
                 blockers,
                 ..
-            }) => ("blocked".to_string(), Some(promotion), blockers.join("; ")),
+            }) => {
+                let detail = blockers.join("; ");
+                blocked_by = blockers;
+                ("blocked".to_string(), Some(promotion), detail)
+            }
             Err(PromotionError::Failed {
                 promotion, reason, ..
             }) => ("failed".to_string(), Some(promotion), reason),
@@ -90,6 +98,7 @@ impl Engine {
             promotion,
             outcome,
             detail,
+            blockers: blocked_by,
         }
     }
 
@@ -195,8 +204,13 @@ impl Engine {
         Ok(None)
     }
 
-    /// Stages whose newest promotion is blocked, with what blocks them now.
-    fn waiting(&self, config: &Config) -> Result<Vec<(String, Vec<String>)>, PromotionError> {
+    /// Stages whose newest promotion is blocked, with what blocks them now: as this run
+    /// found it, or checked again for stages it did not try.
+    fn waiting(
+        &self,
+        config: &Config,
+        actions: &[ReconcileAction],
+    ) -> Result<Vec<(String, Vec<String>)>, PromotionError> {
         let store = self.store()?;
         let mut blocked = Vec::new();
         for stage in config.pipeline.topological() {
@@ -210,9 +224,15 @@ impl Engine {
         Ok(blocked
             .into_iter()
             .map(|p| {
-                let blockers = self
-                    .current_blockers(config, &p)
-                    .unwrap_or_else(|| p.blockers.clone());
+                let tried = actions.iter().rev().find(|a| {
+                    a.outcome == "blocked" && a.promotion.as_deref() == Some(p.id.as_str())
+                });
+                let blockers = match tried {
+                    Some(action) => action.blockers.clone(),
+                    None => self
+                        .current_blockers(config, &p)
+                        .unwrap_or_else(|| p.blockers.clone()),
+                };
                 let lines = blockers
                     .iter()
                     .map(|b| format!("{}: {b}", p.revision))
