@@ -93,8 +93,10 @@ fn is_unknown_rev(err: &PromotionError) -> bool {
 /// Hooks the tests use to stop at a step or fix the clock. Debug builds only: release builds
 /// ignore these variables, so nobody can move ferry's clock past a freeze.
 mod test_hooks {
+    #[cfg(debug_assertions)]
     use std::sync::Arc;
 
+    #[cfg(debug_assertions)]
     use chrono::{DateTime, Utc};
 
     use crate::promotion::{Clock, StepHook};
