@@ -70,6 +70,10 @@ pub(crate) const EXAMPLE: &[(&str, &str)] = &[
         "environments/qa/namespace.yaml",
         include_str!("../../environments/qa/namespace.yaml"),
     ),
+    (
+        "policies/access.yaml",
+        include_str!("../../policies/access.yaml"),
+    ),
     ("policies/dev.yaml", include_str!("../../policies/dev.yaml")),
     (
         "policies/groups.yaml",

@@ -1,4 +1,4 @@
-//! `ferry validate`: the pipeline, the policies, and every stage renders.
+//! `ferry validate`: the pipeline, the policies, the access rules, and every stage renders.
 
 use clap::Args;
 
@@ -6,7 +6,8 @@ use super::{CliError, Context, ErrorKind};
 use crate::overlay::{self, DirSource};
 use crate::pipeline::Config;
 
-/// Check the pipeline, the policies and groups, and that every stage's overlay renders
+/// Check the pipeline, the policies, groups and access rules, and that every stage's overlay
+/// renders
 ///
 /// Exits 0 when everything is valid, 2 with the file, line and field of the first problem
 /// otherwise.
@@ -40,8 +41,16 @@ pub fn run(ctx: &Context, _args: ValidateArgs) -> Result<(), CliError> {
         })?;
         resources += rendered.len();
     }
+    let access = match &config.access.path {
+        Some(path) => format!(
+            "; {path}: {} role bindings, {} OIDC issuers",
+            config.access.roles.len(),
+            config.access.oidc.len()
+        ),
+        None => String::new(),
+    };
     println!(
-        "ok: pipeline {} with {} stages ({}), {} policies; every stage renders ({resources} resources)",
+        "ok: pipeline {} with {} stages ({}), {} policies{access}; every stage renders ({resources} resources)",
         pipeline.name,
         pipeline.stages().len(),
         pipeline

@@ -1,6 +1,7 @@
 //! The pipeline and policy files (DESIGN §3): their serde types, and their validation into
 //! the domain types everything else uses — the pipeline as a DAG, policies, groups.
 
+mod access;
 mod duration;
 mod error;
 mod gate;
@@ -8,12 +9,16 @@ mod graph;
 mod policy;
 mod raw;
 mod stage;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
 
 use serde_saphyr::Spanned;
 
+pub use access::{
+    ACCESS_FILE, AccessPolicy, IdentityTemplate, NamePattern, OidcIssuer, Role, RoleBinding,
+    Subject,
+};
 pub use duration::Span;
 pub use error::{FileLocation, PipelineError};
 pub use gate::{
@@ -36,17 +41,20 @@ pub const GROUPS_FILE: &str = "policies/groups.yaml";
 /// The API version of every ferry file.
 pub const API_VERSION: &str = "ferry/v1";
 
-/// Everything a config repository declares: the pipeline, its policies and groups.
+/// Everything a config repository declares: the pipeline, its policies, groups and access
+/// rules.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub pipeline: Pipeline,
     pub policies: BTreeMap<String, Policy>,
     pub groups: Groups,
+    /// `policies/access.yaml`, or the default (no roles) when the repository has none.
+    pub access: AccessPolicy,
 }
 
 impl Config {
-    /// Loads and validates `environments/pipeline.yaml`, `policies/*.yaml` and
-    /// `policies/groups.yaml` from the root of `source`.
+    /// Loads and validates `environments/pipeline.yaml`, `policies/*.yaml`,
+    /// `policies/groups.yaml` and `policies/access.yaml` from the root of `source`.
     pub fn load(source: &dyn FileSource) -> Result<Config, PipelineError> {
         if source
             .entry(PIPELINE_FILE)
@@ -62,10 +70,12 @@ impl Config {
         let groups = load_groups(source)?;
         let policies = load_policies(source, &groups)?;
         check_stages(source, &pipeline, &policies)?;
+        let access = load_access(source, &pipeline, &groups)?;
         Ok(Config {
             pipeline,
             policies,
             groups,
+            access,
         })
     }
 
@@ -97,6 +107,25 @@ fn load_groups(source: &dyn FileSource) -> Result<Groups, PipelineError> {
     }
 }
 
+fn load_access(
+    source: &dyn FileSource,
+    pipeline: &Pipeline,
+    groups: &Groups,
+) -> Result<AccessPolicy, PipelineError> {
+    match source
+        .entry(ACCESS_FILE)
+        .map_err(|e| read_error(ACCESS_FILE, e))?
+    {
+        Some(EntryKind::File) => access::validate(
+            ACCESS_FILE,
+            yaml::load(source, ACCESS_FILE)?,
+            pipeline,
+            groups,
+        ),
+        _ => Ok(AccessPolicy::default()),
+    }
+}
+
 fn load_policies(
     source: &dyn FileSource,
     groups: &Groups,
@@ -117,6 +146,7 @@ fn load_policies(
         let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
         if !is_yaml
             || path == GROUPS_FILE
+            || path == ACCESS_FILE
             || source.entry(&path).ok().flatten() != Some(EntryKind::File)
         {
             continue;

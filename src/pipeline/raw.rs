@@ -203,3 +203,29 @@ pub(crate) struct FromEnv {
 
 /// `policies/groups.yaml`: group name → members.
 pub(crate) type GroupsSpec = BTreeMap<String, Vec<String>>;
+
+/// `policies/access.yaml`: OIDC issuers and role bindings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct AccessSpec {
+    #[serde(default)]
+    pub oidc: Vec<Spanned<OidcIssuer>>,
+    #[serde(default)]
+    pub roles: Vec<Spanned<RoleBinding>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct OidcIssuer {
+    pub issuer: Spanned<String>,
+    pub audience: Spanned<String>,
+    pub identity: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RoleBinding {
+    pub role: Spanned<String>,
+    pub subjects: Vec<Spanned<String>>,
+    pub stages: Option<Vec<Spanned<String>>>,
+}

@@ -90,6 +90,12 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// Parses and validates `text` as `environments/pipeline.yaml`, without checking that
+    /// overlays and policies exist (which [`super::Config::load`] does).
+    pub fn from_yaml(text: &str) -> Result<Pipeline, PipelineError> {
+        validate(super::yaml::parse(PIPELINE_FILE, text.as_bytes())?)
+    }
+
     /// The stages in file order.
     pub fn stages(&self) -> &[Stage] {
         &self.stages

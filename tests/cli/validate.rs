@@ -12,6 +12,54 @@ fn the_example_validates() {
         "{}",
         run.stdout
     );
+    assert!(
+        run.stdout
+            .contains("policies/access.yaml: 5 role bindings, 1 OIDC issuers"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_access_file_is_checked_with_file_line_and_field() {
+    rejects(
+        "policies/access.yaml",
+        "{role: admin,",
+        "{role: owner,",
+        &[
+            "policies/access.yaml:24:",
+            "spec.roles[4].role",
+            "unknown role `owner`: expected one of viewer, releaser, promoter, admin",
+        ],
+    );
+    rejects(
+        "policies/access.yaml",
+        "group:developers",
+        "group:devs",
+        &[
+            "policies/access.yaml:21:",
+            "spec.roles[2].subjects[0]",
+            "unknown group `devs`",
+        ],
+    );
+    rejects(
+        "policies/access.yaml",
+        "stages: [prod]",
+        "stages: [production]",
+        &["spec.roles[3].stages[0]", "unknown stage `production`"],
+    );
+    rejects(
+        "policies/access.yaml",
+        "audience: ferry",
+        "audience: ferry\n    scope: ci",
+        &["policies/access.yaml:", "unknown field `scope`"],
+    );
+    rejects(
+        "policies/access.yaml",
+        "identity: \"oidc:repo:{repository}:ref:{ref}\"",
+        "identity: \"{sub}\"",
+        &["spec.oidc[0].identity", "must start with a namespace"],
+    );
 }
 
 #[test]
@@ -33,6 +81,8 @@ fn graph_shows_the_chain_and_each_stage() {
 #[test]
 fn graph_draws_fan_out_and_fan_in() {
     let repo = TestRepo::example();
+    // The example's access rules name qa, which this pipeline does not have.
+    repo.remove("policies/access.yaml");
     for stage in ["eu", "us"] {
         repo.write(
             &format!("environments/{stage}/kustomization.yaml"),

@@ -125,6 +125,12 @@ impl TestRepo {
         self
     }
 
+    /// Removes the file `path` of the working tree.
+    pub fn remove(&self, path: &str) -> &Self {
+        std::fs::remove_file(self.path().join(path)).expect("remove file");
+        self
+    }
+
     /// Reads a file of the working tree.
     pub fn read(&self, path: &str) -> String {
         std::fs::read_to_string(self.path().join(path)).expect("read file")
