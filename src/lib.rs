@@ -9,6 +9,7 @@
 //! The library never prints, reads environment variables or exits: only [`cli`] knows about
 //! people. See `docs/architecture.md` for the code map and invariants.
 
+pub mod access;
 pub mod cli;
 pub mod cluster;
 pub mod gates;
