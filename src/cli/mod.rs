@@ -20,6 +20,7 @@ mod render;
 mod review;
 mod rollback;
 mod status;
+mod token;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -85,6 +86,7 @@ pub enum Command {
     Diff(diff::DiffArgs),
     Reconcile(reconcile::ReconcileArgs),
     Audit(audit::AuditArgs),
+    Token(token::TokenArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -139,6 +141,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Reconcile(args) => reconcile::run(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
+        Command::Token(args) => token::run(&ctx, args),
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -6,4 +6,5 @@ mod durability;
 mod policies;
 mod promote;
 mod remote;
+mod token;
 mod validate;
