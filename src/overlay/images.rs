@@ -8,7 +8,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::config::defaults;
-use super::fieldspec::{Create, apply};
+use super::fieldspec::{Create, FieldSpec, apply};
 use super::kustomization::ImageSpec;
 use super::resource::Resource;
 
@@ -44,16 +44,26 @@ pub fn apply_images(resources: &mut [Resource], images: &[ImageOverride]) {
         let rewrite = Rewrite::new(&spec).unwrap_or_else(|_| Rewrite::literal(&spec));
         for resource in resources.iter_mut() {
             // The only failures are fields that are not images at all; those stay as they are.
-            let _ = rewrite.resource(resource);
+            let _ = rewrite.resource(resource, &defaults().images);
         }
     }
 }
 
 /// Applies one kustomization `images:` entry to every resource.
 pub fn apply_image(resources: &mut [Resource], spec: &ImageSpec) -> Result<(), String> {
+    apply_image_with(resources, spec, &defaults().images)
+}
+
+/// Applies one image rewrite to every container list and to the image fields `specs` name
+/// (an ImageTagTransformer).
+pub fn apply_image_with(
+    resources: &mut [Resource],
+    spec: &ImageSpec,
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     let rewrite = Rewrite::new(spec)?;
     for resource in resources.iter_mut() {
-        rewrite.resource(resource)?;
+        rewrite.resource(resource, specs)?;
     }
     Ok(())
 }
@@ -83,12 +93,12 @@ impl<'a> Rewrite<'a> {
         })
     }
 
-    fn resource(&self, resource: &mut Resource) -> Result<(), String> {
+    fn resource(&self, resource: &mut Resource, specs: &[FieldSpec]) -> Result<(), String> {
         if resource.kind() == "CustomResourceDefinition" {
             return Ok(());
         }
         self.containers_anywhere(&mut resource.value)?;
-        for spec in &defaults().images {
+        for spec in specs {
             apply(&mut resource.value, spec, Create::Nothing, &mut |v| {
                 self.image(v)
             })?;

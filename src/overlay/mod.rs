@@ -20,6 +20,7 @@ mod namereference;
 mod order;
 mod patch;
 mod pattern;
+mod plugin;
 mod resid;
 mod resmap;
 mod resource;

@@ -21,7 +21,7 @@ struct Snapshot {
     namespace: String,
     prefixes: Vec<String>,
     suffixes: Vec<String>,
-    binding_namespaces: Vec<String>,
+    binding_namespaces: Result<Vec<String>, ()>,
 }
 
 impl Snapshot {
@@ -41,10 +41,11 @@ impl Snapshot {
     }
 }
 
-/// Namespaces of ServiceAccount subjects of a RoleBinding.
-fn service_account_namespaces(r: &Resource) -> Vec<String> {
+/// Namespaces of ServiceAccount subjects of a RoleBinding; `Err` when a subject has a
+/// `namespace:` that is not a string (blank), which kustomize refuses.
+fn service_account_namespaces(r: &Resource) -> Result<Vec<String>, ()> {
     if r.kind() != "RoleBinding" {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let subjects = r
         .value
@@ -54,11 +55,8 @@ fn service_account_namespaces(r: &Resource) -> Vec<String> {
         .flatten();
     subjects
         .filter(|s| s.get("kind").and_then(Value::as_str) == Some("ServiceAccount"))
-        .filter_map(|s| {
-            s.get("namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        .filter_map(|s| s.get("namespace"))
+        .map(|ns| ns.as_str().map(str::to_string).ok_or(()))
         .collect()
 }
 
@@ -75,6 +73,12 @@ pub fn fix(resources: &mut ResMap) -> Result<(), String> {
             .collect();
         if specs.is_empty() {
             continue;
+        }
+        if snapshots[i].binding_namespaces.is_err() {
+            return Err(format!(
+                "invalid input: namespace is blank for a ServiceAccount subject of {}",
+                snapshots[i].cur
+            ));
         }
         let candidates = could_be_referenced(&snapshots, i);
         let mut value = std::mem::take(&mut resource.value);
@@ -119,7 +123,9 @@ fn could_be_referenced(all: &[Snapshot], referrer: usize) -> Vec<usize> {
             let c = &all[i];
             c.cur.gvk.is_cluster_scoped()
                 || c.cur.same_namespace(&r.cur)
-                || r.binding_namespaces.contains(&c.namespace)
+                || r.binding_namespaces
+                    .as_ref()
+                    .is_ok_and(|namespaces| namespaces.contains(&c.namespace))
         })
         .collect()
 }

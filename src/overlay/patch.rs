@@ -74,6 +74,12 @@ pub fn json_ops(text: &str) -> Result<(json_patch::Patch, Vec<Op>), String> {
             .next()
             .unwrap_or(Value::Null)
     };
+    // Like kustomize, a document of comments alone is an empty list of operations.
+    let value = if value.is_null() {
+        Value::Array(Vec::new())
+    } else {
+        value
+    };
     let Value::Array(items) = &value else {
         return Err("a JSON patch must be a list of operations".to_string());
     };
@@ -96,7 +102,8 @@ pub fn json_ops(text: &str) -> Result<(json_patch::Patch, Vec<Op>), String> {
     Ok((patch, ops))
 }
 
-fn strategic_merge(source: &str, text: &str) -> Result<Vec<PatchDoc>, String> {
+/// Reads `text` as strategic-merge patch documents (none for an empty or comments-only text).
+pub fn strategic_merge(source: &str, text: &str) -> Result<Vec<PatchDoc>, String> {
     let docs =
         parse_patch_documents(text).map_err(|e| format!("line {}: {}", e.line, e.message))?;
     let mut patches = Vec::new();
@@ -133,6 +140,11 @@ pub fn apply(
     let error =
         |message: String| RenderError::transform(at, format!("{}: {message}", patch.source));
     match &patch.body {
+        // An empty text is no strategic-merge patch to kustomize: it is an empty JSON patch.
+        Body::StrategicMerge(docs) if docs.is_empty() => match &spec.target {
+            Some(_) => Ok(()),
+            None => Err(error("a JSON patch needs a target".into())),
+        },
         Body::StrategicMerge(docs) => {
             let docs: Vec<PatchDoc> = docs
                 .iter()

@@ -190,6 +190,13 @@ impl Resource {
         self.value.get("metadata")?.get("labels")?.as_object()
     }
 
+    /// Removes the label `key`, if set.
+    pub(crate) fn remove_label(&mut self, key: &str) {
+        if let Some(Value::Object(labels)) = self.metadata_mut().get_mut("labels") {
+            labels.remove(key);
+        }
+    }
+
     pub(crate) fn set_annotation(&mut self, key: &str, value: &str) {
         let metadata = self.metadata_mut();
         let annotations = metadata

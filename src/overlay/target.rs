@@ -10,15 +10,15 @@ use serde_json::Value;
 use super::config::defaults;
 use super::error::{Position, RenderError};
 use super::generator::{self, Generated, Pairs};
-use super::hash;
 use super::images;
 use super::kustomization::{self, GeneratorArgs, GeneratorOptions, Kustomization};
 use super::loader::{Loader, display, is_within};
 use super::namereference;
 use super::order;
 use super::patch::{self, Body, Patch};
+use super::plugin;
 use super::resmap::{ResMap, absorb, append_all};
-use super::resource::{NEEDS_HASH, Resource, assign_file_names};
+use super::resource::{Resource, assign_file_names};
 use super::source::EntryKind;
 use super::transform;
 use super::yaml::{Schema, parse_documents};
@@ -30,7 +30,9 @@ pub fn build(loader: Loader<'_>, dir: &str, shared: &Shared) -> Result<Vec<Resou
         chain: vec![dir.to_string()],
         shared,
     };
-    let (kustomization, mut resources) = builder.build_dir(dir)?;
+    // A Component is built directly like a Kustomization, as kustomize builds it.
+    let kustomization = builder.load(dir)?;
+    let mut resources = builder.accumulate(&kustomization, dir, ResMap::new())?;
     finish(&kustomization, &mut resources)?;
     Ok(resources)
 }
@@ -57,8 +59,8 @@ impl Shared {
     }
 }
 
-struct Builder<'a> {
-    loader: Loader<'a>,
+pub(super) struct Builder<'a> {
+    pub(super) loader: Loader<'a>,
     /// The kustomization directories being built, outermost first.
     chain: Vec<String>,
     shared: &'a Shared,
@@ -116,14 +118,17 @@ impl Builder<'_> {
             self.resource(k, dir, path, &mut resources)?;
         }
         self.generators(k, dir, &mut resources)?;
+        self.run_generators(k, dir, &mut resources)?;
         for path in &k.components {
             resources = self.component(k, dir, path, resources)?;
         }
         self.transformers(k, dir, &mut resources)?;
+        self.run_transformers(k, dir, &mut resources)?;
+        self.run_validators(k, dir, &mut resources)?;
         Ok(resources)
     }
 
-    fn resource(
+    pub(super) fn resource(
         &mut self,
         k: &Kustomization,
         dir: &str,
@@ -212,7 +217,7 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn pairs(
+    pub(super) fn pairs(
         &self,
         k: &Kustomization,
         dir: &str,
@@ -247,10 +252,27 @@ impl Builder<'_> {
     ) -> Result<(), RenderError> {
         let at = k.path.as_str();
         let failed = |err: String| RenderError::transform(at, err);
+        let mut legacy_patches = Vec::new();
         for entry in &k.patches_strategic_merge {
             let (source, text) = self.strategic_merge_text(k, dir, entry)?;
-            let body = Body::StrategicMerge(strategic_merge_docs(&source, &text)?);
-            patch::legacy_strategic_merge(resources, &Patch { source, body }, at)?;
+            let docs = strategic_merge_docs(&source, &text)?;
+            legacy_patches.push(Patch {
+                source,
+                body: Body::StrategicMerge(docs),
+            });
+        }
+        let loaded = legacy_patches.iter().any(|p| match &p.body {
+            Body::StrategicMerge(docs) => !docs.is_empty(),
+            Body::Json(..) => true,
+        });
+        if !k.patches_strategic_merge.is_empty() && !loaded {
+            return Err(failed(format!(
+                "patchesStrategicMerge: patch appears to be empty; files=[{}]",
+                k.patches_strategic_merge.join(" ")
+            )));
+        }
+        for patch in &legacy_patches {
+            patch::legacy_strategic_merge(resources, patch, at)?;
             resources.retain(|r| !r.is_empty());
         }
         for spec in &k.patches {
@@ -315,7 +337,7 @@ impl Builder<'_> {
     }
 
     /// The text of a patch given inline or by path, and a name for it in messages.
-    fn patch_text(
+    pub(super) fn patch_text(
         &self,
         k: &Kustomization,
         dir: &str,
@@ -338,7 +360,7 @@ impl Builder<'_> {
     }
 
     /// A `patchesStrategicMerge` entry is inline YAML when it reads as objects, else a path.
-    fn strategic_merge_text(
+    pub(super) fn strategic_merge_text(
         &self,
         k: &Kustomization,
         dir: &str,
@@ -354,14 +376,14 @@ impl Builder<'_> {
     }
 }
 
-fn strategic_merge_docs(source: &str, text: &str) -> Result<Vec<patch::PatchDoc>, RenderError> {
-    match patch::parse(source, text)? {
-        Body::StrategicMerge(docs) => Ok(docs),
-        Body::Json(..) => Err(RenderError::InvalidResource {
-            path: source.to_string(),
-            message: "a JSON patch cannot be used in patchesStrategicMerge".into(),
-        }),
-    }
+pub(super) fn strategic_merge_docs(
+    source: &str,
+    text: &str,
+) -> Result<Vec<patch::PatchDoc>, RenderError> {
+    patch::strategic_merge(source, text).map_err(|message| RenderError::InvalidResource {
+        path: source.to_string(),
+        message: format!("not a strategic-merge patch: {message}"),
+    })
 }
 
 /// The objects of a manifest file; `kind: …List` documents are unpacked.
@@ -430,14 +452,7 @@ fn unpack_list(resource: Resource) -> Result<Result<Vec<Value>, Resource>, Strin
 
 /// The steps kustomize runs once, on the outermost kustomization.
 fn finish(k: &Kustomization, resources: &mut ResMap) -> Result<(), RenderError> {
-    for resource in resources.iter_mut() {
-        if resource.is_enabled(NEEDS_HASH) {
-            let suffix = hash::suffix(resource);
-            resource.store_previous_id();
-            let name = format!("{}-{suffix}", resource.name());
-            resource.set_name(&name);
-        }
-    }
+    plugin::add_hash_suffixes(resources);
     namereference::fix(resources).map_err(|err| RenderError::transform(&k.path, err))?;
     resources.retain(|r| !r.is_local_config());
     order::sort(resources, k.sort_options.as_ref());

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::config::defaults;
 use super::fieldspec::{Create, FieldSpec, apply};
+use super::kustomization::plugins::{NamespaceConfig, SubjectMode};
 use super::kustomization::{Label, Replica};
 use super::resid::Gvk;
 use super::resmap::ResMap;
@@ -15,14 +16,29 @@ use super::resource::{Resource, scalar_text};
 
 /// Puts every namespaced object into `namespace` (and renames Namespace objects to it).
 pub fn namespace(resources: &mut ResMap, namespace: &str) -> Result<(), String> {
-    let specs = &defaults().namespace;
+    namespace_with(
+        resources,
+        &NamespaceConfig {
+            namespace: namespace.to_string(),
+            specs: defaults().namespace.clone(),
+            unset_only: false,
+            subjects: SubjectMode::DefaultOnly,
+        },
+    )
+}
+
+/// The namespace transformer with explicit field specs and options (a NamespaceTransformer).
+pub fn namespace_with(resources: &mut ResMap, config: &NamespaceConfig) -> Result<(), String> {
+    if config.namespace.is_empty() {
+        return Ok(());
+    }
     let mut ids: Vec<_> = resources.iter().map(Resource::cur_id).collect();
     for (i, resource) in resources.iter_mut().enumerate() {
         if resource.is_empty() {
             continue;
         }
         resource.store_previous_id();
-        set_namespace(resource, namespace, specs)?;
+        set_namespace(resource, config)?;
         ids[i] = resource.cur_id();
         if ids.iter().filter(|id| id.equals(&ids[i])).count() != 1 {
             return Err(format!(
@@ -34,27 +50,30 @@ pub fn namespace(resources: &mut ResMap, namespace: &str) -> Result<(), String> 
     Ok(())
 }
 
-fn set_namespace(
-    resource: &mut Resource,
-    namespace: &str,
-    specs: &[FieldSpec],
-) -> Result<(), String> {
+fn set_namespace(resource: &mut Resource, config: &NamespaceConfig) -> Result<(), String> {
     let gvk = resource.gvk();
     let api_version = resource.api_version().to_string();
+    let namespace = config.namespace.as_str();
     let set = &mut |v: &mut Value| {
-        *v = Value::String(namespace.to_string());
+        if !config.unset_only || scalar_text(Some(v)).is_empty() {
+            *v = Value::String(namespace.to_string());
+        }
         Ok(())
     };
     if !gvk.is_cluster_scoped() {
         let meta = FieldSpec::new("", "", "", "metadata/namespace", true);
         apply(&mut resource.value, &meta, Create::Scalar, set)?;
     }
-    if gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding" {
-        set_default_subjects(&mut resource.value, namespace);
+    let binding = gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding";
+    if binding {
+        set_subjects(&mut resource.value, config);
     }
-    for spec in specs {
+    for spec in &config.specs {
         let skip = spec.path == "metadata/namespace"
-            || (api_version != "v1" && spec.path == "metadata/name");
+            || (api_version != "v1" && spec.path == "metadata/name")
+            || (binding
+                && spec.path == "subjects/namespace"
+                && (spec.gvk.kind == "RoleBinding" || spec.gvk.kind == "ClusterRoleBinding"));
         if !skip {
             apply(&mut resource.value, spec, Create::Scalar, set)?;
         }
@@ -62,18 +81,29 @@ fn set_namespace(
     Ok(())
 }
 
-/// Binding subjects named `default` get the namespace too.
-fn set_default_subjects(binding: &mut Value, namespace: &str) {
+/// Binding subjects named `default` (or every ServiceAccount subject, as configured) get the
+/// namespace too.
+fn set_subjects(binding: &mut Value, config: &NamespaceConfig) {
     let Some(Value::Array(subjects)) = binding.get_mut("subjects") else {
         return;
     };
     for subject in subjects {
-        if let Value::Object(map) = subject
-            && map.get("name").and_then(Value::as_str) == Some("default")
-        {
+        let Value::Object(map) = subject else {
+            continue;
+        };
+        let (key, wanted) = match config.subjects {
+            SubjectMode::None => return,
+            SubjectMode::DefaultOnly => ("name", "default"),
+            SubjectMode::AllServiceAccounts => ("kind", "ServiceAccount"),
+        };
+        if map.get(key).and_then(Value::as_str) != Some(wanted) {
+            continue;
+        }
+        let current = scalar_text(map.get("namespace"));
+        if !config.unset_only || current.is_empty() {
             map.insert(
                 "namespace".to_string(),
-                Value::String(namespace.to_string()),
+                Value::String(config.namespace.clone()),
             );
         }
     }
@@ -89,25 +119,46 @@ fn keeps_its_name(id: &Gvk) -> bool {
 /// Adds `prefix` in front of every name (`suffix == false`) or `suffix` behind it.
 pub fn name_affix(resources: &mut ResMap, affix: &str, suffix: bool) -> Result<(), String> {
     let spec = FieldSpec::new("", "", "", "metadata/name", false);
+    name_affix_with(resources, affix, suffix, std::slice::from_ref(&spec))
+}
+
+/// Adds a prefix or suffix to the fields `specs` name (a Prefix- or SuffixTransformer); the
+/// name's bookkeeping changes only for `metadata/name` specs.
+pub fn name_affix_with(
+    resources: &mut ResMap,
+    affix: &str,
+    suffix: bool,
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     for resource in resources.iter_mut() {
-        if keeps_its_name(&resource.org_id().gvk) {
+        let id = resource.org_id();
+        if keeps_its_name(&id.gvk) {
             continue;
         }
-        if suffix {
-            resource.add_name_suffix(affix);
-        } else {
-            resource.add_name_prefix(affix);
+        for spec in specs {
+            if !id.gvk.is_selected_by(&spec.gvk) {
+                continue;
+            }
+            if spec.path == "metadata/name" {
+                if suffix {
+                    resource.add_name_suffix(affix);
+                } else {
+                    resource.add_name_prefix(affix);
+                }
+                if !affix.is_empty() {
+                    resource.store_previous_id();
+                }
+            }
+            apply(&mut resource.value, spec, Create::Scalar, &mut |v| {
+                let name = scalar_text(Some(v));
+                *v = Value::String(if suffix {
+                    format!("{name}{affix}")
+                } else {
+                    format!("{affix}{name}")
+                });
+                Ok(())
+            })?;
         }
-        resource.store_previous_id();
-        apply(&mut resource.value, &spec, Create::Scalar, &mut |v| {
-            let name = scalar_text(Some(v));
-            *v = Value::String(if suffix {
-                format!("{name}{affix}")
-            } else {
-                format!("{affix}{name}")
-            });
-            Ok(())
-        })?;
     }
     Ok(())
 }
@@ -159,7 +210,15 @@ pub fn label_specs(label: &Label) -> Vec<FieldSpec> {
 
 /// Sets the replica count of the workloads each entry names.
 pub fn replicas(resources: &mut ResMap, replicas: &[Replica]) -> Result<(), String> {
-    let specs = &defaults().replicas;
+    replicas_with(resources, replicas, &defaults().replicas)
+}
+
+/// Sets replica counts in the fields `specs` name (a ReplicaCountTransformer).
+pub fn replicas_with(
+    resources: &mut ResMap,
+    replicas: &[Replica],
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     for replica in replicas {
         let mut found = false;
         for spec in specs {

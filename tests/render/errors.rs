@@ -156,7 +156,6 @@ fn fields_not_supported_yet_are_refused_not_ignored() {
         "openapi",
         "crds",
         "configurations",
-        "transformers",
     ] {
         let kustomization = format!("resources: []\n{field}:\n  - something\n");
         let err = build_fails(&[("app/kustomization.yaml", &kustomization)]);

@@ -138,7 +138,7 @@ pub(super) fn label(f: &Field<'_>, v: &Value) -> Result<Label, RenderError> {
     Ok(l)
 }
 
-fn field_spec(f: &Field<'_>, v: &Value) -> Result<FieldSpec, RenderError> {
+pub(super) fn field_spec(f: &Field<'_>, v: &Value) -> Result<FieldSpec, RenderError> {
     let mut spec = FieldSpec::default();
     for (key, value) in fields(f, v, &["path", "create", "group", "version", "kind"])? {
         let sub = f.nested(format_args!(".{}", key));
@@ -153,7 +153,7 @@ fn field_spec(f: &Field<'_>, v: &Value) -> Result<FieldSpec, RenderError> {
     Ok(spec)
 }
 
-fn selector(f: &Field<'_>, v: &Value) -> Result<Selector, RenderError> {
+pub(super) fn selector(f: &Field<'_>, v: &Value) -> Result<Selector, RenderError> {
     let mut s = Selector::default();
     let known = [
         "group",
@@ -327,16 +327,18 @@ pub(super) fn generator_options(f: &Field<'_>, v: &Value) -> Result<GeneratorOpt
 pub(super) fn sort_options(f: &Field<'_>, v: &Value) -> Result<SortOptions, RenderError> {
     let mut s = SortOptions::default();
     let mut legacy_options = None;
+    let mut order = String::new();
     for (key, value) in fields(f, v, &["order", "legacySortOptions"])? {
         let sub = f.nested(format_args!(".{}", key));
         match key {
-            "order" => match string(&sub, value)?.as_str() {
-                "legacy" => s.fifo = false,
-                "fifo" => s.fifo = true,
-                _ => return Err(sub.invalid("must be one of fifo, legacy")),
-            },
+            "order" => order = string(&sub, value)?,
             _ => legacy_options = Some((sub.name.clone(), value)),
         }
+    }
+    match order.as_str() {
+        "legacy" => s.fifo = false,
+        "fifo" => s.fifo = true,
+        _ => return Err(f.nested(".order").invalid("must be one of fifo, legacy")),
     }
     if let Some((name, value)) = legacy_options {
         let sub = Field {

@@ -3,6 +3,7 @@
 //! fields, and turned into validated types the build works from.
 
 mod fields;
+pub mod plugins;
 
 use std::collections::BTreeMap;
 
@@ -29,10 +30,6 @@ const UNSUPPORTED: &[&str] = &[
     "helmGlobals",
     "helmChartInflationGenerator",
     "configurations",
-    "generators",
-    "transformers",
-    "validators",
-    "buildMetadata",
 ];
 
 /// A parsed, validated kustomization (or component).
@@ -58,6 +55,15 @@ pub struct Kustomization {
     pub secret_generator: Vec<GeneratorArgs>,
     pub generator_options: Option<GeneratorOptions>,
     pub sort_options: Option<SortOptions>,
+    /// `generators:`, `transformers:` and `validators:` entries: inline plugin configurations
+    /// or paths to files or directories holding them.
+    pub generators: Vec<String>,
+    pub transformers: Vec<String>,
+    pub validators: Vec<String>,
+    /// `buildMetadata:` options.
+    pub build_metadata: Vec<String>,
+    /// The line each top-level field is on.
+    pub lines: BTreeMap<String, usize>,
 }
 
 /// A `labels:` entry.
@@ -195,6 +201,7 @@ pub fn parse(path: &str, text: &str) -> Result<Kustomization, RenderError> {
         ..Kustomization::default()
     };
     for (key, value) in &map {
+        k.lines.insert(key.clone(), line_of(key));
         let field = Field {
             path,
             line: line_of(key),
@@ -264,6 +271,10 @@ fn read_field(k: &mut Kustomization, f: &Field<'_>, v: &Value) -> Result<(), Ren
         "secretGenerator" => k.secret_generator = list(f, v, |f, v| generator(f, v, true))?,
         "generatorOptions" => k.generator_options = Some(generator_options(f, v)?),
         "sortOptions" => k.sort_options = Some(sort_options(f, v)?),
+        "generators" => k.generators = strings(f, v)?,
+        "transformers" => k.transformers = strings(f, v)?,
+        "validators" => k.validators = strings(f, v)?,
+        "buildMetadata" => k.build_metadata = strings(f, v)?,
         name if UNSUPPORTED.contains(&name) => {
             if !is_empty(v) {
                 return Err(RenderError::Unsupported {

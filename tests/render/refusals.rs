@@ -1,0 +1,75 @@
+//! Refusal cases: every directory under `tests/fixtures/kustomize-errors` is a kustomization
+//! that real kustomize refuses to build (`regenerate.sh` there checks it and records its
+//! message); the renderer must refuse it too, with exactly the message in `error.txt`.
+
+use std::path::PathBuf;
+
+use ferry::overlay::{self, DirSource};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kustomize-errors")
+}
+
+#[track_caller]
+fn check(case: &str) {
+    let dir = fixtures().join(case);
+    let expected = std::fs::read_to_string(dir.join("error.txt")).expect("error.txt");
+    match overlay::build(&DirSource::new(&dir), "") {
+        Ok(resources) => panic!(
+            "{case}: kustomize refuses it, ferry built it:\n{}",
+            overlay::to_yaml(&resources)
+        ),
+        Err(err) => assert_eq!(err.to_string(), expected.trim_end(), "{case}"),
+    }
+}
+
+macro_rules! refused {
+    ($($test:ident => $case:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check($case);
+            }
+        )*
+
+        const CASES: &[&str] = &[$($case),*];
+    };
+}
+
+refused! {
+    component_as_resource => "component-as-resource",
+    external_plugin => "external-plugin",
+    generator_listed_as_transformer => "generator-listed-as-transformer",
+    helm_charts_not_supported => "helm-charts-not-supported",
+    patch_json6902_transformer_without_target_name => "patch-json6902-transformer-without-target-name",
+    patch_strategic_merge_transformer_empty => "patch-strategic-merge-transformer-empty",
+    patches_comments_only_file => "patches-comments-only-file",
+    patches_empty_file_without_target => "patches-empty-file-without-target",
+    patches_strategic_merge_comments_only => "patches-strategic-merge-comments-only",
+    patches_strategic_merge_empty_file => "patches-strategic-merge-empty-file",
+    plugin_file_missing => "plugin-file-missing",
+    prefix_transformer_without_field_specs => "prefix-transformer-without-field-specs",
+    rolebinding_subject_blank_namespace => "rolebinding-subject-blank-namespace",
+    sort_options_fifo_with_legacy_lists => "sort-options-fifo-with-legacy-lists",
+    sort_options_unknown_order => "sort-options-unknown-order",
+    sort_options_without_order => "sort-options-without-order",
+    transformer_listed_as_generator => "transformer-listed-as-generator",
+    unknown_builtin_plugin => "unknown-builtin-plugin",
+    validator_that_modifies => "validator-that-modifies",
+}
+
+#[test]
+fn every_fixture_directory_is_a_test_case() {
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(fixtures()).expect("fixtures") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() && !CASES.contains(&name.as_str()) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "add these cases to tests/render/refusals.rs: {missing:?}"
+    );
+}
