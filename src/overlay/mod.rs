@@ -21,6 +21,7 @@ mod order;
 mod patch;
 mod pattern;
 mod plugin;
+mod replacement;
 mod resid;
 mod resmap;
 mod resource;

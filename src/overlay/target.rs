@@ -11,12 +11,15 @@ use super::config::defaults;
 use super::error::{Position, RenderError};
 use super::generator::{self, Generated, Pairs};
 use super::images;
-use super::kustomization::{self, GeneratorArgs, GeneratorOptions, Kustomization};
+use super::kustomization::{
+    self, GeneratorArgs, GeneratorOptions, Kustomization, Replacement, ReplacementEntry,
+};
 use super::loader::{Loader, display, is_within};
 use super::namereference;
 use super::order;
 use super::patch::{self, Body, Patch};
 use super::plugin;
+use super::replacement;
 use super::resmap::{ResMap, absorb, append_all};
 use super::resource::{Resource, assign_file_names};
 use super::source::EntryKind;
@@ -306,8 +309,40 @@ impl Builder<'_> {
         for image in &k.images {
             images::apply_image(resources, image).map_err(failed)?;
         }
+        if !k.replacements.is_empty() {
+            let replacements = self.replacements(k, dir)?;
+            replacement::apply(resources, &replacements).map_err(failed)?;
+        }
         resources.retain(|r| !r.is_empty());
         Ok(())
+    }
+
+    /// The replacements of `k`, those in files read, each with a name for messages.
+    fn replacements(
+        &self,
+        k: &Kustomization,
+        dir: &str,
+    ) -> Result<Vec<(String, Replacement)>, RenderError> {
+        let mut out = Vec::new();
+        for (i, entry) in k.replacements.iter().enumerate() {
+            match entry {
+                ReplacementEntry::Inline(r) => out.push((format!("replacements[{i}]"), r.clone())),
+                ReplacementEntry::Path(path) => {
+                    let (file, text) = self.loader.read_text(dir, path, &k.path)?;
+                    let list = kustomization::parse_replacement_file(&file, &text)?;
+                    let many = list.len() > 1;
+                    for (j, r) in list.into_iter().enumerate() {
+                        let label = if many {
+                            format!("replacements[{i}] ({file}, entry {j})")
+                        } else {
+                            format!("replacements[{i}] ({file})")
+                        };
+                        out.push((label, r));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn legacy_json_patches(

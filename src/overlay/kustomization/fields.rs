@@ -105,7 +105,7 @@ pub(super) fn boolean(f: &Field<'_>, v: &Value) -> Result<bool, RenderError> {
 }
 
 /// The fields of a nested mapping, refusing keys kustomize does not know.
-fn fields<'v>(
+pub(super) fn fields<'v>(
     f: &Field<'_>,
     v: &'v Value,
     known: &[&str],

@@ -4,6 +4,7 @@
 
 mod fields;
 pub mod plugins;
+mod replacements;
 
 use std::collections::BTreeMap;
 
@@ -18,12 +19,16 @@ use super::fieldspec::FieldSpec;
 use super::resid::Gvk;
 use super::yaml::{Schema, parse_documents};
 
+pub use self::replacements::{
+    FieldOptions, IdSelector, Replacement, ReplacementEntry, Target, TargetSelector,
+    parse_file as parse_replacement_file,
+};
+
 /// File names kustomize recognises, in the order it looks for them.
 pub const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 const UNSUPPORTED: &[&str] = &[
     "openapi",
-    "replacements",
     "vars",
     "crds",
     "helmCharts",
@@ -64,6 +69,7 @@ pub struct Kustomization {
     pub build_metadata: Vec<String>,
     /// The line each top-level field is on.
     pub lines: BTreeMap<String, usize>,
+    pub replacements: Vec<ReplacementEntry>,
 }
 
 /// A `labels:` entry.
@@ -275,6 +281,7 @@ fn read_field(k: &mut Kustomization, f: &Field<'_>, v: &Value) -> Result<(), Ren
         "transformers" => k.transformers = strings(f, v)?,
         "validators" => k.validators = strings(f, v)?,
         "buildMetadata" => k.build_metadata = strings(f, v)?,
+        "replacements" => k.replacements = list(f, v, replacements::entry)?,
         name if UNSUPPORTED.contains(&name) => {
             if !is_empty(v) {
                 return Err(RenderError::Unsupported {
