@@ -52,11 +52,13 @@ pub enum Blocker {
         until: Option<DateTime<Tz>>,
         opens_at: Option<DateTime<Tz>>,
     },
+    /// The stage (or the whole pipeline) is paused: no promotion starts until resumed.
+    Paused { by: String, reason: String },
 }
 
 impl Blocker {
     /// A stable name of the kind of blocker: `upstream`, `soak`, `approvals`, `rejected`,
-    /// `window` or `freeze`.
+    /// `window`, `freeze` or `paused`.
     pub fn kind(&self) -> &'static str {
         match self {
             Blocker::Upstream { .. } => "upstream",
@@ -65,6 +67,7 @@ impl Blocker {
             Blocker::Rejected { .. } => "rejected",
             Blocker::WindowClosed { .. } => "window",
             Blocker::Denied { .. } => "freeze",
+            Blocker::Paused { .. } => "paused",
         }
     }
 }
@@ -101,6 +104,7 @@ impl fmt::Display for Blocker {
                 until,
                 opens_at,
             } => denied(f, reason, until.as_ref(), opens_at.as_ref()),
+            Blocker::Paused { by, reason } => write!(f, "paused by {by}: {reason}"),
         }
     }
 }

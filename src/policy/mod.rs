@@ -11,6 +11,8 @@
 mod approvals;
 mod blocker;
 mod clock;
+mod due;
+mod pause;
 mod review;
 mod schedule;
 mod soak;
@@ -25,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::pipeline::{Groups, Policy, Stage};
 
 pub use blocker::Blocker;
+pub use due::next_due;
+pub use pause::{Pause, pause_of, paused_blocker};
 pub use review::{Review, ReviewRefusal, Verdict, may_override, may_reject, may_review};
 pub use schedule::{Occurrence, due_occurrences, next_occurrence};
 pub use windows::{HORIZON, WindowState, next_open_at, window_at};
