@@ -85,6 +85,20 @@ impl GitStore {
     }
 
     /// Runs `git` on this repository with `args`, without prompts, in the C locale.
+    /// The names of the repository's remotes.
+    pub fn remotes(&self) -> Result<Vec<String>, GitStoreError> {
+        let output = self.git("list remotes", "", &["remote"])?;
+        if !output.status.success() {
+            return Err(remote_error("list remotes", "", "", &output));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
     fn git(
         &self,
         action: &'static str,

@@ -249,6 +249,7 @@ impl Engine {
             }
         }
         let reviews = store.reviews(&stage.name, &revision.id)?;
+        let pause = super::pause::stage_pause(&store, &stage.name)?;
         drop(store);
         let facts = Facts {
             stage,
@@ -263,7 +264,11 @@ impl Engine {
             window_override: promotion.window_override.as_ref(),
             now: self.now(),
         };
-        Ok(policy::evaluate(&facts))
+        let mut evaluation = policy::evaluate(&facts);
+        if let Some(pause) = &pause {
+            evaluation.blockers.insert(0, policy::paused_blocker(pause));
+        }
+        Ok(evaluation)
     }
 
     pub(crate) fn failure(

@@ -47,7 +47,7 @@ pub fn is_stale(lock: &Lock, now: DateTime<Utc>, holder: &Holder) -> bool {
 }
 
 /// Whether a process with `pid` runs on this machine (Linux: /proc; elsewhere assume so).
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let proc_root = std::path::Path::new("/proc/self");
     if !proc_root.exists() {
         return true;

@@ -5,24 +5,28 @@ mod audit;
 mod drive;
 mod engine;
 mod lock;
+mod pause;
 mod query;
 mod reconcile;
 mod record;
 mod render;
 mod review;
 mod revision;
+mod service;
 mod store;
 mod write;
 
 pub use audit::{AuditEntry, AuditReport};
 pub use engine::{Clock, Engine, EngineOptions, GateReporter, PromoteRequest, StepHook};
 pub use lock::Holder;
+pub use pause::Pauses;
 pub use query::{Plan, StageStatus};
 pub use reconcile::{ReconcileAction, ReconcileReport};
 pub use record::{Lock, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification};
 pub use render::{Rendered, digest, render_resources};
 pub use review::{ReviewOutcome, noun as review_noun};
 pub use revision::{ImagePin, Revision, parse_images};
+pub use service::ServerRecord;
 pub use store::Store;
 
 use crate::gitstore::GitStoreError;

@@ -65,7 +65,12 @@ impl Engine {
         Ok(report)
     }
 
-    fn run_due(&self, stage: &Stage, revision: &Revision, trigger: Trigger) -> ReconcileAction {
+    pub(super) fn run_due(
+        &self,
+        stage: &Stage,
+        revision: &Revision,
+        trigger: Trigger,
+    ) -> ReconcileAction {
         let request = PromoteRequest {
             revision: revision.id.clone(),
             stage: stage.name.clone(),
@@ -104,7 +109,7 @@ impl Engine {
 
     /// What is due in `stage`: resumable promotions, a newer revision for an auto stage, and
     /// due schedule occurrences.
-    fn due(
+    pub(super) fn due(
         &self,
         config: &Config,
         stage: &Stage,
@@ -162,7 +167,7 @@ impl Engine {
 
     /// Whether `stage` should take `revision`: it does not have it, and it did not already fail
     /// there (a failed revision is retried only by hand).
-    fn wants(&self, stage: &Stage, revision: &Revision) -> Result<bool, PromotionError> {
+    pub(super) fn wants(&self, stage: &Stage, revision: &Revision) -> Result<bool, PromotionError> {
         let store = self.store()?;
         let record = store.stage(&stage.name)?;
         if record

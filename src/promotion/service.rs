@@ -1,0 +1,194 @@
+//! What a long-running service asks of the engine: which stages have work, one stage's due
+//! work at a time (so stages proceed in parallel), the next instant something becomes due by
+//! time alone, and the record that a service holds the state.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::PromotionError;
+use super::engine::Engine;
+use super::lock::process_alive;
+use super::reconcile::ReconcileAction;
+use super::record::Promotion;
+use super::store::Store;
+use crate::pipeline::{Config, Stage};
+use crate::state::{StateStoreExt, get_json, txn_put_json};
+
+const SERVER_KEY: &[u8] = b"v1/server";
+
+/// The record a running `ferry serve` keeps in the state it holds: local writes against that
+/// state are refused while the process lives, with its URL as the hint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    pub url: String,
+    pub pid: u32,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+}
+
+impl ServerRecord {
+    /// Whether the process that wrote the record still runs (a record from another host is
+    /// taken as live: its process cannot be checked from here).
+    pub fn is_live(&self) -> bool {
+        let here = super::lock::Holder::current("");
+        self.host != here.host || process_alive(self.pid)
+    }
+}
+
+impl Store {
+    /// The record of the service holding this state, if one was written.
+    pub fn server_record(&self) -> Result<Option<ServerRecord>, PromotionError> {
+        Ok(get_json(self.backend(), SERVER_KEY)?)
+    }
+
+    /// Records that a service holds this state.
+    pub fn set_server_record(&self, record: &ServerRecord) -> Result<(), PromotionError> {
+        Ok(self
+            .backend()
+            .transaction(|txn| txn_put_json(txn, SERVER_KEY, record))?)
+    }
+
+    /// Removes the record, when it is this process's own.
+    pub fn clear_server_record(&self, pid: u32) -> Result<(), PromotionError> {
+        Ok(self.backend().transaction(|txn| {
+            let current: Option<ServerRecord> = crate::state::txn_get_json(txn, SERVER_KEY)?;
+            if current.is_some_and(|r| r.pid == pid) {
+                txn.delete(SERVER_KEY)?;
+            }
+            Ok(())
+        })?)
+    }
+}
+
+impl Engine {
+    /// The stages that have something to do now: an unfinished promotion, a newer revision
+    /// for an auto stage, or a due schedule occurrence. Reads only.
+    pub fn stages_with_work<'c>(
+        &self,
+        config: &'c Config,
+    ) -> Result<Vec<&'c Stage>, PromotionError> {
+        let mut out = Vec::new();
+        for stage in config.pipeline.topological() {
+            if self.has_work(config, stage)? {
+                out.push(stage);
+            }
+        }
+        Ok(out)
+    }
+
+    fn has_work(&self, config: &Config, stage: &Stage) -> Result<bool, PromotionError> {
+        let store = self.store()?;
+        let unfinished = store
+            .promotions(Some(&stage.name), 20)?
+            .iter()
+            .any(|p| !p.state.is_terminal());
+        if unfinished {
+            return Ok(true);
+        }
+        let record = store.stage(&stage.name)?;
+        drop(store);
+        let scheduled = config.policy_of(stage).is_some_and(|policy| {
+            !crate::policy::due_occurrences(
+                policy,
+                &|i| record.schedules_acted.get(&i).copied(),
+                self.now(),
+            )
+            .is_empty()
+        });
+        if !stage.auto && !scheduled {
+            return Ok(false);
+        }
+        match self.newest_allowed(stage)? {
+            Some(revision) => self.wants(stage, &revision),
+            None => Ok(false),
+        }
+    }
+
+    /// Runs what is due in `stage` once, each due promotion as far as it can go (gates
+    /// included).
+    pub fn reconcile_stage(
+        &self,
+        config: &Config,
+        stage: &Stage,
+    ) -> Result<Vec<ReconcileAction>, PromotionError> {
+        let mut actions = Vec::new();
+        for (revision, trigger) in self.due(config, stage)? {
+            actions.push(self.run_due(stage, &revision, trigger));
+        }
+        Ok(actions)
+    }
+
+    /// The earliest instant after now at which time alone may change a decision somewhere in
+    /// the pipeline (see [`crate::policy::next_due`]).
+    pub fn next_due(&self, config: &Config) -> Result<Option<DateTime<Utc>>, PromotionError> {
+        let now = self.now();
+        let mut earliest: Option<DateTime<Utc>> = None;
+        for stage in config.pipeline.stages() {
+            let Some(policy) = config.policy_of(stage) else {
+                continue;
+            };
+            let store = self.store()?;
+            let waiting: Option<Promotion> = store
+                .promotions(Some(&stage.name), 1)?
+                .into_iter()
+                .next()
+                .filter(|p| !p.state.is_terminal());
+            let (blockers, reviews) = match &waiting {
+                Some(p) => {
+                    let reviews = store.reviews(&stage.name, &p.revision)?;
+                    let revision = store.revision(&p.revision)?;
+                    drop(store);
+                    let blockers = match &p.digest {
+                        Some(digest) => {
+                            self.evaluate(config, stage, &revision, p, digest)?.blockers
+                        }
+                        None => Vec::new(),
+                    };
+                    (blockers, reviews)
+                }
+                None => (Vec::new(), Vec::new()),
+            };
+            if let Some(at) = crate::policy::next_due(Some(policy), &blockers, &reviews, now) {
+                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+            }
+        }
+        Ok(earliest)
+    }
+}
+
+impl Engine {
+    /// What blocks the promotion `id` now, as data.
+    pub fn blockers(
+        &self,
+        config: &Config,
+        id: &str,
+    ) -> Result<Vec<crate::policy::Blocker>, PromotionError> {
+        let store = self.store()?;
+        let promotion = store.promotion(id)?;
+        let revision = store.revision(&promotion.revision)?;
+        drop(store);
+        let stage = self.stage(config, &promotion.stage)?;
+        let digest = match &promotion.digest {
+            Some(digest) => digest.clone(),
+            None => super::render::render(&self.git, stage, &revision)?.digest,
+        };
+        Ok(self
+            .evaluate(config, stage, &revision, &promotion, &digest)?
+            .blockers)
+    }
+
+    /// Drives the unfinished rollbacks of `stage` to their end (reconcile leaves rollbacks
+    /// to whoever asked for them; a service finishes them itself).
+    pub fn finish_rollbacks(&self, stage: &Stage) -> Result<Vec<Promotion>, PromotionError> {
+        let pending: Vec<Promotion> = self
+            .store()?
+            .promotions(Some(&stage.name), 20)?
+            .into_iter()
+            .filter(|p| p.rollback && !p.state.is_terminal())
+            .collect();
+        pending
+            .iter()
+            .map(|p| self.rollback(&stage.name, Some(&p.revision), true))
+            .collect()
+    }
+}
