@@ -18,6 +18,48 @@ impl Context {
         Engine::open(&repo, &state, &self.user(), self.engine_options()).map_err(engine_error)
     }
 
+    /// The engine for a command that writes the state: refused (exit 3) while a running
+    /// `ferry serve` holds it, with the server's URL as the hint.
+    pub fn writing_engine(&self) -> Result<Engine, CliError> {
+        self.refuse_if_served()?;
+        self.engine()
+    }
+
+    /// Refuses a local write while a live `ferry serve` holds the state.
+    pub fn refuse_if_served(&self) -> Result<(), CliError> {
+        let state = self.state_dir()?;
+        if !state.exists() {
+            return Ok(());
+        }
+        let store = crate::promotion::Store::open(&state)
+            .map_err(|e| engine_error(PromotionError::State(e)))?;
+        let Some(record) = store.server_record().map_err(engine_error)? else {
+            return Ok(());
+        };
+        if record.pid == std::process::id() || !record.is_live() {
+            return Ok(());
+        }
+        Err(CliError::blocked(format!(
+            "the state in {} is held by a running `ferry serve` at {} (pid {} on {})",
+            state.display(),
+            record.url,
+            record.pid,
+            record.host
+        ))
+        .with_hint(format!(
+            "send the command to the service: ferry --server {} …",
+            record.url
+        )))
+    }
+
+    /// Engine options for the service: as for a command, without progress on stderr.
+    pub fn service_engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            progress: None,
+            ..self.engine_options()
+        }
+    }
+
     /// What the engine gets from the process: environment, kubeconfig, progress, test hooks.
     pub fn engine_options(&self) -> EngineOptions {
         EngineOptions {

@@ -39,7 +39,11 @@ pub struct PromoteArgs {
 }
 
 pub fn run(ctx: &Context, args: PromoteArgs) -> Result<(), CliError> {
-    let engine = ctx.engine()?;
+    let engine = if args.dry_run {
+        ctx.engine()?
+    } else {
+        ctx.writing_engine()?
+    };
     if args.dry_run {
         let plan = engine
             .plan(&args.revision, &args.stage)

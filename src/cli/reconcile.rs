@@ -15,7 +15,7 @@ use crate::promotion::ReconcileReport;
 pub struct ReconcileArgs {}
 
 pub fn run(ctx: &Context, _args: ReconcileArgs) -> Result<(), CliError> {
-    let engine = ctx.engine()?;
+    let engine = ctx.writing_engine()?;
     let branch = engine.source_branch().map_err(engine_error)?;
     let config = engine.config_at_branch(&branch).map_err(engine_error)?;
     let report = engine.reconcile(&config).map_err(engine_error)?;

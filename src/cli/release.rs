@@ -45,6 +45,7 @@ pub fn run(ctx: &Context, args: ReleaseArgs) -> Result<(), CliError> {
             commit,
             message,
         } => {
+            ctx.refuse_if_served()?;
             let (revision, created) = engine
                 .create_release(&images, commit.as_deref(), message.as_deref())
                 .map_err(engine_error)?;

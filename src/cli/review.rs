@@ -28,7 +28,7 @@ pub struct ReviewArgs {
 }
 
 pub fn run(ctx: &Context, args: ReviewArgs, verdict: Verdict) -> Result<(), CliError> {
-    let engine = ctx.engine()?;
+    let engine = ctx.writing_engine()?;
     let outcome = engine
         .review(
             &args.stage,

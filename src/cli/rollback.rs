@@ -25,7 +25,7 @@ pub struct RollbackArgs {
 }
 
 pub fn run(ctx: &Context, args: RollbackArgs) -> Result<(), CliError> {
-    let engine = ctx.engine()?;
+    let engine = ctx.writing_engine()?;
     let promotion = engine
         .rollback(&args.stage, args.to.as_deref(), !args.no_wait)
         .map_err(engine_error)?;
