@@ -11,6 +11,7 @@ mod error;
 mod graph;
 mod history;
 pub mod output;
+mod pause;
 mod plan;
 pub mod progress;
 mod promote;
@@ -85,6 +86,8 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     Diff(diff::DiffArgs),
     Reconcile(reconcile::ReconcileArgs),
+    Pause(pause::PauseArgs),
+    Resume(pause::ResumeArgs),
     Audit(audit::AuditArgs),
     Token(token::TokenArgs),
     Completions(completions::CompletionsArgs),
@@ -140,6 +143,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rollback(args) => rollback::run(&ctx, args),
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Reconcile(args) => reconcile::run(&ctx, args),
+        Command::Pause(args) => pause::pause(&ctx, args),
+        Command::Resume(args) => pause::resume(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
         Command::Token(args) => token::run(&ctx, args),
         Command::Completions(args) => completions::run(args),
