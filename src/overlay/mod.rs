@@ -7,6 +7,7 @@
 //! top, hash suffixes, name references, legacy ordering and clean-up. See
 //! `docs/rendering.md` for what is supported.
 
+mod build_metadata;
 mod config;
 mod error;
 mod fieldspec;

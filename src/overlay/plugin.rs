@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::build_metadata::{self, Origin};
 use super::error::RenderError;
 use super::generator::{self, Generated};
 use super::hash;
@@ -24,13 +25,18 @@ use super::yaml::{Schema, parse_documents};
 const VALIDATED_BY: &str = "validated-by";
 
 /// One configured plugin and where its configuration was read.
-pub struct Configured {
+pub struct Plugin {
     /// The file (or directory) holding the configuration.
     pub source: String,
     /// `Kind/name`, for messages.
     pub id: String,
     pub config: PluginConfig,
+    /// What `buildMetadata` records for it, while origins are tracked.
+    pub origin: Option<build_metadata::Configured>,
 }
+
+/// A plugin configuration document: where it was read, its line, its origin (while tracked).
+type Document = (String, usize, Option<Origin>, Value);
 
 impl Builder<'_> {
     /// The plugins one of the lists configures. As in kustomize, inline configurations come
@@ -41,15 +47,21 @@ impl Builder<'_> {
         dir: &str,
         field: &str,
         entries: &[String],
-    ) -> Result<Vec<Configured>, RenderError> {
+    ) -> Result<Vec<Plugin>, RenderError> {
         let line = k.lines.get(field).copied().unwrap_or(1);
         let mut inline = Vec::new();
         let mut paths = Vec::new();
+        let kustomization_origin = self
+            .origin
+            .as_ref()
+            .map(|origin| origin.join(k.path.rsplit('/').next().unwrap_or(&k.path)));
         for entry in entries {
             match inline_documents(entry) {
-                Some(documents) => {
-                    inline.extend(documents.into_iter().map(|doc| (k.path.clone(), line, doc)))
-                }
+                Some(documents) => inline.extend(
+                    documents
+                        .into_iter()
+                        .map(|doc| (k.path.clone(), line, kustomization_origin.clone(), doc)),
+                ),
                 None => paths.push(entry),
             }
         }
@@ -59,10 +71,16 @@ impl Builder<'_> {
         }
         found
             .into_iter()
-            .map(|(source, line, doc)| {
+            .map(|(source, line, origin, doc)| {
                 let config = plugins::parse(&source, line, &doc)?;
                 let id = plugin_id(&doc);
-                Ok(Configured { source, id, config })
+                let origin = origin.map(|at| build_metadata::Configured::plugin(&at, &doc));
+                Ok(Plugin {
+                    source,
+                    id,
+                    config,
+                    origin,
+                })
             })
             .collect()
     }
@@ -74,7 +92,7 @@ impl Builder<'_> {
         dir: &str,
         entry: &str,
         line: usize,
-    ) -> Result<Vec<(String, usize, Value)>, RenderError> {
+    ) -> Result<Vec<Document>, RenderError> {
         let path = self.loader.resolve(dir, entry, &k.path)?;
         if self.loader.entry(&path)? == Some(EntryKind::Dir) {
             let mut built = ResMap::new();
@@ -83,8 +101,9 @@ impl Builder<'_> {
             return Ok(built
                 .into_iter()
                 .map(|mut r| {
+                    let origin = Origin::of_resource(&r);
                     r.finish();
-                    (source.clone(), line, r.value)
+                    (source.clone(), line, origin, r.value)
                 })
                 .collect());
         }
@@ -97,10 +116,11 @@ impl Builder<'_> {
             },
             message: err.message,
         })?;
+        let origin = self.origin.as_ref().map(|origin| origin.join(entry));
         Ok(documents
             .into_iter()
             .filter(|doc| doc.value.as_object().is_some_and(|map| !map.is_empty()))
-            .map(|doc| (path.clone(), doc.line, doc.value))
+            .map(|doc| (path.clone(), doc.line, origin.clone(), doc.value))
             .collect())
     }
 
@@ -121,8 +141,11 @@ impl Builder<'_> {
                 RenderError::transform(&k.path, format!("generator {}: {err}", plugin.id))
             };
             let pairs = self.pairs(k, dir, args)?;
-            let generated =
+            let mut generated =
                 generator::generate(what, args, args.options.as_ref(), pairs).map_err(error)?;
+            if let Some(by) = &plugin.origin {
+                build_metadata::annotate_generated(&mut generated, by);
+            }
             absorb(resources, generated, args.behavior).map_err(error)?;
         }
         Ok(())
@@ -137,6 +160,9 @@ impl Builder<'_> {
     ) -> Result<(), RenderError> {
         for plugin in self.plugins(k, dir, "transformers", &k.transformers)? {
             self.transform(k, dir, &plugin, resources)?;
+            if let Some(by) = &plugin.origin {
+                build_metadata::record_transformation(resources, by);
+            }
         }
         Ok(())
     }
@@ -172,7 +198,7 @@ impl Builder<'_> {
         &self,
         k: &Kustomization,
         dir: &str,
-        plugin: &Configured,
+        plugin: &Plugin,
         resources: &mut ResMap,
     ) -> Result<(), RenderError> {
         let failed = |err: String| RenderError::transform(&k.path, format!("{}: {err}", plugin.id));
@@ -265,7 +291,7 @@ impl Builder<'_> {
         &self,
         k: &Kustomization,
         dir: &str,
-        plugin: &Configured,
+        plugin: &Plugin,
         paths: &[String],
         patches: &str,
         resources: &mut ResMap,
@@ -338,7 +364,7 @@ fn plugin_id(doc: &Value) -> String {
     }
 }
 
-fn not_a(plugin: &Configured, what: &str) -> RenderError {
+fn not_a(plugin: &Plugin, what: &str) -> RenderError {
     RenderError::Transform {
         kustomization: plugin.source.clone(),
         message: format!("plugin {} is not a {what}", plugin.id),

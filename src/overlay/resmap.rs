@@ -9,6 +9,7 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::build_metadata::ORIGIN;
 use super::kustomization::{Behavior, Selector};
 use super::resid::ResId;
 use super::resource::{BUILD_ANNOTATIONS, NEEDS_HASH, Resource, object_mut, scalar_text};
@@ -66,6 +67,10 @@ pub fn absorb(
             if behavior == Behavior::Merge {
                 merge_string_map(&mut new, old, "data");
                 merge_string_map(&mut new, old, "binaryData");
+                // A merge keeps the origin of the object merged into.
+                if let Some(origin) = old.annotation(ORIGIN) {
+                    new.set_annotation(ORIGIN, origin);
+                }
             }
             resources[*index] = new;
             Ok(())

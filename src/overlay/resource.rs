@@ -293,6 +293,16 @@ impl Resource {
     /// Drops the build bookkeeping and normalises annotations the way kustomize's final
     /// clean-up leaves them: values as strings, an empty map removed.
     pub(crate) fn finish(&mut self) {
+        self.clean_up(false);
+    }
+
+    /// As [`Resource::finish`], keeping the origin and transformation annotations (which
+    /// `buildMetadata` decides about).
+    pub(crate) fn finish_tracked(&mut self) {
+        self.clean_up(true);
+    }
+
+    fn clean_up(&mut self, keep_tracking: bool) {
         let Some(Value::Object(metadata)) = self.value.get_mut("metadata") else {
             return;
         };
@@ -302,7 +312,7 @@ impl Resource {
         if let Value::Object(map) = annotations {
             map.retain(|key, _| {
                 !BUILD_ANNOTATIONS.contains(&key.as_str())
-                    && !TRACKING_ANNOTATIONS.contains(&key.as_str())
+                    && (keep_tracking || !TRACKING_ANNOTATIONS.contains(&key.as_str()))
             });
             for value in map.values_mut() {
                 if !value.is_string() {

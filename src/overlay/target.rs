@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
 
+use super::build_metadata::{self, Configured, Origin};
 use super::config::defaults;
 use super::error::{Position, RenderError};
 use super::generator::{self, Generated, Pairs};
@@ -32,11 +33,16 @@ pub fn build(loader: Loader<'_>, dir: &str, shared: &Shared) -> Result<Vec<Resou
         loader,
         chain: vec![dir.to_string()],
         shared,
+        origin: None,
     };
     // A Component is built directly like a Kustomization, as kustomize builds it.
     let kustomization = builder.load(dir)?;
+    let metadata = build_metadata::Options::of(&kustomization);
+    if metadata.tracks() {
+        builder.origin = Some(Origin::default());
+    }
     let mut resources = builder.accumulate(&kustomization, dir, ResMap::new())?;
-    finish(&kustomization, &mut resources)?;
+    finish(&kustomization, &mut resources, metadata)?;
     Ok(resources)
 }
 
@@ -67,6 +73,9 @@ pub(super) struct Builder<'a> {
     /// The kustomization directories being built, outermost first.
     chain: Vec<String>,
     shared: &'a Shared,
+    /// Where the kustomization being built is, relative to the outermost one, while
+    /// `buildMetadata` asks for origins to be tracked.
+    pub(super) origin: Option<Origin>,
 }
 
 impl Builder<'_> {
@@ -142,7 +151,21 @@ impl Builder<'_> {
         let added = match self.loader.entry(&path)? {
             Some(EntryKind::File) => {
                 let (path, text) = self.loader.read_text(dir, entry, &k.path)?;
-                read_resources(&path, &text)?
+                let mut read = read_resources(&path, &text)?;
+                if let Some(origin) = &self.origin {
+                    build_metadata::annotate_file(&mut read, &origin.join(entry));
+                }
+                read
+            }
+            Some(EntryKind::Dir) if self.origin.is_some() => {
+                // Origins depend on the path from the outermost kustomization: not shared.
+                self.enter(&path)?;
+                let outer = self.origin.clone();
+                self.origin = outer.as_ref().map(|origin| origin.join(entry));
+                let built = self.build_dir(&path);
+                self.origin = outer;
+                self.chain.pop();
+                built?.1
             }
             Some(EntryKind::Dir) => {
                 self.enter(&path)?;
@@ -182,6 +205,8 @@ impl Builder<'_> {
             });
         }
         self.enter(&path)?;
+        let outer = self.origin.clone();
+        self.origin = outer.as_ref().map(|origin| origin.join(entry));
         let result = self.load(&path).and_then(|component| {
             if !component.is_component {
                 return Err(RenderError::Kustomization {
@@ -191,6 +216,7 @@ impl Builder<'_> {
             }
             self.accumulate(&component, &path, resources)
         });
+        self.origin = outer;
         self.chain.pop();
         result
     }
@@ -213,8 +239,16 @@ impl Builder<'_> {
             let error = |err: String| {
                 RenderError::transform(&k.path, format!("generator {}: {err}", args.name))
             };
-            let generated =
+            let mut generated =
                 generator::generate(what, args, options.as_ref(), pairs).map_err(error)?;
+            if let Some(origin) = &self.origin {
+                let kind = match what {
+                    Generated::ConfigMap => "ConfigMapGenerator",
+                    Generated::Secret => "SecretGenerator",
+                };
+                let by = Configured::builtin(origin, file_name(&k.path), kind);
+                build_metadata::annotate_generated(&mut generated, &by);
+            }
             absorb(resources, generated, args.behavior).map_err(error)?;
         }
         Ok(())
@@ -278,40 +312,66 @@ impl Builder<'_> {
             patch::legacy_strategic_merge(resources, patch, at)?;
             resources.retain(|r| !r.is_empty());
         }
+        let once = |set: bool| usize::from(set);
+        let mark =
+            |resources: &mut ResMap, kind: &str, times: usize| self.mark(k, resources, kind, times);
+        mark(
+            resources,
+            "PatchStrategicMergeTransformer",
+            once(!legacy_patches.is_empty()),
+        );
         for spec in &k.patches {
             let (source, text) = self.patch_text(k, dir, &spec.path, &spec.patch)?;
             let body = patch::parse(&source, &text)?;
             patch::apply(resources, spec, Patch { source, body }, at)?;
+            mark(resources, "PatchTransformer", 1);
         }
         if !k.namespace.is_empty() {
             transform::namespace(resources, &k.namespace).map_err(failed)?;
+            mark(resources, "NamespaceTransformer", 1);
         }
         if !k.name_prefix.is_empty() {
             transform::name_affix(resources, &k.name_prefix, false).map_err(failed)?;
+            mark(resources, "PrefixTransformer", 1);
         }
         if !k.name_suffix.is_empty() {
             transform::name_affix(resources, &k.name_suffix, true).map_err(failed)?;
+            mark(resources, "SuffixTransformer", 1);
         }
         for label in &k.labels {
             transform::set_pairs(resources, &label.pairs, &transform::label_specs(label))
                 .map_err(failed)?;
+            mark(resources, "LabelTransformer", 1);
         }
         transform::set_pairs(resources, &k.common_labels, &defaults().common_labels)
             .map_err(failed)?;
+        // kustomize configures a commonLabels transformer whenever there are any labels.
+        let labelled = !k.labels.is_empty() || !k.common_labels.is_empty();
+        mark(resources, "LabelTransformer", once(labelled));
         transform::set_pairs(
             resources,
             &k.common_annotations,
             &defaults().common_annotations,
         )
         .map_err(failed)?;
+        let annotated = !k.common_annotations.is_empty();
+        mark(resources, "AnnotationsTransformer", once(annotated));
         self.legacy_json_patches(k, dir, resources)?;
+        mark(
+            resources,
+            "PatchJson6902Transformer",
+            k.patches_json6902.len(),
+        );
         transform::replicas(resources, &k.replicas).map_err(failed)?;
+        mark(resources, "ReplicaCountTransformer", k.replicas.len());
         for image in &k.images {
             images::apply_image(resources, image).map_err(failed)?;
         }
+        mark(resources, "ImageTagTransformer", k.images.len());
         if !k.replacements.is_empty() {
             let replacements = self.replacements(k, dir)?;
             replacement::apply(resources, &replacements).map_err(failed)?;
+            mark(resources, "ReplacementTransformer", 1);
         }
         resources.retain(|r| !r.is_empty());
         Ok(())
@@ -343,6 +403,18 @@ impl Builder<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Records `times` runs of the built-in transformer `kind` configured by `k`, when
+    /// `buildMetadata` tracks transformations.
+    fn mark(&self, k: &Kustomization, resources: &mut ResMap, kind: &str, times: usize) {
+        let Some(origin) = &self.origin else {
+            return;
+        };
+        let by = Configured::builtin(origin, file_name(&k.path), kind);
+        for _ in 0..times {
+            build_metadata::record_transformation(resources, &by);
+        }
     }
 
     fn legacy_json_patches(
@@ -485,14 +557,31 @@ fn unpack_list(resource: Resource) -> Result<Result<Vec<Value>, Resource>, Strin
     }
 }
 
+/// The name of the kustomization file at `path`.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// The steps kustomize runs once, on the outermost kustomization.
-fn finish(k: &Kustomization, resources: &mut ResMap) -> Result<(), RenderError> {
+fn finish(
+    k: &Kustomization,
+    resources: &mut ResMap,
+    metadata: build_metadata::Options,
+) -> Result<(), RenderError> {
     plugin::add_hash_suffixes(resources);
     namereference::fix(resources).map_err(|err| RenderError::transform(&k.path, err))?;
     resources.retain(|r| !r.is_local_config());
     order::sort(resources, k.sort_options.as_ref());
+    if metadata.tracks() {
+        build_metadata::finish(resources, metadata)
+            .map_err(|err| RenderError::transform(&k.path, err))?;
+    }
     for resource in resources.iter_mut() {
-        resource.finish();
+        if metadata.tracks() {
+            resource.finish_tracked();
+        } else {
+            resource.finish();
+        }
     }
     assign_file_names(resources);
     Ok(())

@@ -40,6 +40,11 @@ macro_rules! golden {
 }
 
 golden! {
+    build_metadata_all_options => "build-metadata-all-options",
+    build_metadata_in_base_is_ignored => "build-metadata-in-base-is-ignored",
+    build_metadata_managed_by_label => "build-metadata-managed-by-label",
+    build_metadata_origin_annotations => "build-metadata-origin-annotations",
+    build_metadata_transformer_annotations => "build-metadata-transformer-annotations",
     common_annotations => "common-annotations",
     common_labels_selectors_and_templates => "common-labels-selectors-and-templates",
     component_built_directly => "component-built-directly",
