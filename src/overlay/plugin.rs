@@ -14,6 +14,7 @@ use super::kustomization::plugins::{self, PluginConfig};
 use super::kustomization::{Kustomization, PatchSpec};
 use super::loader::display;
 use super::patch::{self, Body, Patch};
+use super::replacement;
 use super::resmap::{ResMap, absorb};
 use super::resource::{NEEDS_HASH, Resource};
 use super::source::EntryKind;
@@ -263,12 +264,9 @@ impl Builder<'_> {
                 transform::replicas_with(resources, std::slice::from_ref(replica), specs)
                     .map_err(failed)?
             }
-            PluginConfig::Replacement => {
-                return Err(RenderError::Unsupported {
-                    path: plugin.source.clone(),
-                    line: 0,
-                    field: "builtin plugin ReplacementTransformer".to_string(),
-                });
+            PluginConfig::Replacement(entries) => {
+                let replacements = self.replacements(k, dir, entries)?;
+                replacement::apply(resources, &replacements).map_err(failed)?
             }
         }
         resources.retain(|r| !r.is_empty());

@@ -369,7 +369,7 @@ impl Builder<'_> {
         }
         mark(resources, "ImageTagTransformer", k.images.len());
         if !k.replacements.is_empty() {
-            let replacements = self.replacements(k, dir)?;
+            let replacements = self.replacements(k, dir, &k.replacements)?;
             replacement::apply(resources, &replacements).map_err(failed)?;
             mark(resources, "ReplacementTransformer", 1);
         }
@@ -377,14 +377,16 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// The replacements of `k`, those in files read, each with a name for messages.
-    fn replacements(
+    /// The replacements `entries` of `k` lists, those in files read, each with a name for
+    /// messages.
+    pub(super) fn replacements(
         &self,
         k: &Kustomization,
         dir: &str,
+        entries: &[ReplacementEntry],
     ) -> Result<Vec<(String, Replacement)>, RenderError> {
         let mut out = Vec::new();
-        for (i, entry) in k.replacements.iter().enumerate() {
+        for (i, entry) in entries.iter().enumerate() {
             match entry {
                 ReplacementEntry::Inline(r) => out.push((format!("replacements[{i}]"), r.clone())),
                 ReplacementEntry::Path(path) => {

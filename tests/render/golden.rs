@@ -102,6 +102,7 @@ golden! {
     plugin_patch_transformer => "plugin-patch-transformer",
     plugin_prefix_suffix_transformer => "plugin-prefix-suffix-transformer",
     plugin_prefix_transformer_kind_selected => "plugin-prefix-transformer-kind-selected",
+    plugin_replacement_transformer => "plugin-replacement-transformer",
     plugin_replica_count_transformer => "plugin-replica-count-transformer",
     plugin_secret_generator => "plugin-secret-generator",
     plugin_validators_pass => "plugin-validators-pass",

@@ -11,6 +11,7 @@ use super::fields::{
     Field, boolean, field_spec, generator, image, list, object, patch, replica, selector, string,
     string_map, strings,
 };
+use super::replacements::{self, ReplacementEntry};
 use super::{GeneratorArgs, ImageSpec, PatchSpec, Replica, Selector};
 use crate::overlay::error::RenderError;
 use crate::overlay::fieldspec::FieldSpec;
@@ -78,8 +79,8 @@ pub enum PluginConfig {
         replica: Replica,
         specs: Vec<FieldSpec>,
     },
-    /// A ReplacementTransformer (its `replacements:` are read by the replacements code).
-    Replacement,
+    /// A ReplacementTransformer: its `replacements:`, inline or by path.
+    Replacement(Vec<ReplacementEntry>),
 }
 
 /// Why a plugin configuration could not be used, before the file and line are added.
@@ -177,7 +178,11 @@ pub fn parse(path: &str, line: usize, config: &Value) -> Result<PluginConfig, Re
             },
             specs: specs()?,
         },
-        "ReplacementTransformer" => PluginConfig::Replacement,
+        "ReplacementTransformer" => PluginConfig::Replacement(list(
+            &at("replacements"),
+            get("replacements"),
+            replacements::entry,
+        )?),
         "HelmChartInflationGenerator" | "IAMPolicyGenerator" | "ValueAddTransformer" => {
             return Err(problem(PluginProblem::Unsupported(kind.to_string())));
         }
