@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use ferry::promotion::{Engine, EngineOptions, PromoteRequest, Trigger};
+use ferry::promotion::{Actor, Engine, EngineOptions, Outcome, PromoteRequest};
 
 fn main() {
     divan::main();
@@ -81,21 +81,20 @@ fn engine(root: &Path) -> Engine {
     Engine::open(
         root,
         &root.join(".ferry"),
-        "bench",
+        Actor::local("bench"),
         EngineOptions::default(),
     )
     .expect("engine")
 }
 
 fn promote(engine: &Engine, revision: &str, stage: &str) {
-    let request = PromoteRequest {
-        revision: revision.into(),
-        stage: stage.into(),
-        trigger: Trigger::Manual,
-        wait: true,
-        window_override: None,
-    };
-    engine.promote(&request).expect("promotion succeeds");
+    let mut request = PromoteRequest::new(revision, stage);
+    request.wait = true;
+    let outcome = engine.promote(&request).expect("promotion runs");
+    assert!(
+        matches!(outcome, Outcome::Succeeded(_)),
+        "promotion succeeds: {outcome:?}"
+    );
 }
 
 /// One revision through three stages; divide by three for the time per stage.

@@ -10,7 +10,7 @@ use clap::Args;
 use super::engine::engine_error;
 use super::{CliError, Context};
 use crate::policy::{Verdict, WindowState, window_at};
-use crate::promotion::{Engine, EngineOptions, PromoteRequest, PromotionError, Trigger};
+use crate::promotion::{Actor, Engine, EngineOptions, PromoteRequest, PromotionState};
 
 /// Promote a release of the bundled hello-world example through dev → qa → prod
 ///
@@ -195,7 +195,7 @@ impl Demo {
         Engine::open(
             &self.dir,
             &self.dir.join(".ferry"),
-            user,
+            Actor::local(user),
             self.options.clone(),
         )
         .map_err(engine_error)
@@ -282,31 +282,24 @@ impl Demo {
 
     fn promote_prod(&self, engine: &Engine, revision: &str) -> Result<(), CliError> {
         println!("$ ferry promote {revision} --to prod --wait   # as {REQUESTER}");
-        let request = PromoteRequest {
-            revision: revision.into(),
-            stage: "prod".into(),
-            trigger: Trigger::Manual,
-            wait: true,
-            window_override: None,
-        };
-        match engine.promote(&request) {
-            Ok(p) => {
-                let mut out = Vec::new();
-                super::promote::write_promotion(&mut out, &p)
-                    .map_err(|e| CliError::failed(e.to_string()))?;
-                print!("{}", String::from_utf8_lossy(&out));
-                Ok(())
-            }
-            Err(PromotionError::Blocked {
-                promotion,
-                blockers,
-                ..
-            }) => {
-                println!("{promotion}: blocked (exit 3):");
-                blockers.iter().for_each(|b| println!("  - {b}"));
-                Ok(())
-            }
-            Err(err) => Err(engine_error(err)),
+        let mut request = PromoteRequest::new(revision, "prod");
+        request.wait = true;
+        let outcome = engine.promote(&request).map_err(engine_error)?;
+        let p = outcome.promotion();
+        if p.state == PromotionState::Blocked {
+            println!("{}: blocked (exit 3):", p.id);
+            p.blockers.iter().for_each(|b| println!("  - {b}"));
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        super::promote::write_promotion(&mut out, &outcome)
+            .map_err(|e| CliError::failed(e.to_string()))?;
+        print!("{}", String::from_utf8_lossy(&out));
+        match p.state {
+            PromotionState::Failed | PromotionState::Aborted => Err(CliError::failed(format!(
+                "the promotion of {revision} to prod did not succeed"
+            ))),
+            _ => Ok(()),
         }
     }
 

@@ -8,14 +8,16 @@ use std::sync::Arc;
 use super::{CliError, Context, ErrorKind};
 use crate::gates::ProgressSink;
 use crate::pipeline::GateSpec;
-use crate::promotion::{Engine, EngineOptions, GateReporter, PromotionError};
+use crate::promotion::Promotion;
+use crate::promotion::{Actor, Engine, EngineOptions, GateReporter, PromotionError};
 
 impl Context {
     /// The engine for the repository, acting as the current user.
     pub fn engine(&self) -> Result<Engine, CliError> {
         let repo = self.repo()?;
         let state = self.state_dir()?;
-        Engine::open(&repo, &state, &self.user(), self.engine_options()).map_err(engine_error)
+        let actor = Actor::local(&self.user());
+        Engine::open(&repo, &state, actor, self.engine_options()).map_err(engine_error)
     }
 
     /// The engine for a command that writes the state: refused (exit 3) while a running
@@ -31,8 +33,7 @@ impl Context {
         if !state.exists() {
             return Ok(());
         }
-        let store = crate::promotion::Store::open(&state)
-            .map_err(|e| engine_error(PromotionError::State(e)))?;
+        let store = crate::promotion::Store::open(&state).map_err(engine_error)?;
         let Some(record) = store.server_record().map_err(engine_error)? else {
             return Ok(());
         };
@@ -68,6 +69,7 @@ impl Context {
             progress: Some(Arc::new(ProgressReporter)),
             step_hook: test_hooks::step_hook(),
             clock: test_hooks::clock(),
+            events: None,
         }
     }
 }
@@ -91,7 +93,7 @@ fn default_kubeconfig() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-/// The exit code of an engine error: bad input 2, blocked or busy 3, failures 1.
+/// The exit code of an engine error: bad input 2, busy 3, failures 1.
 pub fn engine_error(err: PromotionError) -> CliError {
     let kind = match &err {
         PromotionError::BadInput(_)
@@ -101,25 +103,57 @@ pub fn engine_error(err: PromotionError) -> CliError {
         | PromotionError::Refused(_)
         | PromotionError::Config(_)
         | PromotionError::Render { .. } => ErrorKind::BadInput,
-        PromotionError::Blocked { .. }
-        | PromotionError::Busy { .. }
-        | PromotionError::Concurrent { .. } => ErrorKind::Blocked,
+        PromotionError::Busy { .. } | PromotionError::Concurrent { .. } => ErrorKind::Blocked,
         _ if is_unknown_rev(&err) => ErrorKind::BadInput,
         _ => ErrorKind::Failed,
     };
-    let hint = match &err {
-        PromotionError::UnknownRevision { .. } => Some("`ferry release list` shows the revisions"),
-        PromotionError::Busy { .. } => Some("wait for it to finish, or check `ferry status`"),
-        PromotionError::Blocked { .. } => Some(
-            "`ferry status` shows what each stage waits for; `ferry reconcile` retries when it may proceed",
-        ),
-        _ => None,
+    let hints = match &err {
+        PromotionError::UnknownRevision { .. } => {
+            vec!["`ferry release list` shows the revisions".to_string()]
+        }
+        PromotionError::UnknownPromotion { .. } => {
+            vec!["`ferry history` shows the promotions".to_string()]
+        }
+        PromotionError::Busy { active, driver, .. } => busy_hints(active, driver.is_some()),
+        _ => Vec::new(),
     };
-    let error = CliError::from_error(kind, err);
-    match hint {
-        Some(hint) => error.with_hint(hint),
-        None => error,
+    hints
+        .into_iter()
+        .fold(CliError::from_error(kind, err), CliError::with_hint)
+}
+
+/// What finishes or supersedes the promotion `active` that holds its stage.
+fn busy_hints(active: &Promotion, driven: bool) -> Vec<String> {
+    let mut hints = Vec::new();
+    if driven {
+        hints.push(format!(
+            "wait for it to finish (`ferry status` shows where it is), or supersede it: `ferry abort {}`, or pass --abort-active",
+            active.id
+        ));
+    } else {
+        hints.push(format!(
+            "finish it: {}; or supersede it: `ferry abort {}`, or pass --abort-active",
+            finish_commands(active),
+            active.id
+        ));
     }
+    hints
+}
+
+/// The commands that drive `promotion` on to its end, for a hint.
+pub fn finish_commands(promotion: &Promotion) -> String {
+    let again = if promotion.rollback {
+        format!(
+            "ferry rollback {} --to {}",
+            promotion.stage, promotion.revision
+        )
+    } else {
+        format!(
+            "ferry promote {} --to {} --wait",
+            promotion.revision, promotion.stage
+        )
+    };
+    format!("`ferry reconcile` or `{again}`")
 }
 
 /// Git errors that come from what a person gave: an unknown revision, a directory that is

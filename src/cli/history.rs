@@ -5,7 +5,7 @@ use clap::Args;
 use super::engine::engine_error;
 use super::output::{emit, table};
 use super::{CliError, Context};
-use crate::promotion::Promotion;
+use crate::promotion::{Promotion, PromotionState};
 
 /// List promotions, newest first: of one stage or of all
 #[derive(Debug, Args)]
@@ -42,8 +42,12 @@ pub(crate) fn render(promotions: &[Promotion]) -> String {
                 .map(|g| format!("{}:{}", g.name, g.status.as_str()))
                 .collect::<Vec<_>>()
                 .join(",");
-            let mut detail = if p.state.as_str() == "blocked" {
-                p.blockers.join("; ")
+            let mut detail = if p.state == PromotionState::Blocked {
+                p.blockers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             } else {
                 p.error.clone().unwrap_or(gates)
             };

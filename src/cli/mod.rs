@@ -1,6 +1,7 @@
 //! The command line: global options, one file per subcommand, output formatting and the
 //! mapping of errors to exit codes. Only this module prints.
 
+mod abort;
 mod audit;
 mod build;
 mod completions;
@@ -84,6 +85,7 @@ pub enum Command {
     Status(status::StatusArgs),
     History(history::HistoryArgs),
     Rollback(rollback::RollbackArgs),
+    Abort(abort::AbortArgs),
     Diff(diff::DiffArgs),
     Reconcile(reconcile::ReconcileArgs),
     Pause(pause::PauseArgs),
@@ -141,6 +143,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status(args) => status::run(&ctx, args),
         Command::History(args) => history::run(&ctx, args),
         Command::Rollback(args) => rollback::run(&ctx, args),
+        Command::Abort(args) => abort::run(&ctx, args),
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Reconcile(args) => reconcile::run(&ctx, args),
         Command::Pause(args) => pause::pause(&ctx, args),

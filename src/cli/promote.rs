@@ -4,18 +4,20 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::engine::engine_error;
-use super::output::emit;
+use super::engine::{engine_error, finish_commands};
+use super::output::{Format, emit};
 use super::{CliError, Context};
 use crate::policy::WindowOverride;
-use crate::promotion::{Plan, PromoteRequest, Promotion, PromotionState, Trigger};
+use crate::promotion::{Outcome, Plan, PromoteRequest, Promotion, PromotionState};
 
 /// Promote a revision into a stage
 ///
 /// Checks the stage's policy (upstream verification, soak, windows, approvals), writes the
 /// rendered manifests as one commit on the stage's output branch and, with --wait, runs the
 /// stage's gates and waits for the verdict. Without --wait it returns once the commit is
-/// written; `ferry reconcile` (or `promote --wait` again) finishes the verification.
+/// written; `ferry reconcile` (or `promote --wait` again) finishes the verification. While
+/// another promotion holds the stage (it has written and not ended) this is refused as busy,
+/// unless --abort-active aborts that one.
 /// Exit codes: 0 done, 1 a gate failed, 2 bad input, 3 blocked by policy or busy.
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
@@ -36,6 +38,9 @@ pub struct PromoteArgs {
     /// Why the windows are overridden (recorded in the audit log)
     #[arg(long)]
     pub reason: Option<String>,
+    /// Abort the promotion that holds the stage instead of refusing (audited)
+    #[arg(long)]
+    pub abort_active: bool,
 }
 
 pub fn run(ctx: &Context, args: PromoteArgs) -> Result<(), CliError> {
@@ -62,21 +67,67 @@ pub fn run(ctx: &Context, args: PromoteArgs) -> Result<(), CliError> {
         user: engine.user().to_string(),
         reason: args.reason.clone().unwrap_or_default(),
     });
-    let request = PromoteRequest {
-        revision: args.revision,
-        stage: args.stage,
-        trigger: Trigger::Manual,
-        wait: args.wait,
-        window_override,
-    };
-    let promotion = engine.promote(&request).map_err(engine_error)?;
-    emit(ctx.format(), &promotion, |out| {
-        write_promotion(out, &promotion)
-    })
+    let mut request = PromoteRequest::new(&args.revision, &args.stage);
+    request.wait = args.wait;
+    request.window_override = window_override;
+    request.abort_active = args.abort_active;
+    let outcome = engine.promote(&request).map_err(engine_error)?;
+    report(ctx.format(), &outcome)
+}
+
+/// Prints where a promotion stands and turns the outcome into the exit code: blocked 3,
+/// failed or aborted 1. A blocked or failed promotion goes to stdout only as JSON or YAML;
+/// for people the error says it.
+pub fn report(format: Format, outcome: &Outcome) -> Result<(), CliError> {
+    let p = outcome.promotion();
+    let ended_badly = matches!(outcome, Outcome::Blocked(_) | Outcome::Failed(_))
+        || matches!(outcome, Outcome::Elsewhere(p) if p.state == PromotionState::Failed);
+    if format != Format::Table || !ended_badly {
+        emit(format, p, |out| write_promotion(out, outcome))?;
+    }
+    match p.state {
+        PromotionState::Blocked => Err(CliError::blocked(format!(
+            "promotion {} of {} to {} is blocked: {}",
+            p.id,
+            p.revision,
+            p.stage,
+            p.blockers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+        .with_hint(
+            "`ferry status` shows what each stage waits for; `ferry reconcile` retries when it may proceed",
+        )),
+        PromotionState::Failed => Err(CliError::failed(format!(
+            "promotion {} of {} to {} failed: {}",
+            p.id,
+            p.revision,
+            p.stage,
+            p.error.as_deref().unwrap_or("see `ferry history`")
+        ))),
+        PromotionState::Aborted => Err(CliError::failed(format!(
+            "promotion {} of {} to {} ended without being verified: {}",
+            p.id,
+            p.revision,
+            p.stage,
+            p.error.as_deref().unwrap_or("aborted")
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A promotion's outcome for people.
-pub fn write_promotion(out: &mut dyn Write, p: &Promotion) -> std::io::Result<()> {
+pub fn write_promotion(out: &mut dyn Write, outcome: &Outcome) -> std::io::Result<()> {
+    let p = outcome.promotion();
+    if let Outcome::Elsewhere(_) = outcome {
+        writeln!(
+            out,
+            "{}: another process moved it on first; it is now {}",
+            p.id, p.state
+        )?;
+    }
     let commit = p
         .commit
         .as_deref()
@@ -94,12 +145,16 @@ pub fn write_promotion(out: &mut dyn Write, p: &Promotion) -> std::io::Result<()
                 "{}: {} written to {} (commit {commit}); verifying",
                 p.id, p.revision, p.stage
             )?;
-            writeln!(
-                out,
-                "  run `ferry reconcile` or `ferry promote {} --to {} --wait` to run its gates",
-                p.revision, p.stage
-            )?;
+            writeln!(out, "  run {} to run its gates", finish_commands(p))?;
         }
+        PromotionState::Aborted => writeln!(
+            out,
+            "{}: {} → {}: aborted ({})",
+            p.id,
+            p.revision,
+            p.stage,
+            last_note(p).unwrap_or("no reason given")
+        )?,
         state => writeln!(out, "{}: {} → {}: {state}", p.id, p.revision, p.stage)?,
     }
     for gate in &p.gates {
@@ -115,6 +170,11 @@ pub fn write_promotion(out: &mut dyn Write, p: &Promotion) -> std::io::Result<()
         writeln!(out, "  note: {note}")?;
     }
     Ok(())
+}
+
+/// The note of the promotion's last transition.
+fn last_note(p: &Promotion) -> Option<&str> {
+    p.transitions.last().and_then(|t| t.note.as_deref())
 }
 
 /// A plan for people.

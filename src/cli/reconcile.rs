@@ -5,12 +5,14 @@ use clap::Args;
 use super::engine::engine_error;
 use super::output::emit;
 use super::{CliError, Context};
-use crate::promotion::ReconcileReport;
+use crate::promotion::{ActionResult, ReconcileReport};
 
 /// Run every due auto-promotion and scheduled promotion, repeating until nothing is due
 ///
 /// Safe to run from cron every minute, alongside other reconcile runs: stage locks keep two
-/// runs from promoting the same stage. A second run right after the first does nothing.
+/// runs from promoting the same stage, and a promotion another run moved on first is
+/// reported, not failed. Unfinished promotions and rollbacks are resumed. A second run right
+/// after the first does nothing. Exit codes: 0 done, 1 a promotion failed.
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {}
 
@@ -20,11 +22,7 @@ pub fn run(ctx: &Context, _args: ReconcileArgs) -> Result<(), CliError> {
     let config = engine.config_at_branch(&branch).map_err(engine_error)?;
     let report = engine.reconcile(&config).map_err(engine_error)?;
     emit(ctx.format(), &report, |out| write_report(out, &report))?;
-    if report
-        .actions
-        .iter()
-        .any(|a| a.outcome == "failed" || a.outcome == "error")
-    {
+    if report.failed() {
         return Err(CliError::failed("some promotions failed"));
     }
     Ok(())
@@ -40,20 +38,34 @@ pub(crate) fn write_report(
     }
     for a in &report.actions {
         let id = a.promotion.as_deref().unwrap_or("-");
-        let detail = if a.detail.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", a.detail)
+        let result = match &a.result {
+            ActionResult::Succeeded => "succeeded".to_string(),
+            ActionResult::Verifying => "verifying".to_string(),
+            ActionResult::Blocked { blockers } => format!(
+                "blocked: {}",
+                blockers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            ActionResult::Failed { reason } => format!("failed: {reason}"),
+            ActionResult::Aborted { reason } => format!("aborted: {reason}"),
+            ActionResult::Elsewhere { state } => {
+                format!("moved on by another process (now {state})")
+            }
+            ActionResult::Busy { detail } => format!("busy: {detail}"),
+            ActionResult::Error { error } => format!("error: {error}"),
         };
         writeln!(
             out,
-            "{id} {} → {} ({:?}): {}{detail}",
-            a.revision, a.stage, a.trigger, a.outcome
+            "{id} {} → {} ({:?}): {result}",
+            a.revision, a.stage, a.trigger
         )?;
     }
-    for (stage, blockers) in &report.waiting {
-        for b in blockers {
-            writeln!(out, "{stage} waits: {b}")?;
+    for waiting in &report.waiting {
+        for b in &waiting.blockers {
+            writeln!(out, "{} waits: {}: {b}", waiting.stage, waiting.revision)?;
         }
     }
     Ok(())

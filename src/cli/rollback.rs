@@ -3,15 +3,17 @@
 use clap::Args;
 
 use super::engine::engine_error;
-use super::output::emit;
-use super::promote::write_promotion;
+use super::promote::report;
 use super::{CliError, Context};
+use crate::promotion::RollbackRequest;
 
 /// Roll a stage back to its previously verified revision (or --to REV)
 ///
 /// A rollback is a new commit on the stage's branch with the earlier revision's manifests —
 /// never a branch reset. It skips the upstream requirement and soak, but not approvals
-/// unless the policy says `rollback: {skipApprovals: true}`.
+/// unless the policy says `rollback: {skipApprovals: true}`. Like a promotion, it is refused
+/// as busy while another promotion holds the stage, unless --abort-active aborts that one; a
+/// rollback that did not finish is resumed by `ferry reconcile` or by this command again.
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The stage to roll back
@@ -22,14 +24,19 @@ pub struct RollbackArgs {
     /// Return once written, without waiting for the gates
     #[arg(long)]
     pub no_wait: bool,
+    /// Abort the promotion that holds the stage instead of refusing (audited)
+    #[arg(long)]
+    pub abort_active: bool,
 }
 
 pub fn run(ctx: &Context, args: RollbackArgs) -> Result<(), CliError> {
     let engine = ctx.writing_engine()?;
-    let promotion = engine
-        .rollback(&args.stage, args.to.as_deref(), !args.no_wait)
-        .map_err(engine_error)?;
-    emit(ctx.format(), &promotion, |out| {
-        write_promotion(out, &promotion)
-    })
+    let request = RollbackRequest {
+        stage: args.stage,
+        to: args.to,
+        wait: !args.no_wait,
+        abort_active: args.abort_active,
+    };
+    let outcome = engine.rollback(&request).map_err(engine_error)?;
+    report(ctx.format(), &outcome)
 }

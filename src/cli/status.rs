@@ -37,7 +37,7 @@ pub(crate) fn render(stages: &[StageStatus]) -> String {
                 } else {
                     "no".into()
                 },
-                s.state.clone(),
+                s.state.as_str().to_string(),
                 s.since
                     .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                     .unwrap_or_else(|| "-".into()),
@@ -53,8 +53,14 @@ pub(crate) fn render(stages: &[StageStatus]) -> String {
         for blocker in &s.blockers {
             text.push_str(&format!("{}: waiting: {blocker}\n", s.name));
         }
-        for approval in &s.approvals {
-            text.push_str(&format!("{}: {approval}\n", s.name));
+        for review in &s.reviews {
+            text.push_str(&format!(
+                "{}: {} by {} ({})\n",
+                s.name,
+                crate::promotion::review_noun(review.verdict),
+                review.user,
+                s.promotion_revision.as_deref().unwrap_or("-")
+            ));
         }
         for gate in s
             .gates

@@ -13,7 +13,7 @@ use super::yaml::at;
 pub const PIPELINE_FILE: &str = "environments/pipeline.yaml";
 
 /// How many upstream stages must have verified a revision before a stage may take it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Requires {
     All,

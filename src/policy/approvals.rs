@@ -115,12 +115,8 @@ pub(crate) fn approvals(rule: &ApprovalRule, facts: &Facts) -> (Option<Blocker>,
             n => format!("{n} approvals no longer count: the rendered content changed"),
         });
     }
-    let blocker = (have < rule.required).then(|| Blocker::Approvals {
-        have,
-        need: rule.required,
-        from: rule.from.clone(),
-        stale,
-    });
+    let blocker =
+        (have < rule.required).then(|| Blocker::approvals(have, rule.required, &rule.from, stale));
     (blocker, notes)
 }
 
@@ -385,11 +381,13 @@ mod tests {
             let approvals = eval.blockers.iter().find_map(|b| match b {
                 Blocker::Approvals {
                     have,
-                    need,
+                    required,
                     from,
                     stale,
+                    needed,
                 } => {
-                    assert_eq!((*need, from.len()), (2, 1), "{story}");
+                    assert_eq!((*required, from.len()), (2, 1), "{story}");
+                    assert_eq!(*needed, 2 - *have, "{story}");
                     Some((*have, *stale))
                 }
                 _ => None,

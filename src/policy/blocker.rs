@@ -4,16 +4,17 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::clock;
 use super::windows::HORIZON;
 use crate::pipeline::{Principal, Requires};
 
-/// One unmet requirement of a promotion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One unmet requirement of a promotion: what the state store keeps, `-o json` prints and
+/// the API returns, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Blocker {
     /// The revision is not verified in the upstream stage(s) the stage requires.
@@ -21,19 +22,20 @@ pub enum Blocker {
         missing: Vec<String>,
         requires: Requires,
     },
-    /// The revision has not been verified upstream for the policy's `soak` yet.
+    /// The revision has not been verified in `upstream` for the policy's `soak` yet.
     Soak {
-        stage: String,
+        upstream: String,
         ready_at: DateTime<Utc>,
-        #[serde(rename = "remaining_seconds", serialize_with = "whole_seconds")]
-        remaining: Duration,
+        /// Whole seconds from the decision until `ready_at`, rounded up.
+        remaining_seconds: u64,
     },
-    /// Fewer approvals count than the policy requires. `stale` counts approvals that
-    /// would count but were given for different rendered content.
+    /// Fewer approvals count than the policy requires: `needed` more from `from`. `stale`
+    /// counts approvals that would count but were given for different rendered content.
     Approvals {
+        needed: u32,
+        from: Vec<String>,
         have: u32,
-        need: u32,
-        from: Vec<Principal>,
+        required: u32,
         stale: u32,
     },
     /// Someone rejected exactly this rendered content.
@@ -42,32 +44,86 @@ pub enum Blocker {
         at: DateTime<Utc>,
         comment: Option<String>,
     },
-    /// No allow window is open; `opens_at` is the next open minute, if any within a year.
-    #[serde(rename = "window")]
-    WindowClosed { opens_at: Option<DateTime<Tz>> },
+    /// No allow window is open; `opens_at` is the next open minute (in `timezone`), if any
+    /// within a year.
+    Window {
+        opens_at: Option<DateTime<FixedOffset>>,
+        timezone: String,
+    },
     /// A deny window (freeze) holds until `until`; the window next opens at `opens_at`.
-    #[serde(rename = "freeze")]
-    Denied {
+    Freeze {
         reason: String,
-        until: Option<DateTime<Tz>>,
-        opens_at: Option<DateTime<Tz>>,
+        until: Option<DateTime<FixedOffset>>,
+        opens_at: Option<DateTime<FixedOffset>>,
+        timezone: String,
     },
     /// The stage (or the whole pipeline) is paused: no promotion starts until resumed.
     Paused { by: String, reason: String },
+    /// A blocker an earlier ferry recorded as a sentence (state layout 1), kept as it was;
+    /// `of` is the kind it recorded with it.
+    Recorded {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        of: Option<String>,
+    },
 }
 
 impl Blocker {
+    /// `needed` more approvals of `required` from `from` (`have` count already).
+    pub fn approvals(have: u32, required: u32, from: &[Principal], stale: u32) -> Blocker {
+        Blocker::Approvals {
+            needed: required.saturating_sub(have),
+            from: from.iter().map(Principal::to_string).collect(),
+            have,
+            required,
+            stale,
+        }
+    }
+
+    /// The soak in `upstream` that ends at `ready_at`, `remaining` from now.
+    pub fn soak(upstream: &str, ready_at: DateTime<Utc>, remaining: Duration) -> Blocker {
+        Blocker::Soak {
+            upstream: upstream.to_string(),
+            ready_at,
+            remaining_seconds: whole_seconds(remaining),
+        }
+    }
+
+    /// A closed window that next opens at `opens_at`.
+    pub fn window(opens_at: Option<DateTime<Tz>>, timezone: Tz) -> Blocker {
+        Blocker::Window {
+            opens_at: opens_at.map(|t| t.fixed_offset()),
+            timezone: timezone.name().to_string(),
+        }
+    }
+
+    /// A freeze for `reason` until `until`, after which the window opens at `opens_at`.
+    pub fn freeze(
+        reason: &str,
+        until: Option<DateTime<Tz>>,
+        opens_at: Option<DateTime<Tz>>,
+        timezone: Tz,
+    ) -> Blocker {
+        Blocker::Freeze {
+            reason: reason.to_string(),
+            until: until.map(|t| t.fixed_offset()),
+            opens_at: opens_at.map(|t| t.fixed_offset()),
+            timezone: timezone.name().to_string(),
+        }
+    }
+
     /// A stable name of the kind of blocker: `upstream`, `soak`, `approvals`, `rejected`,
-    /// `window`, `freeze` or `paused`.
+    /// `window`, `freeze`, `paused` or `recorded`.
     pub fn kind(&self) -> &'static str {
         match self {
             Blocker::Upstream { .. } => "upstream",
             Blocker::Soak { .. } => "soak",
             Blocker::Approvals { .. } => "approvals",
             Blocker::Rejected { .. } => "rejected",
-            Blocker::WindowClosed { .. } => "window",
-            Blocker::Denied { .. } => "freeze",
+            Blocker::Window { .. } => "window",
+            Blocker::Freeze { .. } => "freeze",
             Blocker::Paused { .. } => "paused",
+            Blocker::Recorded { .. } => "recorded",
         }
     }
 }
@@ -83,34 +139,49 @@ impl fmt::Display for Blocker {
                 write!(f, "needs verification in {stages}")
             }
             Blocker::Soak {
-                stage, remaining, ..
-            } => write!(f, "soaking in {stage}: ready in {}", human(*remaining)),
+                upstream,
+                remaining_seconds,
+                ..
+            } => write!(
+                f,
+                "soaking in {upstream}: ready in {}",
+                human(Duration::from_secs(*remaining_seconds))
+            ),
             Blocker::Approvals {
-                have,
-                need,
+                needed,
                 from,
                 stale,
-            } => approvals(f, need.saturating_sub(*have), from, *stale),
+                ..
+            } => approvals(f, *needed, from, *stale),
             Blocker::Rejected { by, comment, .. } => match comment {
                 Some(comment) => write!(f, "rejected by {by}: {comment}"),
                 None => write!(f, "rejected by {by}"),
             },
-            Blocker::WindowClosed { opens_at } => match opens_at {
-                Some(t) => write!(f, "window opens {}", clock::display(t)),
+            Blocker::Window { opens_at, timezone } => match opens_at {
+                Some(t) => write!(f, "window opens {}", local(t, timezone)),
                 None => write!(f, "window closed: {}", never()),
             },
-            Blocker::Denied {
+            Blocker::Freeze {
                 reason,
                 until,
                 opens_at,
-            } => denied(f, reason, until.as_ref(), opens_at.as_ref()),
+                timezone,
+            } => denied(f, reason, until.as_ref(), opens_at.as_ref(), timezone),
             Blocker::Paused { by, reason } => write!(f, "paused by {by}: {reason}"),
+            Blocker::Recorded { text, .. } => f.write_str(text),
         }
     }
 }
 
-fn approvals(f: &mut fmt::Formatter<'_>, more: u32, from: &[Principal], stale: u32) -> fmt::Result {
-    let from: Vec<String> = from.iter().map(Principal::to_string).collect();
+/// `t` as people read it in the time zone named `timezone`.
+fn local(t: &DateTime<FixedOffset>, timezone: &str) -> String {
+    match timezone.parse::<Tz>() {
+        Ok(tz) => clock::display(&t.with_timezone(&tz)),
+        Err(_) => format!("{} {timezone}", t.format("%a %-d %b %H:%M")),
+    }
+}
+
+fn approvals(f: &mut fmt::Formatter<'_>, more: u32, from: &[String], stale: u32) -> fmt::Result {
     let plural = if more == 1 { "" } else { "s" };
     write!(
         f,
@@ -133,15 +204,16 @@ fn approvals(f: &mut fmt::Formatter<'_>, more: u32, from: &[Principal], stale: u
 fn denied(
     f: &mut fmt::Formatter<'_>,
     reason: &str,
-    until: Option<&DateTime<Tz>>,
-    opens_at: Option<&DateTime<Tz>>,
+    until: Option<&DateTime<FixedOffset>>,
+    opens_at: Option<&DateTime<FixedOffset>>,
+    timezone: &str,
 ) -> fmt::Result {
     let Some(until) = until else {
         return write!(f, "{reason}: no end {}", within());
     };
-    write!(f, "{reason} until {}", clock::display(until))?;
+    write!(f, "{reason} until {}", local(until, timezone))?;
     match opens_at {
-        Some(opens) if opens != until => write!(f, "; window opens {}", clock::display(opens)),
+        Some(opens) if opens != until => write!(f, "; window opens {}", local(opens, timezone)),
         _ => Ok(()),
     }
 }
@@ -180,8 +252,9 @@ pub(crate) fn human(d: Duration) -> String {
     out
 }
 
-fn whole_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+/// Whole seconds, rounded up.
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 #[cfg(test)]
@@ -191,6 +264,18 @@ mod tests {
 
     fn berlin(t: &str) -> Option<DateTime<Tz>> {
         Some(at(t).with_timezone(&BERLIN))
+    }
+
+    fn window(opens_at: Option<DateTime<Tz>>) -> Blocker {
+        Blocker::window(opens_at, BERLIN)
+    }
+
+    fn freeze(
+        reason: &str,
+        until: Option<DateTime<Tz>>,
+        opens_at: Option<DateTime<Tz>>,
+    ) -> Blocker {
+        Blocker::freeze(reason, until, opens_at, BERLIN)
     }
 
     fn names(names: &[&str]) -> Vec<String> {
@@ -226,44 +311,34 @@ mod tests {
                 "needs verification in one of: eu, us",
             ),
             (
-                Blocker::Soak {
-                    stage: "qa".into(),
-                    ready_at: at("2026-06-09T10:30:00Z"),
-                    remaining: Duration::from_secs(11 * 60 + 37),
-                },
+                Blocker::soak(
+                    "qa",
+                    at("2026-06-09T10:30:00Z"),
+                    Duration::from_secs(11 * 60 + 37),
+                ),
                 "soak",
                 "soaking in qa: ready in 12m",
             ),
             (
-                Blocker::Approvals {
-                    have: 1,
-                    need: 2,
-                    from: release_managers.clone(),
-                    stale: 0,
-                },
+                Blocker::approvals(1, 2, &release_managers, 0),
                 "approvals",
                 "needs 1 more approval from group:release-managers",
             ),
             (
-                Blocker::Approvals {
-                    have: 0,
-                    need: 2,
-                    from: vec![
+                Blocker::approvals(
+                    0,
+                    2,
+                    &[
                         Principal::User("alice".into()),
                         Principal::Group("sre".into()),
                     ],
-                    stale: 2,
-                },
+                    2,
+                ),
                 "approvals",
                 "needs 2 more approvals from alice, group:sre (2 approvals no longer count: the rendered content changed)",
             ),
             (
-                Blocker::Approvals {
-                    have: 1,
-                    need: 2,
-                    from: release_managers,
-                    stale: 1,
-                },
+                Blocker::approvals(1, 2, &release_managers, 1),
                 "approvals",
                 "needs 1 more approval from group:release-managers (1 approval no longer counts: the rendered content changed)",
             ),
@@ -286,43 +361,53 @@ mod tests {
                 "rejected by bob",
             ),
             (
-                Blocker::WindowClosed {
-                    opens_at: berlin("2026-06-09T09:00:00+02:00"),
-                },
+                window(berlin("2026-06-09T09:00:00+02:00")),
                 "window",
                 "window opens Tue 9 Jun 09:00 Europe/Berlin",
             ),
             (
-                Blocker::WindowClosed { opens_at: None },
+                window(None),
                 "window",
                 "window closed: no open minute within the next 366 days",
             ),
             (
-                Blocker::Denied {
-                    reason: "year-end freeze".into(),
-                    until: berlin("2027-01-04T00:00:00+01:00"),
-                    opens_at: berlin("2027-01-04T00:00:00+01:00"),
-                },
+                freeze(
+                    "year-end freeze",
+                    berlin("2027-01-04T00:00:00+01:00"),
+                    berlin("2027-01-04T00:00:00+01:00"),
+                ),
                 "freeze",
                 "year-end freeze until Mon 4 Jan 00:00 Europe/Berlin",
             ),
             (
-                Blocker::Denied {
-                    reason: "year-end freeze".into(),
-                    until: berlin("2027-01-04T00:00:00+01:00"),
-                    opens_at: berlin("2027-01-04T09:00:00+01:00"),
-                },
+                freeze(
+                    "year-end freeze",
+                    berlin("2027-01-04T00:00:00+01:00"),
+                    berlin("2027-01-04T09:00:00+01:00"),
+                ),
                 "freeze",
                 "year-end freeze until Mon 4 Jan 00:00 Europe/Berlin; window opens Mon 4 Jan 09:00 Europe/Berlin",
             ),
             (
-                Blocker::Denied {
-                    reason: "read-only".into(),
-                    until: None,
-                    opens_at: None,
-                },
+                freeze("read-only", None, None),
                 "freeze",
                 "read-only: no end within the next 366 days",
+            ),
+            (
+                Blocker::Paused {
+                    by: "dana".into(),
+                    reason: "incident 42".into(),
+                },
+                "paused",
+                "paused by dana: incident 42",
+            ),
+            (
+                Blocker::Recorded {
+                    text: "needs 2 more approvals from group:release-managers".into(),
+                    of: Some("approvals".into()),
+                },
+                "recorded",
+                "needs 2 more approvals from group:release-managers",
             ),
         ];
         for (blocker, kind, text) in cases {
@@ -348,23 +433,55 @@ mod tests {
     }
 
     #[test]
-    fn blockers_serialize_with_their_kind() {
-        let soak = Blocker::Soak {
-            stage: "qa".into(),
-            ready_at: at("2026-06-09T10:30:00Z"),
-            remaining: Duration::from_millis(90_500),
-        };
-        let json = serde_json::to_value(&soak).expect("serializable");
-        assert_eq!(json["kind"], "soak");
-        assert_eq!(json["remaining_seconds"], 91);
-        assert_eq!(json["ready_at"], "2026-06-09T10:30:00Z");
-        let freeze = Blocker::Denied {
-            reason: "year-end freeze".into(),
-            until: berlin("2027-01-04T00:00:00+01:00"),
-            opens_at: None,
-        };
-        let json = serde_json::to_value(&freeze).expect("serializable");
-        assert_eq!(json["kind"], "freeze");
-        assert_eq!(json["until"], "2027-01-04T00:00:00+01:00");
+    fn blockers_serialize_with_their_kind_and_read_back() {
+        let cases = [
+            (
+                Blocker::soak(
+                    "qa",
+                    at("2026-06-09T10:30:00Z"),
+                    Duration::from_millis(90_500),
+                ),
+                serde_json::json!({"kind": "soak", "upstream": "qa", "ready_at": "2026-06-09T10:30:00Z", "remaining_seconds": 91}),
+            ),
+            (
+                freeze("year-end freeze", berlin("2027-01-04T00:00:00+01:00"), None),
+                serde_json::json!({"kind": "freeze", "reason": "year-end freeze", "until": "2027-01-04T00:00:00+01:00", "opens_at": null, "timezone": "Europe/Berlin"}),
+            ),
+            (
+                window(berlin("2026-06-09T09:00:00+02:00")),
+                serde_json::json!({"kind": "window", "opens_at": "2026-06-09T09:00:00+02:00", "timezone": "Europe/Berlin"}),
+            ),
+            (
+                Blocker::approvals(0, 2, &[Principal::Group("release-managers".into())], 0),
+                serde_json::json!({"kind": "approvals", "needed": 2, "from": ["group:release-managers"], "have": 0, "required": 2, "stale": 0}),
+            ),
+            (
+                Blocker::Upstream {
+                    missing: names(&["dev"]),
+                    requires: Requires::All,
+                },
+                serde_json::json!({"kind": "upstream", "missing": ["dev"], "requires": "all"}),
+            ),
+            (
+                Blocker::Rejected {
+                    by: "bob".into(),
+                    at: at("2026-06-09T10:30:00Z"),
+                    comment: Some("no".into()),
+                },
+                serde_json::json!({"kind": "rejected", "by": "bob", "at": "2026-06-09T10:30:00Z", "comment": "no"}),
+            ),
+            (
+                Blocker::Paused {
+                    by: "dana".into(),
+                    reason: "incident".into(),
+                },
+                serde_json::json!({"kind": "paused", "by": "dana", "reason": "incident"}),
+            ),
+        ];
+        for (blocker, json) in cases {
+            assert_eq!(serde_json::to_value(&blocker).expect("serializable"), json);
+            let back: Blocker = serde_json::from_value(json).expect("deserializable");
+            assert_eq!(back, blocker);
+        }
     }
 }

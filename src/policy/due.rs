@@ -34,10 +34,10 @@ pub fn next_due(
     for blocker in blockers {
         match blocker {
             Blocker::Soak { ready_at, .. } => candidates.push(*ready_at),
-            Blocker::WindowClosed { opens_at } => {
+            Blocker::Window { opens_at, .. } => {
                 candidates.extend(opens_at.map(|t| t.with_timezone(&Utc)));
             }
-            Blocker::Denied {
+            Blocker::Freeze {
                 until, opens_at, ..
             } => {
                 candidates.extend(until.map(|t| t.with_timezone(&Utc)));
@@ -103,19 +103,14 @@ mod tests {
         let now = at("2026-03-02T10:00:00Z");
         let tz = chrono_tz::Tz::UTC;
         let blockers = [
-            Blocker::WindowClosed {
-                opens_at: Some(at("2026-03-02T12:00:00Z").with_timezone(&tz)),
-            },
-            Blocker::Soak {
-                stage: "qa".into(),
-                ready_at: at("2026-03-02T10:30:00Z"),
-                remaining: Duration::from_secs(1800),
-            },
-            Blocker::Denied {
-                reason: "freeze".into(),
-                until: Some(at("2026-03-02T11:00:00Z").with_timezone(&tz)),
-                opens_at: None,
-            },
+            Blocker::window(Some(at("2026-03-02T12:00:00Z").with_timezone(&tz)), tz),
+            Blocker::soak("qa", at("2026-03-02T10:30:00Z"), Duration::from_secs(1800)),
+            Blocker::freeze(
+                "freeze",
+                Some(at("2026-03-02T11:00:00Z").with_timezone(&tz)),
+                None,
+                tz,
+            ),
         ];
         assert_eq!(
             next_due(None, &blockers, &[], now),
@@ -141,11 +136,7 @@ mod tests {
     #[test]
     fn instants_at_or_before_now_are_not_due() {
         let now = at("2026-03-02T10:00:00Z");
-        let blockers = [Blocker::Soak {
-            stage: "qa".into(),
-            ready_at: now,
-            remaining: Duration::ZERO,
-        }];
+        let blockers = [Blocker::soak("qa", now, Duration::ZERO)];
         assert_eq!(next_due(None, &blockers, &[], now), None);
     }
 }

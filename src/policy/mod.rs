@@ -138,16 +138,12 @@ fn check_approvals(facts: &Facts, out: &mut Evaluation) {
 fn check_windows(policy: &Policy, facts: &Facts, out: &mut Evaluation) {
     let blocker = match window_at(policy, facts.now) {
         WindowState::Open => None,
-        WindowState::Closed { opens_at } => Some(Blocker::WindowClosed { opens_at }),
+        WindowState::Closed { opens_at } => Some(Blocker::window(opens_at, policy.timezone)),
         WindowState::Denied {
             reason,
             until,
             opens_at,
-        } => Some(Blocker::Denied {
-            reason,
-            until,
-            opens_at,
-        }),
+        } => Some(Blocker::freeze(&reason, until, opens_at, policy.timezone)),
     };
     match (blocker, facts.window_override) {
         (None, None) => {}
@@ -472,7 +468,8 @@ spec:
         let json = serde_json::to_value(&eval).expect("serializable");
         assert_eq!(json["blockers"][0]["kind"], "upstream");
         assert_eq!(json["blockers"][0]["missing"][0], "qa");
-        assert_eq!(json["blockers"][1]["from"][0]["kind"], "group");
+        assert_eq!(json["blockers"][1]["from"][0], "group:release-managers");
+        assert_eq!(json["blockers"][1]["needed"], 2);
         assert_eq!(json["blockers"][2]["opens_at"], "2026-06-09T09:00:00+02:00");
         let review = Review {
             user: "bob".into(),

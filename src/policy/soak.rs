@@ -61,11 +61,7 @@ pub(crate) fn soak(
     };
     let (up, ready_at) = binding?;
     let remaining = (*ready_at - now).to_std().ok().filter(|d| !d.is_zero())?;
-    Some(Blocker::Soak {
-        stage: (*up).clone(),
-        ready_at: *ready_at,
-        remaining,
-    })
+    Some(Blocker::soak(up, *ready_at, remaining))
 }
 
 #[cfg(test)]
@@ -146,11 +142,11 @@ pub(crate) mod tests {
     }
 
     fn soaking(up: &str, ready_at: &str, minutes: u64) -> Option<Blocker> {
-        Some(Blocker::Soak {
-            stage: up.into(),
-            ready_at: at(ready_at),
-            remaining: Duration::from_secs(minutes * 60),
-        })
+        Some(Blocker::soak(
+            up,
+            at(ready_at),
+            Duration::from_secs(minutes * 60),
+        ))
     }
 
     #[test]

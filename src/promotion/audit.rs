@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::actor::Auth;
 use super::record::keys;
 use crate::state::{StateError, StateStore, Txn, scan_json, txn_get_json, txn_put_json};
 
@@ -18,6 +19,9 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// Who acted.
     pub actor: String,
+    /// How they were authenticated (absent in entries of earlier releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
     /// What happened: `promotion.writing`, `gate.passed`, `approval`, `release.create`, …
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +40,7 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Default)]
 pub struct Event {
     pub actor: String,
+    pub auth: Option<Auth>,
     pub action: String,
     pub stage: Option<String>,
     pub revision: Option<String>,
@@ -52,7 +57,7 @@ struct Head {
 impl AuditEntry {
     /// The hash of this entry's content and its predecessor's hash.
     pub fn compute_hash(&self) -> String {
-        let content = serde_json::json!({
+        let mut content = serde_json::json!({
             "seq": self.seq,
             "at": self.at,
             "actor": self.actor,
@@ -63,6 +68,10 @@ impl AuditEntry {
             "detail": self.detail,
             "prev": self.prev_hash,
         });
+        // Entries written before `auth` existed hash without it, so they still verify.
+        if let Some(auth) = &self.auth {
+            content["auth"] = serde_json::json!(auth);
+        }
         hex(&Sha256::digest(content.to_string().as_bytes()))
     }
 }
@@ -86,6 +95,7 @@ pub(crate) fn append(
         seq,
         at,
         actor: event.actor,
+        auth: event.auth,
         action: event.action,
         stage: event.stage,
         revision: event.revision,

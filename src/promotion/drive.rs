@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::engine::Engine;
+use super::outcome::Outcome;
 use super::record::{Promotion, PromotionState, Transition, Verification, keys};
 use super::render::{Rendered, render};
 use super::revision::Revision;
@@ -14,7 +15,7 @@ use super::store::{txn_save_promotion, txn_stage};
 use super::{PromotionError, lock};
 use crate::gates::{GateContext, GateResult, GateStatus};
 use crate::pipeline::{Config, Stage, SyncMode};
-use crate::policy::{self, Facts};
+use crate::policy::{self, Blocker, Facts};
 use crate::state::{Txn, txn_get_json, txn_put_json};
 
 impl Engine {
@@ -24,7 +25,7 @@ impl Engine {
         config: &Config,
         mut promotion: Promotion,
         wait: bool,
-    ) -> Result<Promotion, PromotionError> {
+    ) -> Result<Outcome, PromotionError> {
         let revision = self.store()?.revision(&promotion.revision)?;
         let stage = self.stage(config, &promotion.stage)?;
         let mut rendered: Option<Rendered> = None;
@@ -48,10 +49,16 @@ impl Engine {
                 PromotionState::Verifying if wait => {
                     self.verify(config, stage, &revision, promotion.clone(), &mut rendered)
                 }
-                _ => return Ok(promotion),
+                _ => return Ok(Outcome::of(promotion)),
             };
             promotion = match step {
+                Ok(next) if next.state.is_terminal() || next.state == PromotionState::Blocked => {
+                    return Ok(Outcome::of(next));
+                }
                 Ok(next) => next,
+                Err(PromotionError::Concurrent { promotion: id }) => {
+                    return Ok(Outcome::Elsewhere(self.store()?.promotion(&id)?));
+                }
                 Err(err) if err.ends_promotion() => {
                     return Err(self.abandon(&stage.name, &promotion.id, err));
                 }
@@ -65,26 +72,23 @@ impl Engine {
     fn abandon(&self, stage: &str, promotion: &str, err: PromotionError) -> PromotionError {
         let reason = super::reconcile::error_chain(&err);
         let now = self.now();
-        let actor = self.user.clone();
-        let recorded = self.store().and_then(|store| {
-            store.transaction(|txn| {
-                let Some(mut p) = txn_get_json::<Promotion>(txn, &keys::promotion(promotion))?
-                else {
-                    return Ok(());
-                };
-                if p.state.is_terminal() {
-                    return Ok(());
-                }
-                p.state = PromotionState::Failed;
-                p.error = Some(reason.clone());
-                p.transitions.push(Transition {
-                    state: PromotionState::Failed,
-                    at: now,
-                    note: Some(reason.clone()),
-                });
-                txn_save_promotion(txn, &p, &actor, now, serde_json::json!({"error": reason}))?;
-                lock::release(txn, stage, promotion)
-            })
+        let recorded = self.commit(|txn, events| {
+            let Some(mut p) = txn_get_json::<Promotion>(txn, &keys::promotion(promotion))? else {
+                return Ok(());
+            };
+            if p.state.is_terminal() {
+                return Ok(());
+            }
+            p.state = PromotionState::Failed;
+            p.error = Some(reason.clone());
+            p.transitions.push(Transition {
+                state: PromotionState::Failed,
+                at: now,
+                note: Some(reason.clone()),
+            });
+            let detail = serde_json::json!({"error": reason});
+            txn_save_promotion(txn, events, &p, &self.actor, now, detail)?;
+            lock::release(txn, stage, promotion)
         });
         if let Err(record_err) = recorded {
             tracing::warn!("failed to record the failure of {promotion}: {record_err}");
@@ -116,8 +120,7 @@ impl Engine {
         mut change: impl FnMut(&mut Promotion, &mut dyn Txn) -> Result<(), PromotionError>,
     ) -> Result<Promotion, PromotionError> {
         let now = self.now();
-        let actor = self.user.clone();
-        let updated = self.store()?.transaction(|txn| {
+        let updated = self.commit(|txn, events| {
             let mut current: Promotion = txn_get_json(txn, &keys::promotion(&promotion.id))?
                 .ok_or_else(|| PromotionError::UnknownPromotion { id: promotion.id.clone() })?;
             if current.state != promotion.state || current.transitions.len() != promotion.transitions.len() {
@@ -127,7 +130,7 @@ impl Engine {
             current.transitions.push(Transition { state, at: now, note: note.clone() });
             change(&mut current, txn)?;
             let detail = serde_json::json!({"note": note, "blockers": current.blockers, "commit": current.commit});
-            txn_save_promotion(txn, &current, &actor, now, detail)?;
+            txn_save_promotion(txn, events, &current, &self.actor, now, detail)?;
             Ok(current)
         })?;
         self.step(state.as_str());
@@ -159,7 +162,9 @@ impl Engine {
         // The decision reads the store only; Checking is recorded once it changes something.
         let evaluation = self.evaluate(config, stage, revision, &promotion, &digest)?;
         if unchanged_block(&promotion, &digest, &evaluation) {
-            return Err(blocked_error(stage, revision, &promotion, &evaluation));
+            let mut blocked = promotion;
+            blocked.blockers = evaluation.blockers;
+            return Ok(blocked);
         }
         let promotion = if promotion.state == PromotionState::Checking {
             promotion
@@ -167,30 +172,24 @@ impl Engine {
             self.advance(&promotion, PromotionState::Checking, None, |_, _| Ok(()))?
         };
         if !evaluation.allowed() {
-            let blockers: Vec<String> = evaluation
-                .blockers
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            let blocked_on: Vec<String> = evaluation
-                .blockers
-                .iter()
-                .map(|b| b.kind().to_string())
-                .collect();
+            let blockers = evaluation.blockers.clone();
             let notes = evaluation.notes.clone();
-            let blocked = self.advance(
+            let note = blockers
+                .iter()
+                .map(|b| b.kind())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return self.advance(
                 &promotion,
                 PromotionState::Blocked,
-                Some(blockers.join("; ")),
+                Some(format!("blocked: {note}")),
                 |p, _| {
                     p.blockers = blockers.clone();
-                    p.blocked_on = blocked_on.clone();
                     p.notes = notes.clone();
                     p.digest = Some(digest.clone());
                     Ok(())
                 },
-            )?;
-            return Err(blocked_error(stage, revision, &blocked, &evaluation));
+            );
         }
         let hold = lock_hold(config, stage);
         let now = self.now();
@@ -200,7 +199,6 @@ impl Engine {
             lock::acquire(txn, &stage.name, &p.id, &self.holder, now, hold)?;
             p.approved_by = approved_by.clone();
             p.blockers.clear();
-            p.blocked_on.clear();
             p.notes = notes.clone();
             p.digest = Some(digest.clone());
             Ok(())
@@ -271,21 +269,6 @@ impl Engine {
         Ok(evaluation)
     }
 
-    pub(crate) fn failure(
-        &self,
-        stage: &Stage,
-        revision: &Revision,
-        promotion: &Promotion,
-        reason: String,
-    ) -> PromotionError {
-        PromotionError::Failed {
-            stage: stage.name.clone(),
-            revision: revision.id.clone(),
-            promotion: promotion.id.clone(),
-            reason,
-        }
-    }
-
     /// Syncing: GitOps picks the commit up; `sync: apply` applies it server-side.
     fn sync(
         &self,
@@ -309,15 +292,14 @@ impl Engine {
             ));
             if let Err(err) = result {
                 let reason = format!("server-side apply failed: {err}");
-                let failed = self.finish(
+                return self.finish(
                     stage,
                     revision,
                     &promotion,
                     PromotionState::Failed,
                     Vec::new(),
-                    Some(reason.clone()),
-                )?;
-                return Err(self.failure(stage, revision, &failed, reason));
+                    Some(reason),
+                );
             }
         }
         self.advance(&promotion, PromotionState::Verifying, None, |_, _| Ok(()))
@@ -401,18 +383,20 @@ impl Engine {
             .map(|r| format!("gate {} {}: {}", r.name, r.status.as_str(), r.reason))
             .collect::<Vec<_>>()
             .join("; ");
-        let done = self.finish(
+        self.finish(
             stage,
             revision,
             &promotion,
             PromotionState::Failed,
             results,
-            Some(reason.clone()),
-        )?;
-        Err(self.failure(stage, revision, &done, reason))
+            Some(reason),
+        )
     }
 
-    /// Ends a promotion: records gate results, updates the stage, releases the lock.
+    /// Ends a promotion: records gate results, updates the stage, releases the lock. A
+    /// promotion whose commit is no longer what its stage's branch holds ends aborted
+    /// (superseded) instead of succeeded: a stage is never verified at a revision it does
+    /// not run.
     fn finish(
         &self,
         stage: &Stage,
@@ -423,13 +407,27 @@ impl Engine {
         error: Option<String>,
     ) -> Result<Promotion, PromotionError> {
         let now = self.now();
-        let actor = self.user.clone();
+        let config_branch = self.output_of(stage, revision)?;
+        let runs = self.branch_runs(&config_branch, promotion)?;
+        let (state, error) = match (&runs, state) {
+            (Some(tip), PromotionState::Succeeded) => (
+                PromotionState::Aborted,
+                Some(format!(
+                    "superseded: {} moved on to {} ({})",
+                    config_branch.0,
+                    short(&tip.commit),
+                    tip.promotion.as_deref().unwrap_or("not written by ferry")
+                )),
+            ),
+            (_, state) => (state, error),
+        };
         self.advance(promotion, state, error.clone(), |p, txn| {
             p.gates = results.clone();
             p.error = error.clone();
             for result in &results {
                 let event = super::audit::Event {
-                    actor: actor.clone(),
+                    actor: self.actor.name.clone(),
+                    auth: Some(self.actor.auth.clone()),
                     action: format!("gate.{}", result.status.as_str()),
                     stage: Some(stage.name.clone()),
                     revision: Some(revision.id.clone()),
@@ -439,50 +437,98 @@ impl Engine {
                 super::audit::append(txn, event, now)?;
             }
             let mut record = txn_stage(txn, &stage.name)?;
-            record.verified_revisions.retain(|v| v.revision != revision.id);
             let commit = p.commit.clone().unwrap_or_default();
             let written = Verification { revision: revision.id.clone(), promotion: p.id.clone(), commit, at: now };
             if state == PromotionState::Succeeded {
+                record.verified_revisions.retain(|v| v.revision != revision.id);
                 record.verified_revisions.push(written.clone());
             }
-            if p.commit.is_some() {
-                record.current = Some(written);
-                record.verified = state == PromotionState::Succeeded;
+            match &runs {
+                Some(tip) => {
+                    // What the branch runs now, as its commit's trailers say.
+                    record.current = tip.revision.clone().map(|rev| Verification {
+                        revision: rev,
+                        promotion: tip.promotion.clone().unwrap_or_default(),
+                        commit: tip.commit.clone(),
+                        at: now,
+                    });
+                    record.verified = record.verified_revisions.iter().any(|v| v.commit == tip.commit);
+                }
+                None if p.commit.is_some() => {
+                    if state != PromotionState::Succeeded {
+                        record.verified_revisions.retain(|v| v.revision != revision.id);
+                    }
+                    record.current = Some(written);
+                    record.verified = state == PromotionState::Succeeded;
+                }
+                None => {}
             }
             txn_put_json(txn, &keys::stage(&stage.name), &record)?;
             lock::release(txn, &stage.name, &p.id)?;
             Ok(())
         })
     }
+
+    /// The output branch and path of `stage` under the pipeline `revision` is promoted with.
+    fn output_of(
+        &self,
+        stage: &Stage,
+        revision: &Revision,
+    ) -> Result<(String, String), PromotionError> {
+        let config = self.config_for(revision)?;
+        let output = &config.pipeline.output;
+        Ok((output.branch_for(&stage.name), output.path_for(&stage.name)))
+    }
+
+    /// What the branch runs instead of `promotion`'s commit, when its tip is neither that
+    /// commit nor the same content; `None` when it runs the promotion (or it wrote nothing).
+    fn branch_runs(
+        &self,
+        (branch, prefix): &(String, String),
+        promotion: &Promotion,
+    ) -> Result<Option<BranchTip>, PromotionError> {
+        let Some(commit) = &promotion.commit else {
+            return Ok(None);
+        };
+        let Some(tip) = self.git.branch_tip(branch)? else {
+            return Ok(None);
+        };
+        if &tip == commit
+            || self.git.read_tree_files(&tip, prefix)?
+                == self.git.read_tree_files(commit, prefix)?
+        {
+            return Ok(None);
+        }
+        let info = self.git.commit_info(&tip)?;
+        Ok(Some(BranchTip {
+            revision: info.trailer("Ferry-Revision").map(str::to_string),
+            promotion: info.trailer("Ferry-Promotion").map(str::to_string),
+            commit: tip,
+        }))
+    }
+}
+
+/// The tip of a stage's branch, and what its trailers say it runs.
+struct BranchTip {
+    commit: String,
+    revision: Option<String>,
+    promotion: Option<String>,
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
 }
 
 /// Whether a blocked promotion, re-checked, is blocked by the same kinds of things for the
 /// same content: then nothing new is recorded (so `reconcile` from cron every minute does
-/// not grow the history or the audit log).
+/// not grow the history or the audit log). Blockers recorded as sentences by an earlier
+/// ferry are recorded again, as data.
 fn unchanged_block(promotion: &Promotion, digest: &str, evaluation: &policy::Evaluation) -> bool {
-    let kinds: Vec<&str> = evaluation.blockers.iter().map(|b| b.kind()).collect();
+    let kinds = |blockers: &[Blocker]| blockers.iter().map(Blocker::kind).collect::<Vec<_>>();
     promotion.state == PromotionState::Blocked
         && promotion.digest.as_deref() == Some(digest)
         && !evaluation.allowed()
-        && kinds == promotion.blocked_on
-}
-
-fn blocked_error(
-    stage: &Stage,
-    revision: &Revision,
-    promotion: &Promotion,
-    evaluation: &policy::Evaluation,
-) -> PromotionError {
-    PromotionError::Blocked {
-        stage: stage.name.clone(),
-        revision: revision.id.clone(),
-        promotion: promotion.id.clone(),
-        blockers: evaluation
-            .blockers
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-    }
+        && kinds(&evaluation.blockers) == kinds(&promotion.blockers)
 }
 
 /// How long a promotion of `stage` may hold its lock: its gates' timeouts.

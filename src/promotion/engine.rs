@@ -1,5 +1,5 @@
-//! The engine: what every operation shares (repository, state directory, identity, clock),
-//! creating revisions, and requesting promotions.
+//! The engine: what every operation shares (repository, state store, caller, clock, event
+//! hook), creating revisions, and requesting, resuming and aborting promotions.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::actor::Actor;
+use super::event::{EngineEvent, EventHook};
 use super::lock::Holder;
+use super::outcome::Outcome;
 use super::record::{Promotion, PromotionState, Transition, Trigger, keys};
 use super::revision::{Revision, parse_images};
 use super::store::{Store, txn_save_promotion, txn_stage};
@@ -16,7 +19,7 @@ use crate::gates::ProgressSink;
 use crate::gitstore::GitStore;
 use crate::pipeline::{Config, Stage};
 use crate::policy::WindowOverride;
-use crate::state::{next_seq, txn_put_json};
+use crate::state::{StateStore, Txn, next_seq, txn_get_json, txn_put_json};
 
 /// Starts the progress display of one promotion's gates; the sink is dropped when they end.
 pub trait GateReporter: Send + Sync {
@@ -29,7 +32,7 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 /// Called at each step boundary with the step's name (tests use it to stop the process there).
 pub type StepHook = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// What the engine needs from its caller besides the repository.
+/// What the engine needs from its caller besides the repository and the store.
 #[derive(Clone, Default)]
 pub struct EngineOptions {
     /// Environment for gates (header values read `fromEnv`).
@@ -42,6 +45,8 @@ pub struct EngineOptions {
     pub step_hook: Option<StepHook>,
     /// The clock; `None` means the system clock.
     pub clock: Option<Clock>,
+    /// Called after every persisted change (see [`EngineEvent`]).
+    pub events: Option<EventHook>,
 }
 
 /// A request to move a revision into a stage.
@@ -53,34 +58,120 @@ pub struct PromoteRequest {
     /// Run the gates and wait for the verdict.
     pub wait: bool,
     pub window_override: Option<WindowOverride>,
+    /// Abort the promotion that holds the stage instead of refusing with `Busy`.
+    pub abort_active: bool,
 }
 
-/// The promotion engine of one config repository.
+impl PromoteRequest {
+    /// A manual promotion of `revision` into `stage`.
+    pub fn new(revision: &str, stage: &str) -> PromoteRequest {
+        PromoteRequest {
+            revision: revision.to_string(),
+            stage: stage.to_string(),
+            trigger: Trigger::Manual,
+            wait: false,
+            window_override: None,
+            abort_active: false,
+        }
+    }
+}
+
+/// A request to roll a stage back: a forward promotion of a revision it verified before.
+#[derive(Debug, Clone)]
+pub struct RollbackRequest {
+    pub stage: String,
+    /// The revision to go back to; `None`: the one verified before the current one.
+    pub to: Option<String>,
+    /// Run the gates and wait for the verdict.
+    pub wait: bool,
+    /// Abort the promotion that holds the stage instead of refusing with `Busy`.
+    pub abort_active: bool,
+}
+
+/// Where the engine's state lives.
+#[derive(Clone)]
+enum StateSource {
+    /// A state directory, opened for each operation (several processes share it).
+    Dir(PathBuf),
+    /// A store the host keeps open.
+    Shared(Store),
+}
+
+/// The promotion engine of one config repository, acting for one [`Actor`].
+///
+/// Cheap to clone; [`Engine::acting_as`] gives the same engine acting for another caller.
+#[derive(Clone)]
 pub struct Engine {
     pub(crate) git: GitStore,
     pub(crate) repo: PathBuf,
-    pub(crate) state_dir: PathBuf,
-    pub(crate) user: String,
+    state: StateSource,
+    pub(crate) actor: Actor,
     pub(crate) holder: Holder,
     pub(crate) options: EngineOptions,
 }
 
 impl Engine {
-    /// An engine for the repository at `repo` with state in `state_dir`, acting as `user`.
+    /// An engine for the repository at `repo` over `store`, which the caller keeps open (a
+    /// long-running server). Brings the store's records to the current layout, or fails
+    /// with [`PromotionError::LayoutTooNew`].
+    pub fn new(
+        repo: &Path,
+        store: Arc<dyn StateStore>,
+        actor: Actor,
+        options: EngineOptions,
+    ) -> Result<Engine, PromotionError> {
+        super::layout::ensure(store.as_ref())?;
+        Engine::build(
+            repo,
+            StateSource::Shared(Store::shared(store)),
+            actor,
+            options,
+        )
+    }
+
+    /// An engine for the repository at `repo` with its state in `state_dir`, opened for each
+    /// operation so that other processes can use it in between (the command line).
     pub fn open(
         repo: &Path,
         state_dir: &Path,
-        user: &str,
+        actor: Actor,
+        options: EngineOptions,
+    ) -> Result<Engine, PromotionError> {
+        Engine::build(
+            repo,
+            StateSource::Dir(state_dir.to_path_buf()),
+            actor,
+            options,
+        )
+    }
+
+    fn build(
+        repo: &Path,
+        state: StateSource,
+        actor: Actor,
         options: EngineOptions,
     ) -> Result<Engine, PromotionError> {
         Ok(Engine {
             git: GitStore::open(repo)?,
             repo: repo.to_path_buf(),
-            state_dir: state_dir.to_path_buf(),
-            user: user.to_string(),
-            holder: Holder::current(user),
+            state,
+            holder: Holder::current(&actor.name),
+            actor,
             options,
         })
+    }
+
+    /// The same engine acting for `actor`.
+    pub fn acting_as(&self, actor: Actor) -> Engine {
+        let mut engine = self.clone();
+        engine.holder = Holder::current(&actor.name);
+        engine.actor = actor;
+        engine
+    }
+
+    /// Who acts.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
     /// The current time.
@@ -91,9 +182,9 @@ impl Engine {
             .map_or_else(Utc::now, |clock| clock())
     }
 
-    /// Who acts.
+    /// The name of who acts.
     pub fn user(&self) -> &str {
-        &self.user
+        &self.actor.name
     }
 
     /// The git store of the repository.
@@ -101,9 +192,32 @@ impl Engine {
         &self.git
     }
 
-    /// Opens the state store for one operation.
+    /// The state store, opened for one operation (or the one the host keeps open).
     pub fn store(&self) -> Result<Store, PromotionError> {
-        Ok(Store::open(&self.state_dir)?)
+        match &self.state {
+            StateSource::Dir(dir) => Store::open(dir),
+            StateSource::Shared(store) => Ok(store.clone()),
+        }
+    }
+
+    /// Runs `f` in one transaction, then reports the changes it noted to the event hook.
+    pub(crate) fn commit<T>(
+        &self,
+        mut f: impl FnMut(&mut dyn Txn, &mut Vec<EngineEvent>) -> Result<T, PromotionError>,
+    ) -> Result<T, PromotionError> {
+        let mut events = Vec::new();
+        let value = self.store()?.transaction(|txn| {
+            events.clear();
+            f(txn, &mut events)
+        })?;
+        self.emit(&events);
+        Ok(value)
+    }
+
+    pub(crate) fn emit(&self, events: &[EngineEvent]) {
+        if let Some(hook) = &self.options.events {
+            events.iter().for_each(|e| hook(e));
+        }
     }
 
     pub(crate) fn step(&self, name: &str) {
@@ -178,17 +292,22 @@ impl Engine {
             config_commit,
             source_branch,
             message: message.map(str::to_string),
-            created_by: self.user.clone(),
+            created_by: self.actor.name.clone(),
             created_at: self.now(),
         };
-        self.store()?.create_revision(&revision)
+        let (revision, created) = self.store()?.create_revision(&revision, &self.actor)?;
+        if created {
+            self.emit(&[EngineEvent::ReleaseCreated {
+                id: revision.id.clone(),
+            }]);
+        }
+        Ok((revision, created))
     }
 
-    /// Requests a promotion and drives it as far as it can go now.
-    pub fn promote(&self, request: &PromoteRequest) -> Result<Promotion, PromotionError> {
-        let store = self.store()?;
-        let revision = store.revision(&request.revision)?;
-        drop(store);
+    /// Requests a promotion and drives it as far as it can go now: to its end with
+    /// `request.wait`, else until it verifies (or blocks, or fails).
+    pub fn promote(&self, request: &PromoteRequest) -> Result<Outcome, PromotionError> {
+        let revision = self.store()?.revision(&request.revision)?;
         let config = self.config_for(&revision)?;
         let stage = self.stage(&config, &request.stage)?;
         if let Some(o) = &request.window_override {
@@ -199,8 +318,90 @@ impl Engine {
             &revision,
             request.trigger,
             request.window_override.clone(),
+            request.abort_active,
         )?;
         self.drive(&config, promotion, request.wait)
+    }
+
+    /// Drives the unfinished promotion `id` on (after a crash, or one started without
+    /// waiting), to its end with `wait`.
+    pub fn resume_promotion(&self, id: &str, wait: bool) -> Result<Outcome, PromotionError> {
+        let store = self.store()?;
+        let promotion = store.promotion(id)?;
+        if promotion.state.is_terminal() {
+            return Ok(Outcome::of(promotion));
+        }
+        let revision = store.revision(&promotion.revision)?;
+        drop(store);
+        let config = self.config_for(&revision)?;
+        self.drive(&config, promotion, wait)
+    }
+
+    /// Aborts the unfinished promotion `id`: it ends without being verified and frees its
+    /// stage. Refused while a live process is writing or applying it (wait until it
+    /// verifies), and for a promotion that has ended.
+    pub fn abort(&self, id: &str, reason: Option<&str>) -> Result<Promotion, PromotionError> {
+        let now = self.now();
+        let note = match reason {
+            Some(reason) => format!("aborted by {}: {reason}", self.actor.name),
+            None => format!("aborted by {}", self.actor.name),
+        };
+        self.commit(|txn, events| {
+            let promotion: Promotion = txn_get_json(txn, &keys::promotion(id))?
+                .ok_or_else(|| PromotionError::UnknownPromotion { id: id.to_string() })?;
+            self.abort_in(txn, events, promotion, &note, now)
+        })
+    }
+
+    /// Marks `promotion` aborted with `note` and releases its stage, unless it ended or a live
+    /// process is writing or applying it.
+    fn abort_in(
+        &self,
+        txn: &mut dyn Txn,
+        events: &mut Vec<EngineEvent>,
+        mut promotion: Promotion,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Promotion, PromotionError> {
+        if promotion.state.is_terminal() {
+            return Err(PromotionError::Refused(format!(
+                "promotion {} has already ended: it {}",
+                promotion.id, promotion.state
+            )));
+        }
+        let mid_write = matches!(
+            promotion.state,
+            PromotionState::Writing | PromotionState::Syncing
+        );
+        if mid_write
+            && let Some((lock, active)) = lock::holding(txn, &promotion.stage)?
+            && active.id == promotion.id
+            && !lock::is_stale(&lock, now, &self.holder)
+        {
+            return Err(PromotionError::Refused(format!(
+                "promotion {} is {} by {} (pid {} on {}): abort it once it is verifying",
+                promotion.id, promotion.state, lock.user, lock.pid, lock.host
+            )));
+        }
+        promotion.state = PromotionState::Aborted;
+        promotion.transitions.push(Transition {
+            state: PromotionState::Aborted,
+            at: now,
+            note: Some(note.to_string()),
+        });
+        let detail = serde_json::json!({"reason": note});
+        txn_save_promotion(txn, events, &promotion, &self.actor, now, detail)?;
+        lock::release(txn, &promotion.stage, &promotion.id)?;
+        let mut record = txn_stage(txn, &promotion.stage)?;
+        if record
+            .current
+            .as_ref()
+            .is_some_and(|c| c.promotion == promotion.id)
+        {
+            record.verified = false;
+            txn_put_json(txn, &keys::stage(&promotion.stage), &record)?;
+        }
+        Ok(promotion)
     }
 
     fn check_override(
@@ -220,11 +421,11 @@ impl Engine {
                 "--override-window needs --reason \"…\" (it is audited)".into(),
             ));
         }
-        if !crate::policy::may_override(policy, &config.groups, &self.user) {
+        if !crate::policy::may_override(policy, &config.groups, &self.actor.name) {
             let allowed: Vec<String> = policy.override_by.iter().map(ToString::to_string).collect();
             return Err(PromotionError::Refused(format!(
                 "{} may not override the windows of {}: only {} (policy {}, overrideBy)",
-                self.user,
+                self.actor.name,
                 stage.name,
                 if allowed.is_empty() {
                     "nobody".to_string()
@@ -237,37 +438,53 @@ impl Engine {
         Ok(())
     }
 
-    /// Finds the active promotion of `revision` to `stage`, or records a new one (superseding
-    /// older blocked requests for the stage).
+    /// Finds the unfinished promotion of `revision` to `stage`, or records a new one
+    /// (superseding older blocked requests for the stage). Refuses with `Busy` while another
+    /// promotion holds the stage, unless `abort_active` aborts it.
     pub(crate) fn request(
         &self,
         stage: &Stage,
         revision: &Revision,
         trigger: Trigger,
         window_override: Option<WindowOverride>,
+        abort_active: bool,
     ) -> Result<Promotion, PromotionError> {
-        let store = self.store()?;
         let now = self.now();
         let rollback = trigger == Trigger::Rollback;
-        for existing in store.promotions(Some(&stage.name), 20)? {
-            if !existing.state.is_terminal()
-                && existing.revision == revision.id
-                && existing.rollback == rollback
-            {
-                if window_override.is_some() && existing.window_override != window_override {
-                    return self.set_override(&store, existing, window_override);
-                }
-                return Ok(existing);
+        let unfinished = self
+            .store()?
+            .promotions(Some(&stage.name), 20)?
+            .into_iter()
+            .find(|p| {
+                !p.state.is_terminal() && p.revision == revision.id && p.rollback == rollback
+            });
+        if let Some(existing) = unfinished {
+            if window_override.is_some() && existing.window_override != window_override {
+                return self.set_override(existing, window_override);
             }
+            return Ok(existing);
         }
-        let actor = self.user.clone();
-        let promotion = store.transaction(|txn| {
-            lock::ensure_free(txn, &stage.name, "", &self.holder, now)?;
+        let actor = self.actor.clone();
+        let promotion = self.commit(|txn, events| {
             let seq = next_seq(txn, keys::PROMOTION_SEQ)?;
             let id = format!("p-{seq:06}");
-            supersede_blocked(txn, &stage.name, &id, &actor, now)?;
-            let mut promotion =
-                Promotion::new(id.clone(), &stage.name, &revision.id, trigger, &actor, now);
+            if let Some((lock, active)) = lock::holding(txn, &stage.name)? {
+                if !abort_active {
+                    return Err(lock::busy(&stage.name, lock, active, now, &self.holder));
+                }
+                let note = format!("aborted by {}: superseded by {id}", actor.name);
+                self.abort_in(txn, events, active, &note, now)?;
+            }
+            supersede_blocked(txn, events, &stage.name, &id, &actor, now)?;
+            let mut promotion = Promotion::new(
+                id.clone(),
+                &stage.name,
+                &revision.id,
+                trigger,
+                &actor.name,
+                now,
+            );
+            promotion.requested_auth = Some(actor.auth.clone());
             promotion.window_override = window_override.clone();
             txn_put_json(txn, &keys::promotion_order(seq), &id)?;
             txn_put_json(txn, &keys::stage_promotion(&stage.name, seq), &id)?;
@@ -275,7 +492,7 @@ impl Engine {
             record.last_promotion = Some(id.clone());
             txn_put_json(txn, &keys::stage(&stage.name), &record)?;
             let detail = serde_json::json!({"trigger": trigger, "override": window_override});
-            txn_save_promotion(txn, &promotion, &actor, now, detail)?;
+            txn_save_promotion(txn, events, &promotion, &actor, now, detail)?;
             Ok(promotion)
         })?;
         self.step("requested");
@@ -284,22 +501,18 @@ impl Engine {
 
     fn set_override(
         &self,
-        store: &Store,
         promotion: Promotion,
         window_override: Option<WindowOverride>,
     ) -> Result<Promotion, PromotionError> {
         let now = self.now();
-        let actor = self.user.clone();
-        store.transaction(|txn| {
-            let mut current: Promotion =
-                crate::state::txn_get_json(txn, &keys::promotion(&promotion.id))?.ok_or_else(
-                    || PromotionError::UnknownPromotion {
-                        id: promotion.id.clone(),
-                    },
-                )?;
+        self.commit(|txn, events| {
+            let mut current: Promotion = txn_get_json(txn, &keys::promotion(&promotion.id))?
+                .ok_or_else(|| PromotionError::UnknownPromotion {
+                    id: promotion.id.clone(),
+                })?;
             current.window_override = window_override.clone();
             let detail = serde_json::json!({"override": window_override});
-            txn_save_promotion(txn, &current, &actor, now, detail)?;
+            txn_save_promotion(txn, events, &current, &self.actor, now, detail)?;
             Ok(current)
         })
     }
@@ -307,17 +520,17 @@ impl Engine {
 
 /// Aborts blocked promotions of `stage`: a newer request supersedes them.
 fn supersede_blocked(
-    txn: &mut dyn crate::state::Txn,
+    txn: &mut dyn Txn,
+    events: &mut Vec<EngineEvent>,
     stage: &str,
     by: &str,
-    actor: &str,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(), PromotionError> {
     let ids: Vec<(Vec<u8>, String)> =
         crate::state::txn_scan_json(txn, &keys::stage_promotion_prefix(stage))?;
     for (_, id) in ids.iter().rev().take(20) {
-        let Some(mut p) = crate::state::txn_get_json::<Promotion>(txn, &keys::promotion(id))?
-        else {
+        let Some(mut p) = txn_get_json::<Promotion>(txn, &keys::promotion(id))? else {
             continue;
         };
         if p.state == PromotionState::Blocked {
@@ -328,7 +541,14 @@ fn supersede_blocked(
                 at: now,
                 note: Some(note.clone()),
             });
-            txn_save_promotion(txn, &p, actor, now, serde_json::json!({"reason": note}))?;
+            txn_save_promotion(
+                txn,
+                events,
+                &p,
+                actor,
+                now,
+                serde_json::json!({"reason": note}),
+            )?;
         }
     }
     Ok(())

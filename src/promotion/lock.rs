@@ -1,12 +1,16 @@
 //! Stage locks: one active promotion per stage, held from Writing to the end of Verifying.
-//! A lock names its promotion and process; it is stale when it expired or its process is gone.
+//!
+//! A lock names its promotion and the process driving it. The promotion holds the stage until
+//! it succeeds, fails or is aborted, whether or not that process is alive: a lock whose
+//! process is gone (or that expired) is *stale*, which only means that another process may
+//! take over driving the same promotion (resume it), never that the stage is free.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::PromotionError;
-use super::record::{Lock, keys};
+use super::record::{Lock, Promotion, keys};
 use crate::state::{Txn, txn_get_json, txn_put_json};
 
 /// How long a lock lasts beyond the gates' timeouts.
@@ -62,7 +66,40 @@ pub(crate) fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Takes the lock of `stage` for `promotion` inside a transaction, or fails with `Busy`.
+/// The promotion holding `stage`, if one does: its lock and the promotion, which has not
+/// ended. A lock left behind by an ended promotion holds nothing.
+pub(crate) fn holding(
+    txn: &mut dyn Txn,
+    stage: &str,
+) -> Result<Option<(Lock, Promotion)>, PromotionError> {
+    let Some(lock) = txn_get_json::<Lock>(txn, &keys::lock(stage))? else {
+        return Ok(None);
+    };
+    let promotion: Option<Promotion> = txn_get_json(txn, &keys::promotion(&lock.promotion))?;
+    Ok(promotion
+        .filter(|p| !p.state.is_terminal())
+        .map(|p| (lock, p)))
+}
+
+/// The error for `stage` held by `active`, naming its driver when that one still runs.
+pub(crate) fn busy(
+    stage: &str,
+    lock: Lock,
+    active: Promotion,
+    now: DateTime<Utc>,
+    holder: &Holder,
+) -> PromotionError {
+    let live = !is_stale(&lock, now, holder);
+    PromotionError::Busy {
+        stage: stage.to_string(),
+        active: Box::new(active),
+        driver: live.then(|| Box::new(lock)),
+    }
+}
+
+/// Takes the lock of `stage` for `promotion` inside a transaction: free, already ours, or
+/// stale on the same promotion (resuming it). Fails with `Busy` when another promotion holds
+/// the stage, or a live process drives this one.
 pub(crate) fn acquire(
     txn: &mut dyn Txn,
     stage: &str,
@@ -71,15 +108,11 @@ pub(crate) fn acquire(
     now: DateTime<Utc>,
     hold_for: Duration,
 ) -> Result<(), PromotionError> {
-    let key = keys::lock(stage);
-    if let Some(lock) = txn_get_json::<Lock>(txn, &key)?
+    if let Some((lock, active)) = holding(txn, stage)?
         && !holder.owns(&lock, promotion)
-        && !is_stale(&lock, now, holder)
+        && (lock.promotion != promotion || !is_stale(&lock, now, holder))
     {
-        return Err(PromotionError::Busy {
-            stage: stage.to_string(),
-            lock: Box::new(lock),
-        });
+        return Err(busy(stage, lock, active, now, holder));
     }
     let expires =
         chrono::Duration::from_std(hold_for + LOCK_MARGIN).unwrap_or(chrono::Duration::hours(1));
@@ -91,27 +124,8 @@ pub(crate) fn acquire(
         acquired_at: now,
         expires_at: now + expires,
     };
-    txn_put_json(txn, &key, &lock)?;
+    txn_put_json(txn, &keys::lock(stage), &lock)?;
     Ok(())
-}
-
-/// Fails with `Busy` when another live process holds the lock of `stage`.
-pub(crate) fn ensure_free(
-    txn: &mut dyn Txn,
-    stage: &str,
-    promotion: &str,
-    holder: &Holder,
-    now: DateTime<Utc>,
-) -> Result<(), PromotionError> {
-    match txn_get_json::<Lock>(txn, &keys::lock(stage))? {
-        Some(lock) if !holder.owns(&lock, promotion) && !is_stale(&lock, now, holder) => {
-            Err(PromotionError::Busy {
-                stage: stage.to_string(),
-                lock: Box::new(lock),
-            })
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Releases the lock of `stage` if `promotion` holds it.
@@ -132,13 +146,21 @@ pub(crate) fn release(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{MemStore, StateStoreExt};
+    use crate::promotion::record::{PromotionState, Trigger};
+    use crate::state::{MemStore, StateStoreExt, put_json};
+
+    fn active(store: &MemStore, id: &str, state: PromotionState) {
+        let mut p = Promotion::new(id.into(), "qa", "r-1", Trigger::Manual, "alice", Utc::now());
+        p.state = state;
+        put_json(store, &keys::promotion(id), &p).expect("seed");
+    }
 
     #[test]
-    fn a_live_holder_keeps_others_out_until_expiry() {
+    fn a_live_holder_keeps_others_out_until_its_promotion_ends() {
         let store = MemStore::default();
         let now = Utc::now();
         let me = Holder::current("alice");
+        active(&store, "p-1", PromotionState::Writing);
         store
             .try_transaction(|txn| acquire(txn, "qa", "p-1", &me, now, Duration::from_secs(60)))
             .expect("first");
@@ -150,15 +172,28 @@ mod tests {
         let err = store
             .try_transaction(|txn| acquire(txn, "qa", "p-2", &other, now, Duration::ZERO))
             .expect_err("busy");
-        assert!(matches!(err, PromotionError::Busy { .. }), "{err}");
+        assert!(
+            matches!(err, PromotionError::Busy { ref driver, .. } if driver.is_some()),
+            "{err}"
+        );
+        // An expired lock still holds the stage for its promotion…
         let later = now + chrono::Duration::hours(2);
+        let err = store
+            .try_transaction(|txn| acquire(txn, "qa", "p-2", &other, later, Duration::ZERO))
+            .expect_err("still busy");
+        assert!(
+            matches!(err, PromotionError::Busy { ref driver, .. } if driver.is_none()),
+            "{err}"
+        );
+        // …until that promotion ends.
+        active(&store, "p-1", PromotionState::Failed);
         store
             .try_transaction(|txn| acquire(txn, "qa", "p-2", &other, later, Duration::ZERO))
-            .expect("expired lock is taken");
+            .expect("free once p-1 ended");
     }
 
     #[test]
-    fn a_dead_process_holds_nothing() {
+    fn a_dead_process_lets_another_resume_its_promotion_but_not_start_one() {
         let store = MemStore::default();
         let now = Utc::now();
         let me = Holder::current("alice");
@@ -167,12 +202,20 @@ mod tests {
             host: me.host.clone(),
             user: "bob".into(),
         };
+        active(&store, "p-1", PromotionState::Verifying);
         store
             .try_transaction(|txn| acquire(txn, "qa", "p-1", &dead, now, Duration::from_secs(600)))
             .expect("first");
+        let err = store
+            .try_transaction(|txn| acquire(txn, "qa", "p-2", &me, now, Duration::ZERO))
+            .expect_err("the stage stays held");
+        assert!(
+            matches!(err, PromotionError::Busy { ref active, .. } if active.id == "p-1"),
+            "{err}"
+        );
         store
             .try_transaction(|txn| acquire(txn, "qa", "p-1", &me, now, Duration::ZERO))
-            .expect("stale lock is taken over");
+            .expect("the stale lock is taken over to resume p-1");
         store
             .try_transaction(|txn| release(txn, "qa", "p-1"))
             .expect("release");

@@ -1,10 +1,46 @@
-//! Revisions and the promotion engine: the state machine of DESIGN §4 over the git store,
-//! the renderer, the policy decisions, the gates and the state store.
+//! Revisions and the promotion engine: the promotion state machine over the git store, the
+//! renderer, the policy decisions, the gates and the state store.
+//!
+//! # Using the engine
+//!
+//! An [`Engine`] works for one config repository over one state store, acting for one
+//! [`Actor`] (a name, and how it was authenticated: [`Auth`]):
+//!
+//! - [`Engine::new`] takes a store the host keeps open (`Arc<dyn StateStore>`, e.g. a
+//!   server's; [`MemStore`](crate::state::MemStore) in tests) and migrates its records to the
+//!   current layout; [`Engine::open`] opens a state directory for each operation instead (the
+//!   command line, where several processes share the directory).
+//! - [`Engine::acting_as`] is the same engine for another caller (cheap: a clone).
+//! - [`EngineOptions::events`] is called with an [`EngineEvent`] after every persisted
+//!   change: a promotion recorded or moved to a new state, a release created, a review.
+//!
+//! Operations (all blocking; a server calls them from a blocking thread):
+//!
+//! - [`Engine::create_release`] → the revision and whether it is new;
+//! - [`Engine::promote`] ([`PromoteRequest`]), [`Engine::rollback`] ([`RollbackRequest`]) and
+//!   [`Engine::resume_promotion`] → an [`Outcome`]: succeeded, verifying, blocked (typed
+//!   [`Blocker`](crate::policy::Blocker)s in the promotion), failed, aborted, or moved on by
+//!   another process. Refusals are errors: [`PromotionError::Busy`] while another promotion
+//!   holds the stage (unless `abort_active`), bad input, unknown ids;
+//! - [`Engine::abort`] ends an unfinished promotion and frees its stage;
+//! - [`Engine::review`] approves or rejects (or withdraws) for the caller;
+//! - [`Engine::reconcile`] runs everything due and reports each [`ActionResult`];
+//! - [`Engine::status`], [`Engine::history`], [`Engine::plan`], [`Engine::diff_stages`],
+//!   [`verify_audit`] and [`audit_entries`] read.
+//!
+//! A promotion that has written (writing, syncing, verifying) holds its stage until it
+//! succeeds, fails or is aborted, whether or not the process driving it is alive; a dead
+//! driver only lets another process resume it. A promotion succeeds only while its stage's
+//! branch runs its commit (or the same content); otherwise it ends aborted, superseded.
 
+mod actor;
 mod audit;
 mod drive;
 mod engine;
+mod event;
+mod layout;
 mod lock;
+mod outcome;
 mod pause;
 mod query;
 mod reconcile;
@@ -16,12 +52,18 @@ mod service;
 mod store;
 mod write;
 
+pub use actor::{Actor, Auth};
 pub use audit::{AuditEntry, AuditReport};
-pub use engine::{Clock, Engine, EngineOptions, GateReporter, PromoteRequest, StepHook};
+pub use engine::{
+    Clock, Engine, EngineOptions, GateReporter, PromoteRequest, RollbackRequest, StepHook,
+};
+pub use event::{EngineEvent, EventHook};
+pub use layout::LAYOUT_VERSION;
 pub use lock::Holder;
+pub use outcome::Outcome;
 pub use pause::Pauses;
-pub use query::{Plan, StageStatus};
-pub use reconcile::{ReconcileAction, ReconcileReport};
+pub use query::{Plan, StageState, StageStatus};
+pub use reconcile::{ActionResult, ReconcileAction, ReconcileReport, Waiting};
 pub use record::{Lock, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification};
 pub use render::{Rendered, digest, render_resources};
 pub use review::{ReviewOutcome, noun as review_noun};
@@ -48,23 +90,30 @@ pub enum PromotionError {
     UnknownPromotion { id: String },
     #[error("refused: {0}")]
     Refused(String),
-    #[error("promotion {promotion} of {revision} to {stage} is blocked: {}", blockers.join("; "))]
-    Blocked {
+    /// Another promotion holds the stage (it has written and not ended), or a live process
+    /// drives the promotion this call would resume.
+    #[error("{}", busy_message(stage, active, driver.as_deref()))]
+    Busy {
         stage: String,
-        revision: String,
-        promotion: String,
-        blockers: Vec<String>,
+        active: Box<Promotion>,
+        /// The live process driving `active`, if one does.
+        driver: Option<Box<Lock>>,
     },
-    #[error("stage {stage} is busy: promotion {} by {} holds it since {} (pid {} on {}, until {})", lock.promotion, lock.user, lock.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"), lock.pid, lock.host, lock.expires_at.format("%H:%M:%S UTC"))]
-    Busy { stage: String, lock: Box<Lock> },
     #[error("promotion {promotion} was changed by another process")]
     Concurrent { promotion: String },
-    #[error("promotion {promotion} of {revision} to {stage} failed: {reason}")]
-    Failed {
-        stage: String,
-        revision: String,
-        promotion: String,
-        reason: String,
+    #[error(
+        "branch {branch} kept moving while ferry wrote it; run the promotion again (or `ferry reconcile`) to retry"
+    )]
+    Contended { branch: String },
+    #[error(
+        "the state was written by a newer ferry (records layout {found}; this ferry understands up to {expected}): use a newer ferry"
+    )]
+    LayoutTooNew { found: u64, expected: u64 },
+    #[error("failed to migrate state record {key} to the current layout")]
+    Migrate {
+        key: String,
+        #[source]
+        source: serde_json::Error,
     },
     #[error(
         "failed to push {branch} to {remote}: {reason}; run the promotion again (or `ferry reconcile`) to retry"
@@ -109,6 +158,29 @@ impl PromotionError {
                 | PromotionError::Runtime(_)
         )
     }
+}
+
+fn busy_message(stage: &str, active: &Promotion, driver: Option<&Lock>) -> String {
+    let what = if active.rollback {
+        "rollback"
+    } else {
+        "promotion"
+    };
+    let by = match driver {
+        Some(lock) => format!(
+            "driven by {} (pid {} on {}) since {}, until {}",
+            lock.user,
+            lock.pid,
+            lock.host,
+            lock.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            lock.expires_at.format("%H:%M:%S UTC")
+        ),
+        None => "and no live process drives it".to_string(),
+    };
+    format!(
+        "stage {stage} is busy: {what} {} of {} by {} is {}, {by}",
+        active.id, active.revision, active.requested_by, active.state
+    )
 }
 
 /// Recomputes the audit chain of `store`.

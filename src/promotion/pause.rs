@@ -70,7 +70,7 @@ impl Engine {
         }
         let now = self.now();
         let pause = Pause {
-            by: self.user.clone(),
+            by: self.actor.name.clone(),
             reason: reason.trim().to_string(),
             at: now,
         };
@@ -96,7 +96,7 @@ impl Engine {
         }
         let now = self.now();
         let note = Pause {
-            by: self.user.clone(),
+            by: self.actor.name.clone(),
             reason: reason.trim().to_string(),
             at: now,
         };

@@ -9,6 +9,30 @@ use super::engine::Engine;
 use super::record::{Lock, Promotion, PromotionState};
 use super::render::{Rendered, render};
 use crate::pipeline::{Config, Stage, SyncMode};
+use crate::policy::{Blocker, Review};
+
+/// The state of a stage: that of its newest promotion, or idle when it never had one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageState {
+    Idle,
+    Promotion(PromotionState),
+}
+
+impl StageState {
+    /// `idle` or the promotion state's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageState::Idle => "idle",
+            StageState::Promotion(state) => state.as_str(),
+        }
+    }
+}
+
+impl Serialize for StageState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// What one stage has now.
 #[derive(Debug, Clone, Serialize)]
@@ -18,15 +42,18 @@ pub struct StageStatus {
     pub revision: Option<String>,
     pub verified: bool,
     /// The state of the stage's newest promotion, or `idle` when it never had one.
-    pub state: String,
+    pub state: StageState,
     pub since: Option<DateTime<Utc>>,
     pub commit: Option<String>,
     pub images: Option<String>,
     pub promotion: Option<String>,
+    /// The revision of the newest promotion (what `reviews` are about).
+    pub promotion_revision: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub blockers: Vec<String>,
+    pub blockers: Vec<Blocker>,
+    /// Approvals and rejections (not withdrawn) of the unfinished newest promotion's revision.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub approvals: Vec<String>,
+    pub reviews: Vec<Review>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<Lock>,
     /// The gate results of the newest promotion.
@@ -50,7 +77,7 @@ pub struct Plan {
     pub removed: Vec<String>,
     /// A unified diff of the rendered manifests against the stage's branch.
     pub diff: String,
-    pub blockers: Vec<String>,
+    pub blockers: Vec<Blocker>,
     pub notes: Vec<String>,
     /// For `sync: apply` stages: what a server-side dry run says each object would do.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -75,7 +102,7 @@ impl Engine {
         &self,
         config: &Config,
         promotion: &Promotion,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Vec<Blocker>> {
         let stage = config.pipeline.stage(&promotion.stage)?;
         let revision = self
             .store()
@@ -85,13 +112,7 @@ impl Engine {
         let evaluation = self
             .evaluate(config, stage, &revision, promotion, &rendered.digest)
             .ok()?;
-        Some(
-            evaluation
-                .blockers
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-        )
+        Some(evaluation.blockers)
     }
 
     /// Every stage as the store records it, and the blocked promotions by index.
@@ -116,18 +137,10 @@ impl Engine {
                 .map(|id| store.revision(id))
                 .transpose()?
                 .map(|r| r.images_summary());
-            let mut approvals = Vec::new();
+            let mut reviews = Vec::new();
             if let Some(p) = last.as_ref().filter(|p| !p.state.is_terminal()) {
-                for review in store.reviews(&stage.name, &p.revision)? {
-                    if !review.withdrawn {
-                        approvals.push(format!(
-                            "{} by {} ({})",
-                            super::review::noun(review.verdict),
-                            review.user,
-                            p.revision
-                        ));
-                    }
-                }
+                reviews = store.reviews(&stage.name, &p.revision)?;
+                reviews.retain(|r| !r.withdrawn);
             }
             let lock = store
                 .lock(&stage.name)?
@@ -138,17 +151,18 @@ impl Engine {
                 verified: record.verified,
                 state: last
                     .as_ref()
-                    .map_or("idle".to_string(), |p| p.state.to_string()),
+                    .map_or(StageState::Idle, |p| StageState::Promotion(p.state)),
                 since: last.as_ref().map(Promotion::updated_at),
                 commit: record.current.as_ref().map(|c| c.commit.clone()),
                 images,
                 promotion: last.as_ref().map(|p| p.id.clone()),
+                promotion_revision: last.as_ref().map(|p| p.revision.clone()),
                 blockers: last
                     .as_ref()
                     .filter(|p| p.state == PromotionState::Blocked)
                     .map(|p| p.blockers.clone())
                     .unwrap_or_default(),
-                approvals,
+                reviews,
                 lock,
                 gates: last.as_ref().map(|p| p.gates.clone()).unwrap_or_default(),
                 upstream: stage.upstream.clone(),
@@ -183,7 +197,7 @@ impl Engine {
         };
         let record = self.store()?.stage(&stage.name)?;
         let probe =
-            super::review::probe_promotion(&stage.name, &revision.id, &self.user, self.now());
+            super::review::probe_promotion(&stage.name, &revision.id, self.user(), self.now());
         let evaluation = self.evaluate(&config, stage, &revision, &probe, &rendered.digest)?;
         let mut notes = evaluation.notes;
         let dry_run = if stage.sync == SyncMode::Apply {
@@ -202,11 +216,7 @@ impl Engine {
             changed,
             removed,
             diff,
-            blockers: evaluation
-                .blockers
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            blockers: evaluation.blockers,
             notes,
             dry_run,
         })

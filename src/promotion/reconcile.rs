@@ -4,11 +4,13 @@
 use serde::Serialize;
 
 use super::PromotionError;
-use super::engine::{Engine, PromoteRequest};
+use super::engine::{Engine, PromoteRequest, RollbackRequest};
+use super::outcome::Outcome;
 use super::record::{Promotion, PromotionState, Trigger, keys};
 use super::revision::Revision;
 use super::store::txn_stage;
 use crate::pipeline::{Config, Requires, Stage};
+use crate::policy::Blocker;
 use crate::state::txn_put_json;
 
 /// The most passes one reconcile makes before it stops (a safety net; a pass that does
@@ -19,8 +21,20 @@ const MAX_PASSES: usize = 50;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReconcileReport {
     pub actions: Vec<ReconcileAction>,
-    /// Stages that still wait, and why.
-    pub waiting: Vec<(String, Vec<String>)>,
+    /// Stages whose newest promotion is blocked, and what blocks it now.
+    pub waiting: Vec<Waiting>,
+}
+
+impl ReconcileReport {
+    /// Whether a promotion this run drove failed, or something went wrong.
+    pub fn failed(&self) -> bool {
+        self.actions.iter().any(|a| {
+            matches!(
+                a.result,
+                ActionResult::Failed { .. } | ActionResult::Error { .. }
+            )
+        })
+    }
 }
 
 /// One thing reconcile did or tried.
@@ -30,30 +44,78 @@ pub struct ReconcileAction {
     pub revision: String,
     pub trigger: Trigger,
     pub promotion: Option<String>,
-    /// `succeeded`, `failed`, `blocked`, `busy`, `verifying`, `unchanged`.
-    pub outcome: String,
-    pub detail: String,
-    /// What blocks it, when `outcome` is `blocked`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub blockers: Vec<String>,
+    #[serde(flatten)]
+    pub result: ActionResult,
+}
+
+/// How one of reconcile's promotions stands after it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum ActionResult {
+    /// Verified.
+    Succeeded,
+    /// Written; its gates run on a later reconcile.
+    Verifying,
+    /// Blocked by policy.
+    Blocked { blockers: Vec<Blocker> },
+    /// A gate or applying failed.
+    Failed { reason: String },
+    /// Ended without being verified (its stage's branch moved on).
+    Aborted { reason: String },
+    /// Another process moved it on first: the state it found it in. Not a failure.
+    Elsewhere { state: PromotionState },
+    /// Another promotion holds the stage, or a live process drives this one.
+    Busy { detail: String },
+    /// Something went wrong.
+    Error { error: String },
+}
+
+/// A stage whose newest promotion is blocked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub stage: String,
+    pub promotion: String,
+    pub revision: String,
+    pub blockers: Vec<Blocker>,
+}
+
+/// Something reconcile may do in a stage.
+pub(super) enum Due {
+    /// Drive an unfinished promotion on.
+    Resume(Box<Promotion>),
+    /// Request a promotion of a revision.
+    Promote(Revision, Trigger),
+}
+
+impl Due {
+    /// The revision and trigger of the promotion this is about.
+    pub(super) fn what(&self) -> (String, Trigger) {
+        match self {
+            Due::Resume(p) => (p.revision.clone(), p.trigger),
+            Due::Promote(r, t) => (r.id.clone(), *t),
+        }
+    }
 }
 
 impl Engine {
-    /// Runs every due promotion until nothing is due.
+    /// Runs every due promotion until nothing is due: unfinished promotions (rollbacks
+    /// included) are resumed, auto stages take the newest revision they may, and due
+    /// schedule occurrences act.
     pub fn reconcile(&self, config: &Config) -> Result<ReconcileReport, PromotionError> {
         let mut report = ReconcileReport::default();
         let mut attempted: Vec<(String, String, Trigger)> = Vec::new();
         for _ in 0..MAX_PASSES {
             let mut progressed = false;
             for stage in config.pipeline.topological() {
-                for (revision, trigger) in self.due(config, stage)? {
-                    let key = (stage.name.clone(), revision.id.clone(), trigger);
+                for due in self.due(config, stage)? {
+                    let (revision, trigger) = due.what();
+                    let key = (stage.name.clone(), revision.clone(), trigger);
                     if attempted.contains(&key) {
                         continue;
                     }
                     attempted.push(key);
-                    let action = self.run_due(stage, &revision, trigger);
-                    progressed |= action.outcome == "succeeded";
+                    let action = self.run_due(stage, revision, trigger, due);
+                    progressed |= matches!(action.result, ActionResult::Succeeded);
                     report.actions.push(action);
                 }
             }
@@ -68,57 +130,57 @@ impl Engine {
     pub(super) fn run_due(
         &self,
         stage: &Stage,
-        revision: &Revision,
+        revision: String,
         trigger: Trigger,
+        due: Due,
     ) -> ReconcileAction {
-        let request = PromoteRequest {
-            revision: revision.id.clone(),
-            stage: stage.name.clone(),
-            trigger,
-            wait: true,
-            window_override: None,
-        };
-        let mut blocked_by = Vec::new();
-        let (outcome, promotion, detail) = match self.promote(&request) {
-            Ok(p) => (p.state.to_string(), Some(p.id), String::new()),
-            Err(PromotionError::Blocked {
-                promotion,
-                blockers,
-                ..
-            }) => {
-                let detail = blockers.join("; ");
-                blocked_by = blockers;
-                ("blocked".to_string(), Some(promotion), detail)
+        let driven = match due {
+            Due::Resume(p) => self.resume_promotion(&p.id, true),
+            Due::Promote(revision, trigger) => {
+                let mut request = PromoteRequest::new(&revision.id, &stage.name);
+                request.trigger = trigger;
+                request.wait = true;
+                self.promote(&request)
             }
-            Err(PromotionError::Failed {
-                promotion, reason, ..
-            }) => ("failed".to_string(), Some(promotion), reason),
-            Err(err @ PromotionError::Busy { .. }) => ("busy".to_string(), None, err.to_string()),
-            Err(err) => ("error".to_string(), None, error_chain(&err)),
+        };
+        let (promotion, result) = match driven {
+            Ok(outcome) => action_result(outcome),
+            Err(err @ PromotionError::Busy { .. }) => {
+                let active = match &err {
+                    PromotionError::Busy { active, .. } => Some(active.id.clone()),
+                    _ => None,
+                };
+                (
+                    active,
+                    ActionResult::Busy {
+                        detail: err.to_string(),
+                    },
+                )
+            }
+            Err(err) => (
+                None,
+                ActionResult::Error {
+                    error: error_chain(&err),
+                },
+            ),
         };
         ReconcileAction {
             stage: stage.name.clone(),
-            revision: revision.id.clone(),
+            revision,
             trigger,
             promotion,
-            outcome,
-            detail,
-            blockers: blocked_by,
+            result,
         }
     }
 
     /// What is due in `stage`: resumable promotions, a newer revision for an auto stage, and
     /// due schedule occurrences.
-    pub(super) fn due(
-        &self,
-        config: &Config,
-        stage: &Stage,
-    ) -> Result<Vec<(Revision, Trigger)>, PromotionError> {
+    pub(super) fn due(&self, config: &Config, stage: &Stage) -> Result<Vec<Due>, PromotionError> {
         let store = self.store()?;
         let mut due = Vec::new();
         for p in store.promotions(Some(&stage.name), 20)? {
-            if !p.state.is_terminal() && !p.rollback {
-                due.push((store.revision(&p.revision)?, p.trigger));
+            if !p.state.is_terminal() {
+                due.push(Due::Resume(Box::new(p)));
             }
         }
         drop(store);
@@ -127,7 +189,7 @@ impl Engine {
             && let Some(rev) = &candidate
             && self.wants(stage, rev)?
         {
-            due.push((rev.clone(), Trigger::Auto));
+            due.push(Due::Promote(rev.clone(), Trigger::Auto));
         }
         if let Some(policy) = config.policy_of(stage)
             && !policy.schedules.is_empty()
@@ -143,7 +205,7 @@ impl Engine {
                 if let Some(rev) = &candidate
                     && self.wants(stage, rev)?
                 {
-                    due.push((rev.clone(), Trigger::Schedule));
+                    due.push(Due::Promote(rev.clone(), Trigger::Schedule));
                 }
             }
         }
@@ -215,7 +277,7 @@ impl Engine {
         &self,
         config: &Config,
         actions: &[ReconcileAction],
-    ) -> Result<Vec<(String, Vec<String>)>, PromotionError> {
+    ) -> Result<Vec<Waiting>, PromotionError> {
         let store = self.store()?;
         let mut blocked = Vec::new();
         for stage in config.pipeline.topological() {
@@ -229,35 +291,38 @@ impl Engine {
         Ok(blocked
             .into_iter()
             .map(|p| {
-                let tried = actions.iter().rev().find(|a| {
-                    a.outcome == "blocked" && a.promotion.as_deref() == Some(p.id.as_str())
+                let tried = actions.iter().rev().find_map(|a| match &a.result {
+                    ActionResult::Blocked { blockers }
+                        if a.promotion.as_deref() == Some(p.id.as_str()) =>
+                    {
+                        Some(blockers.clone())
+                    }
+                    _ => None,
                 });
                 let blockers = match tried {
-                    Some(action) => action.blockers.clone(),
+                    Some(blockers) => blockers,
                     None => self
                         .current_blockers(config, &p)
                         .unwrap_or_else(|| p.blockers.clone()),
                 };
-                let lines = blockers
-                    .iter()
-                    .map(|b| format!("{}: {b}", p.revision))
-                    .collect();
-                (p.stage, lines)
+                Waiting {
+                    stage: p.stage,
+                    promotion: p.id,
+                    revision: p.revision,
+                    blockers,
+                }
             })
             .collect())
     }
 
-    /// Promotes the previously verified revision of `stage` (or `to`) forward again.
-    pub fn rollback(
-        &self,
-        stage_name: &str,
-        to: Option<&str>,
-        wait: bool,
-    ) -> Result<Promotion, PromotionError> {
+    /// Promotes the previously verified revision of the stage (or `request.to`) forward
+    /// again. A rollback of the same revision that has not ended is resumed.
+    pub fn rollback(&self, request: &RollbackRequest) -> Result<Outcome, PromotionError> {
+        let stage_name = request.stage.as_str();
         let store = self.store()?;
         let record = store.stage(stage_name)?;
         let current = record.current.as_ref().map(|c| c.revision.clone());
-        let target = match to {
+        let target = match request.to.as_deref() {
             Some(id) => {
                 let id = store.revision(id)?.id;
                 if record.verified_at(&id).is_none() {
@@ -283,9 +348,34 @@ impl Engine {
         drop(store);
         let config = self.config_for(&revision)?;
         let stage = self.stage(&config, stage_name)?;
-        let promotion = self.request(stage, &revision, Trigger::Rollback, None)?;
-        self.drive(&config, promotion, wait)
+        let promotion = self.request(
+            stage,
+            &revision,
+            Trigger::Rollback,
+            None,
+            request.abort_active,
+        )?;
+        self.drive(&config, promotion, request.wait)
     }
+}
+
+/// The promotion and the reconcile result of an outcome.
+fn action_result(outcome: Outcome) -> (Option<String>, ActionResult) {
+    let result = match &outcome {
+        Outcome::Succeeded(_) => ActionResult::Succeeded,
+        Outcome::Verifying(_) => ActionResult::Verifying,
+        Outcome::Blocked(p) => ActionResult::Blocked {
+            blockers: p.blockers.clone(),
+        },
+        Outcome::Failed(p) => ActionResult::Failed {
+            reason: p.error.clone().unwrap_or_default(),
+        },
+        Outcome::Aborted(p) => ActionResult::Aborted {
+            reason: p.error.clone().unwrap_or_default(),
+        },
+        Outcome::Elsewhere(p) => ActionResult::Elsewhere { state: p.state },
+    };
+    (Some(outcome.into_promotion().id), result)
 }
 
 /// An error and its causes on one line.

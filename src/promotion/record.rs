@@ -1,12 +1,14 @@
-//! What the state store holds about promotions and stages, and the key layout (version 1).
+//! What the state store holds about promotions and stages, and its key layout. The records'
+//! layout version is stored under [`keys::LAYOUT`] (see `layout.rs`).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::actor::Auth;
 use crate::gates::GateResult;
-use crate::policy::WindowOverride;
+use crate::policy::{Blocker, WindowOverride};
 
 /// The states of a promotion (DESIGN §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,13 +86,13 @@ pub struct Promotion {
     pub trigger: Trigger,
     pub requested_by: String,
     pub requested_at: DateTime<Utc>,
-    /// What blocks it, while blocked: lines a person can act on.
+    /// How the requester was authenticated (absent in promotions of earlier releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_auth: Option<Auth>,
+    /// What blocks it, while blocked. A re-check that finds the same kinds of blockers for the
+    /// same content records nothing new.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub blockers: Vec<String>,
-    /// The kinds of those blockers (`soak`, `approvals`, …): a re-check that finds the same
-    /// kinds records nothing new.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub blocked_on: Vec<String>,
+    pub blockers: Vec<Blocker>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// Digest of the rendered output, once rendered.
@@ -130,8 +132,8 @@ impl Promotion {
             trigger,
             requested_by: by.to_string(),
             requested_at: at,
+            requested_auth: None,
             blockers: Vec::new(),
-            blocked_on: Vec::new(),
             notes: Vec::new(),
             digest: None,
             commit: None,
@@ -204,8 +206,11 @@ pub struct Lock {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Keys of the store, layout version 1.
+/// Keys of the store. The `v1/` prefix names the key space; the layout of the records under
+/// it is versioned by the number stored under [`LAYOUT`].
 pub(crate) mod keys {
+    /// The records' layout version (a JSON number; absent: layout 1).
+    pub const LAYOUT: &[u8] = b"v1/layout";
     pub fn revision(id: &str) -> Vec<u8> {
         format!("v1/rev/{id}").into_bytes()
     }

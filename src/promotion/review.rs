@@ -5,9 +5,10 @@ use serde::Serialize;
 use super::PromotionError;
 use super::audit::{self, Event};
 use super::engine::Engine;
+use super::event::EngineEvent;
 use super::record::{Promotion, keys};
 use super::render::render;
-use crate::policy::{self, Review, Verdict};
+use crate::policy::{self, Blocker, Review, Verdict};
 use crate::state::{next_seq, txn_put_json, txn_scan_json};
 
 /// What a review recorded.
@@ -18,7 +19,7 @@ pub struct ReviewOutcome {
     pub promotion: Option<String>,
     pub review: Review,
     /// What still blocks the promotion after this review.
-    pub blockers: Vec<String>,
+    pub blockers: Vec<Blocker>,
 }
 
 impl Engine {
@@ -57,8 +58,8 @@ impl Engine {
         let requested_by = waiting.as_ref().map_or("", |p| p.requested_by.as_str());
         let allowed = match verdict {
             _ if withdraw => Ok(()),
-            Verdict::Approve => policy::may_review(rule, &config.groups, &self.user, requested_by),
-            Verdict::Reject => policy::may_reject(rule, &config.groups, &self.user),
+            Verdict::Approve => policy::may_review(rule, &config.groups, self.user(), requested_by),
+            Verdict::Reject => policy::may_reject(rule, &config.groups, self.user()),
         };
         allowed.map_err(|refusal| PromotionError::Refused(refusal.to_string()))?;
         let digest = render(&self.git, stage, &revision)?.digest;
@@ -72,13 +73,10 @@ impl Engine {
         )?;
         let probe = waiting
             .clone()
-            .unwrap_or_else(|| probe_promotion(stage_name, &revision.id, &self.user, self.now()));
+            .unwrap_or_else(|| probe_promotion(stage_name, &revision.id, self.user(), self.now()));
         let blockers = self
             .evaluate(&config, stage, &revision, &probe, &digest)?
-            .blockers
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+            .blockers;
         Ok(ReviewOutcome {
             stage: stage_name.to_string(),
             revision: revision.id,
@@ -98,8 +96,8 @@ impl Engine {
         withdraw: bool,
     ) -> Result<Review, PromotionError> {
         let now = self.now();
-        let user = self.user.clone();
-        self.store()?.transaction(|txn| {
+        let user = self.actor.name.clone();
+        self.commit(|txn, events| {
             let prefix = keys::review_prefix(stage, revision);
             let mut withdrew = false;
             for (key, mut earlier) in txn_scan_json::<Review>(txn, &prefix)? {
@@ -136,8 +134,16 @@ impl Engine {
                 noun(verdict).to_string()
             };
             let detail = serde_json::json!({"digest": digest, "comment": comment});
+            events.push(EngineEvent::Review {
+                stage: stage.to_string(),
+                revision: revision.to_string(),
+                verdict,
+                by: user.clone(),
+                withdrawn: withdraw,
+            });
             let event = Event {
                 actor: user.clone(),
+                auth: Some(self.actor.auth.clone()),
                 action,
                 stage: Some(stage.to_string()),
                 revision: Some(revision.to_string()),

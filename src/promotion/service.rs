@@ -112,8 +112,9 @@ impl Engine {
         stage: &Stage,
     ) -> Result<Vec<ReconcileAction>, PromotionError> {
         let mut actions = Vec::new();
-        for (revision, trigger) in self.due(config, stage)? {
-            actions.push(self.run_due(stage, &revision, trigger));
+        for due in self.due(config, stage)? {
+            let (revision, trigger) = due.what();
+            actions.push(self.run_due(stage, revision, trigger, due));
         }
         Ok(actions)
     }
@@ -177,8 +178,7 @@ impl Engine {
             .blockers)
     }
 
-    /// Drives the unfinished rollbacks of `stage` to their end (reconcile leaves rollbacks
-    /// to whoever asked for them; a service finishes them itself).
+    /// Drives the unfinished rollbacks of `stage` to their end (reconcile resumes them too).
     pub fn finish_rollbacks(&self, stage: &Stage) -> Result<Vec<Promotion>, PromotionError> {
         let pending: Vec<Promotion> = self
             .store()?
@@ -188,7 +188,10 @@ impl Engine {
             .collect();
         pending
             .iter()
-            .map(|p| self.rollback(&stage.name, Some(&p.revision), true))
+            .map(|p| {
+                self.resume_promotion(&p.id, true)
+                    .map(super::outcome::Outcome::into_promotion)
+            })
             .collect()
     }
 }

@@ -1,11 +1,14 @@
 //! Typed access to the state store: revisions, promotions, stage records, locks, reviews.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::PromotionError;
+use super::actor::Actor;
 use super::audit::{self, Event};
+use super::event::EngineEvent;
 use super::record::{Lock, Promotion, StageRecord, keys};
 use super::revision::Revision;
 use crate::policy::Review;
@@ -14,21 +17,24 @@ use crate::state::{
     scan_json, scan_json_rev, txn_get_json, txn_put_json,
 };
 
-/// The state of one repository, opened for one operation.
+/// The typed view of one repository's state store.
+#[derive(Clone)]
 pub struct Store {
-    db: Box<dyn StateStore>,
+    db: Arc<dyn StateStore>,
 }
 
 impl Store {
-    /// Opens the state in `dir`, waiting while another ferry process holds it.
-    pub fn open(dir: &Path) -> Result<Store, StateError> {
-        Ok(Store {
-            db: Box::new(SledStore::open(dir, DEFAULT_OPEN_WAIT)?),
-        })
+    /// Opens the state in `dir`, waiting while another ferry process holds it, and brings
+    /// its records to the current layout.
+    pub fn open(dir: &Path) -> Result<Store, PromotionError> {
+        let db: Arc<dyn StateStore> = Arc::new(SledStore::open(dir, DEFAULT_OPEN_WAIT)?);
+        super::layout::ensure(db.as_ref())?;
+        Ok(Store { db })
     }
 
-    /// A store over any backend.
-    pub fn with_backend(db: Box<dyn StateStore>) -> Store {
+    /// A view of a store that is already open; its layout must have been checked
+    /// ([`Engine::new`](super::Engine::new) does).
+    pub(crate) fn shared(db: Arc<dyn StateStore>) -> Store {
         Store { db }
     }
 
@@ -80,7 +86,11 @@ impl Store {
 
     /// Records `rev` unless a revision with its id exists; returns the stored one and whether it
     /// is new.
-    pub fn create_revision(&self, rev: &Revision) -> Result<(Revision, bool), PromotionError> {
+    pub(crate) fn create_revision(
+        &self,
+        rev: &Revision,
+        actor: &Actor,
+    ) -> Result<(Revision, bool), PromotionError> {
         self.transaction(|txn| {
             if let Some(existing) = txn_get_json::<Revision>(txn, &keys::revision(&rev.id))? {
                 return Ok((existing, false));
@@ -89,7 +99,7 @@ impl Store {
             txn_put_json(txn, &keys::revision(&rev.id), rev)?;
             txn_put_json(txn, &keys::revision_order(seq), &rev.id)?;
             let detail = serde_json::json!({"images": rev.images_summary(), "configCommit": rev.config_commit});
-            let event = Event { actor: rev.created_by.clone(), action: "release.create".into(), revision: Some(rev.id.clone()), detail, ..Event::default() };
+            let event = Event { actor: actor.name.clone(), auth: Some(actor.auth.clone()), action: "release.create".into(), revision: Some(rev.id.clone()), detail, ..Event::default() };
             audit::append(txn, event, rev.created_at)?;
             Ok((rev.clone(), true))
         })
@@ -138,17 +148,26 @@ pub(crate) fn txn_stage(txn: &mut dyn Txn, stage: &str) -> Result<StageRecord, S
     Ok(txn_get_json(txn, &keys::stage(stage))?.unwrap_or_default())
 }
 
-/// Stores a promotion and audits its current state.
+/// Stores a promotion, audits its current state and notes the change in `events`.
 pub(crate) fn txn_save_promotion(
     txn: &mut dyn Txn,
+    events: &mut Vec<EngineEvent>,
     promotion: &Promotion,
-    actor: &str,
+    actor: &Actor,
     at: DateTime<Utc>,
     detail: serde_json::Value,
 ) -> Result<(), StateError> {
     txn_put_json(txn, &keys::promotion(&promotion.id), promotion)?;
+    events.push(EngineEvent::Promotion {
+        id: promotion.id.clone(),
+        stage: promotion.stage.clone(),
+        revision: promotion.revision.clone(),
+        state: promotion.state,
+        rollback: promotion.rollback,
+    });
     let event = Event {
-        actor: actor.to_string(),
+        actor: actor.name.clone(),
+        auth: Some(actor.auth.clone()),
         action: format!("promotion.{}", promotion.state),
         stage: Some(promotion.stage.clone()),
         revision: Some(promotion.revision.clone()),

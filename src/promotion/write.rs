@@ -113,8 +113,9 @@ impl Engine {
                 WriteOutcome::Conflict { .. } => continue,
             }
         }
-        let reason = format!("branch {} kept moving while ferry wrote it", out.branch);
-        Err(self.failure(stage, revision, promotion, reason))
+        Err(PromotionError::Contended {
+            branch: out.branch.to_string(),
+        })
     }
 
     /// The commit of this promotion on its branch: found (written before a crash) or written

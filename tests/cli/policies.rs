@@ -47,10 +47,18 @@ fn the_requester_cannot_approve_and_outsiders_are_refused() {
         .json();
     let prod = &status["stages"][2];
     assert_eq!(prod["state"], "blocked");
-    assert!(prod["approvals"].to_string().contains("alice"), "{prod}");
+    assert_eq!(
+        (
+            prod["reviews"][0]["user"].as_str(),
+            prod["reviews"][0]["verdict"].as_str(),
+            prod["reviews"].as_array().map(Vec::len)
+        ),
+        (Some("alice"), Some("approve"), Some(1)),
+        "{prod}"
+    );
     assert_eq!(
         prod["blockers"],
-        serde_json::json!(["needs 1 more approval from group:release-managers"]),
+        serde_json::json!([{"kind": "approvals", "needed": 1, "from": ["group:release-managers"], "have": 1, "required": 2, "stale": 0}]),
         "status says what blocks it now"
     );
     let audit = repo
