@@ -4,13 +4,16 @@
 mod abort;
 mod audit;
 mod build;
+mod client;
 mod completions;
+mod credentials;
 mod demo;
 mod diff;
 mod engine;
 mod error;
 mod graph;
 mod history;
+mod login;
 pub mod output;
 mod pause;
 mod plan;
@@ -59,9 +62,14 @@ pub struct GlobalArgs {
     /// Where ferry keeps its state [default: <repo>/.ferry]
     #[arg(long, global = true, value_name = "DIR")]
     pub state: Option<PathBuf>,
-    /// Act as this user [default: $FERRY_USER, else the OS user]
+    /// Act as this user [default: $FERRY_USER, else the OS user]; not with --server, which
+    /// takes your identity from your token
     #[arg(long = "as", global = true, value_name = "USER")]
     pub as_user: Option<String>,
+    /// Work against a running `ferry serve` instead of the local state, with the token from
+    /// $FERRY_TOKEN or `ferry login URL`
+    #[arg(long, global = true, env = "FERRY_SERVER", value_name = "URL")]
+    pub server: Option<String>,
     /// Output format of read commands
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
@@ -92,7 +100,43 @@ pub enum Command {
     Resume(pause::ResumeArgs),
     Audit(audit::AuditArgs),
     Token(token::TokenArgs),
+    Login(login::LoginArgs),
     Completions(completions::CompletionsArgs),
+}
+
+impl Command {
+    /// For a command that works only on the local state and repository: its name and why, so
+    /// that `--server` is refused rather than ignored. `None` for commands that either go to
+    /// the server or never touch state (build, validate, graph, render, demo, login, …).
+    fn local_only(&self) -> Option<(&'static str, &'static str)> {
+        const NOT_YET: &str = "this version of the CLI cannot send it to a server yet";
+        match self {
+            Command::Token(_) => Some((
+                "token",
+                "tokens are managed on the server's host, against its state directory",
+            )),
+            Command::Reconcile(_) => Some(("reconcile", "a running server reconciles by itself")),
+            Command::Diff(_) => Some(("diff", "it compares output branches of a local clone")),
+            Command::Release(_) => Some(("release", NOT_YET)),
+            Command::Plan(_) => Some(("plan", NOT_YET)),
+            Command::Promote(_) => Some(("promote", NOT_YET)),
+            Command::Approve(_) => Some(("approve", NOT_YET)),
+            Command::Reject(_) => Some(("reject", NOT_YET)),
+            Command::Status(_) => Some(("status", NOT_YET)),
+            Command::History(_) => Some(("history", NOT_YET)),
+            Command::Rollback(_) => Some(("rollback", NOT_YET)),
+            Command::Audit(_) => Some(("audit", NOT_YET)),
+            Command::Pause(_) => Some(("pause", NOT_YET)),
+            Command::Resume(_) => Some(("resume", NOT_YET)),
+            Command::Demo(_)
+            | Command::Build(_)
+            | Command::Render(_)
+            | Command::Validate(_)
+            | Command::Graph(_)
+            | Command::Login(_)
+            | Command::Completions(_) => None,
+        }
+    }
 }
 
 /// Runs the command line and returns the process exit code.
@@ -129,6 +173,10 @@ fn init_tracing() {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context::new(cli.global);
+    ctx.refuse_as_with_server()?;
+    if let Some((name, why)) = cli.command.local_only() {
+        ctx.local_only(name, why)?;
+    }
     match cli.command {
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Build(args) => build::run(args),
@@ -150,6 +198,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Resume(args) => pause::resume(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),
         Command::Token(args) => token::run(&ctx, args),
+        Command::Login(args) => login::run(&ctx, args),
         Command::Completions(args) => completions::run(args),
     }
 }
@@ -163,6 +212,22 @@ pub struct Context {
 impl Context {
     pub fn new(global: GlobalArgs) -> Self {
         Self { global }
+    }
+
+    /// `--as` with `--server` is a usage error: the server takes identity only from the token.
+    fn refuse_as_with_server(&self) -> Result<(), CliError> {
+        let server = self
+            .global
+            .server
+            .as_deref()
+            .filter(|s| !s.trim().is_empty());
+        match (server, &self.global.as_user) {
+            (Some(server), Some(user)) => Err(CliError::bad_input(format!(
+                "--as {user} cannot be used with --server {server}: the server takes your identity from your token"
+            ))
+            .with_hint("leave out --as; `ferry login` with that user's token acts as them")),
+            _ => Ok(()),
+        }
     }
 
     /// The output format chosen with `-o`.

@@ -3,6 +3,7 @@
 mod apply;
 mod demo;
 mod durability;
+mod login;
 mod pause;
 mod policies;
 mod promote;

@@ -25,6 +25,11 @@ impl Run {
         Run::from(command.output().expect("run command"))
     }
 
+    /// The outcome of a process that already finished.
+    pub fn from_command_output(output: Output) -> Run {
+        Run::from(output)
+    }
+
     fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
