@@ -127,6 +127,7 @@ impl Command {
             Command::Rollback(_) => Some(("rollback", NOT_YET)),
             Command::Audit(_) => Some(("audit", NOT_YET)),
             Command::Pause(_) => Some(("pause", NOT_YET)),
+            Command::Abort(_) => Some(("abort", NOT_YET)),
             Command::Resume(_) => Some(("resume", NOT_YET)),
             Command::Demo(_)
             | Command::Build(_)
