@@ -109,6 +109,7 @@ golden! {
     prefix_ingress_service_hpa => "prefix-ingress-service-hpa",
     prefix_rbac_references => "prefix-rbac-references",
     prefix_suffix_name_references => "prefix-suffix-name-references",
+    replacements_builtin_transformer => "replacements-builtin-transformer",
     replacements_copy_structures => "replacements-copy-structures",
     replacements_create_missing_fields => "replacements-create-missing-fields",
     replacements_delimiter_options => "replacements-delimiter-options",

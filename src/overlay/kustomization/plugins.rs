@@ -178,10 +178,9 @@ pub fn parse(path: &str, line: usize, config: &Value) -> Result<PluginConfig, Re
             },
             specs: specs()?,
         },
-        "ReplacementTransformer" => PluginConfig::Replacement(list(
+        "ReplacementTransformer" => PluginConfig::Replacement(replacements::plugin_entries(
             &at("replacements"),
             get("replacements"),
-            replacements::entry,
         )?),
         "HelmChartInflationGenerator" | "IAMPolicyGenerator" | "ValueAddTransformer" => {
             return Err(problem(PluginProblem::Unsupported(kind.to_string())));

@@ -112,6 +112,37 @@ pub(super) fn entry(f: &Field<'_>, v: &Value) -> Result<ReplacementEntry, Render
     Ok(ReplacementEntry::Path(path))
 }
 
+/// Reads the `replacements:` of a ReplacementTransformer plugin configuration: entries as in
+/// a kustomization, read leniently as kustomize reads plugin configurations.
+pub(super) fn plugin_entries(
+    f: &Field<'_>,
+    v: &Value,
+) -> Result<Vec<ReplacementEntry>, RenderError> {
+    list(f, v, |f, v| {
+        let path = match v.get("path") {
+            Some(p) => string(&f.nested(".path"), p)?,
+            None => String::new(),
+        };
+        if path.is_empty() {
+            return Ok(ReplacementEntry::Inline(replacement(f, v, false)?));
+        }
+        if v.get("source").is_some_and(|s| !s.is_null())
+            || v.get("targets").is_some_and(|t| !is_empty_list(t))
+        {
+            return Err(f.invalid("cannot specify both path and inline replacement"));
+        }
+        Ok(ReplacementEntry::Path(path))
+    })
+}
+
+fn is_empty_list(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
 /// Reads a replacement file: one replacement (a mapping) or a list of them.
 pub fn parse_file(path: &str, text: &str) -> Result<Vec<Replacement>, RenderError> {
     let documents = parse_documents(text, Schema::Yaml11).map_err(|err| RenderError::Yaml {
