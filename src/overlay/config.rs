@@ -1,28 +1,38 @@
-//! kustomize's default transformer configuration: which fields hold labels, selectors,
-//! annotations, namespaces, images and replicas for the built-in kinds, and which fields refer
-//! to other objects by name (so renamed ConfigMaps, Secrets, ServiceAccounts, … are followed).
+//! kustomize's transformer configuration: which fields hold names, labels, selectors,
+//! annotations, namespaces, images, replicas and `$(VAR)` references for the built-in kinds,
+//! and which fields refer to other objects by name (so renamed ConfigMaps, Secrets,
+//! ServiceAccounts, … are followed) — the defaults, and how `configurations` and `crds` add
+//! to them.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::fieldspec::FieldSpec;
 use super::resid::Gvk;
 
 /// The field specs of every built-in transformer.
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// `namePrefix`: the fields a prefix is added to.
+    pub name_prefix: Vec<FieldSpec>,
+    /// `nameSuffix`: the fields a suffix is added to.
+    pub name_suffix: Vec<FieldSpec>,
     /// `commonLabels` and `labels` with `includeSelectors`: metadata, templates and selectors.
     pub common_labels: Vec<FieldSpec>,
+    /// Added to the fields of every `labels:` entry (none by default).
+    pub labels: Vec<FieldSpec>,
     /// `labels` with `includeTemplates`: metadata and pod templates.
     pub template_labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
     pub namespace: Vec<FieldSpec>,
     pub images: Vec<FieldSpec>,
     pub replicas: Vec<FieldSpec>,
+    /// Where `$(VAR)` references are substituted.
+    pub var_reference: Vec<FieldSpec>,
     pub name_references: Vec<NameReference>,
 }
 
 /// Objects of kind `referral` are referred to by name from each of `referrers`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NameReference {
     pub referral: Gvk,
     pub referrers: Vec<FieldSpec>,
@@ -30,8 +40,75 @@ pub struct NameReference {
 
 /// The default configuration, built once.
 pub fn defaults() -> &'static Config {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(build)
+    default_arc()
+}
+
+/// The default configuration, shared.
+pub fn default_arc() -> &'static Arc<Config> {
+    static CONFIG: OnceLock<Arc<Config>> = OnceLock::new();
+    CONFIG.get_or_init(|| Arc::new(build()))
+}
+
+impl Config {
+    /// This configuration with `other`'s field specs added, as kustomize merges transformer
+    /// configurations: a spec already present (same path, kind selecting the other's) is
+    /// not added again, and the two may not disagree on `create`.
+    pub fn merged(&self, other: &Config) -> Result<Config, String> {
+        let lists = |name: &str, a: &[FieldSpec], b: &[FieldSpec]| {
+            merge_specs(a, b).map_err(|err| format!("failed to merge {name} fieldSpec: {err}"))
+        };
+        let mut name_references = self.name_references.clone();
+        for incoming in &other.name_references {
+            match name_references
+                .iter_mut()
+                .find(|r| r.referral == incoming.referral)
+            {
+                Some(known) => {
+                    known.referrers = lists("NameReference", &known.referrers, &incoming.referrers)?
+                }
+                None => name_references.push(incoming.clone()),
+            }
+        }
+        Ok(Config {
+            name_prefix: lists("NamePrefix", &self.name_prefix, &other.name_prefix)?,
+            name_suffix: lists("NameSuffix", &self.name_suffix, &other.name_suffix)?,
+            common_labels: lists("CommonLabels", &self.common_labels, &other.common_labels)?,
+            labels: lists("Labels", &self.labels, &other.labels)?,
+            template_labels: lists(
+                "TemplateLabels",
+                &self.template_labels,
+                &other.template_labels,
+            )?,
+            common_annotations: lists(
+                "CommonAnnotations",
+                &self.common_annotations,
+                &other.common_annotations,
+            )?,
+            namespace: lists("NameSpace", &self.namespace, &other.namespace)?,
+            images: lists("Images", &self.images, &other.images)?,
+            replicas: lists("Replicas", &self.replicas, &other.replicas)?,
+            var_reference: lists("VarReference", &self.var_reference, &other.var_reference)?,
+            name_references,
+        })
+    }
+}
+
+/// `a` with the specs of `b` it does not have yet.
+pub fn merge_specs(a: &[FieldSpec], b: &[FieldSpec]) -> Result<Vec<FieldSpec>, String> {
+    let mut out = a.to_vec();
+    for spec in b {
+        let known = out
+            .iter()
+            .find(|s| s.path == spec.path && s.gvk.is_selected_by(&spec.gvk));
+        match known {
+            Some(known) if known.create != spec.create => {
+                return Err("conflicting fieldspecs".to_string());
+            }
+            Some(_) => {}
+            None => out.push(spec.clone()),
+        }
+    }
+    Ok(out)
 }
 
 type Row = (&'static str, &'static str, &'static str, &'static str, bool);
@@ -245,7 +322,12 @@ fn build() -> Config {
         }
     }
     common_labels.extend(specs(METADATA_LABELS));
+    let name = || vec![FieldSpec::new("", "", "", "metadata/name", false)];
     Config {
+        name_prefix: name(),
+        name_suffix: name(),
+        labels: Vec::new(),
+        var_reference: var_references(),
         common_labels,
         template_labels: specs(METADATA_LABELS),
         common_annotations: specs(ANNOTATIONS),
@@ -540,4 +622,90 @@ fn name_references() -> Vec<NameReference> {
             specs(ADMISSION_POLICY),
         ),
     ]
+}
+
+/// The `$(VAR)` fields of the pod templates of the workload kinds, after their pod spec.
+const VAR_CONTAINER_FIELDS: &[&str] = &[
+    "containers/args",
+    "containers/command",
+    "containers/env/value",
+    "containers/volumeMounts/mountPath",
+    "initContainers/args",
+    "initContainers/command",
+    "initContainers/env/value",
+    "initContainers/volumeMounts/mountPath",
+];
+
+/// Where kustomize substitutes `$(VAR)` by default (its own list, quirks included: a
+/// CronJob's NFS server path lacks a `spec`, a StatefulSet's is under its claim templates).
+fn var_references() -> Vec<FieldSpec> {
+    let workloads: &[(&str, &str, &str)] = &[
+        (
+            "CronJob",
+            "spec/jobTemplate/spec/template/spec",
+            "spec/jobTemplate/spec/template/volumes/nfs/server",
+        ),
+        (
+            "DaemonSet",
+            "spec/template/spec",
+            "spec/template/spec/volumes/nfs/server",
+        ),
+        (
+            "Deployment",
+            "spec/template/spec",
+            "spec/template/spec/volumes/nfs/server",
+        ),
+        (
+            "Job",
+            "spec/template/spec",
+            "spec/template/spec/volumes/nfs/server",
+        ),
+        ("Pod", "spec", "spec/volumes/nfs/server"),
+        (
+            "ReplicaSet",
+            "spec/template/spec",
+            "spec/template/spec/volumes/nfs/server",
+        ),
+        (
+            "StatefulSet",
+            "spec/template/spec",
+            "spec/volumeClaimTemplates/spec/nfs/server",
+        ),
+    ];
+    let mut out = Vec::new();
+    for &(kind, prefix, nfs) in workloads {
+        for field in VAR_CONTAINER_FIELDS {
+            out.push(FieldSpec::new(
+                "",
+                "",
+                kind,
+                &format!("{prefix}/{field}"),
+                false,
+            ));
+        }
+        out.push(FieldSpec::new("", "", kind, nfs, false));
+        if kind == "Deployment" {
+            out.push(FieldSpec::new(
+                "",
+                "",
+                kind,
+                "spec/template/metadata/annotations",
+                false,
+            ));
+        }
+    }
+    let others: &[(&str, &str)] = &[
+        ("Ingress", "spec/rules/host"),
+        ("Ingress", "spec/tls/hosts"),
+        ("Ingress", "spec/tls/secretName"),
+        ("Service", "spec/ports/port"),
+        ("Service", "spec/ports/targetPort"),
+        ("PersistentVolume", "spec/nfs/server"),
+        ("", "metadata/labels"),
+        ("", "metadata/annotations"),
+    ];
+    for &(kind, path) in others {
+        out.push(FieldSpec::new("", "", kind, path, false));
+    }
+    out
 }

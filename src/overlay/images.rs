@@ -49,11 +49,6 @@ pub fn apply_images(resources: &mut [Resource], images: &[ImageOverride]) {
     }
 }
 
-/// Applies one kustomization `images:` entry to every resource.
-pub fn apply_image(resources: &mut [Resource], spec: &ImageSpec) -> Result<(), String> {
-    apply_image_with(resources, spec, &defaults().images)
-}
-
 /// Applies one image rewrite to every container list and to the image fields `specs` name
 /// (an ImageTagTransformer).
 pub fn apply_image_with(

@@ -31,6 +31,8 @@ mod smp;
 mod source;
 mod target;
 mod transform;
+mod transformer_config;
+mod vars;
 mod yaml;
 
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};

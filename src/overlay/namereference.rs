@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::config::{NameReference, defaults};
+use super::config::NameReference;
 use super::fieldspec::{Create, FieldSpec, apply};
 use super::resid::{Gvk, ResId};
 use super::resmap::ResMap;
@@ -61,12 +61,11 @@ fn service_account_namespaces(r: &Resource) -> Result<Vec<String>, ()> {
 }
 
 /// Rewrites every name reference in `resources` to the referred object's current name.
-pub fn fix(resources: &mut ResMap) -> Result<(), String> {
+pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), String> {
     let snapshots: Vec<Snapshot> = resources.iter().map(Snapshot::of).collect();
     let org_gvks: Vec<Gvk> = resources.iter().map(|r| r.org_id().gvk).collect();
     for (i, resource) in resources.iter_mut().enumerate() {
-        let specs: Vec<(&FieldSpec, &NameReference)> = defaults()
-            .name_references
+        let specs: Vec<(&FieldSpec, &NameReference)> = references
             .iter()
             .flat_map(|r| r.referrers.iter().map(move |spec| (spec, r)))
             .filter(|(spec, _)| org_gvks[i].is_selected_by(&spec.gvk))
@@ -315,7 +314,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::overlay::transform::name_affix;
+    use crate::overlay::transform::name_affix_with;
 
     fn resource(value: Value) -> Resource {
         Resource::new(value)
@@ -334,8 +333,13 @@ mod tests {
                     {"configMapRef": {"name": "elsewhere"}}]}]}}),
             ),
         ];
-        name_affix(&mut resources, "dev-", false).expect("prefixes");
-        fix(&mut resources).expect("fixes references");
+        let name = crate::overlay::fieldspec::FieldSpec::new("", "", "", "metadata/name", false);
+        name_affix_with(&mut resources, "dev-", false, &[name]).expect("prefixes");
+        fix(
+            &mut resources,
+            &crate::overlay::config::defaults().name_references,
+        )
+        .expect("fixes references");
         let refs = &resources[1].value["spec"]["containers"][0]["envFrom"];
         assert_eq!(refs[0]["configMapRef"]["name"], "dev-settings");
         assert_eq!(refs[1]["configMapRef"]["name"], "elsewhere");
@@ -354,7 +358,11 @@ mod tests {
             ),
         ];
         resources[0].store_previous_id();
-        fix(&mut resources).expect("fixes references");
+        fix(
+            &mut resources,
+            &crate::overlay::config::defaults().name_references,
+        )
+        .expect("fixes references");
         assert_eq!(
             resources[1].value["subjects"][0],
             json!({"kind": "ServiceAccount", "name": "runner", "namespace": "ci"})

@@ -526,7 +526,7 @@ fn list_selector(part: &str) -> Option<Result<(&str, &str), String>> {
 
 /// Looks a source field up: map keys, list indexes (`-` is the last element) and list
 /// elements by exact `[field=value]`.
-fn lookup<'v>(value: &'v Value, parts: &[String]) -> Result<Option<&'v Value>, String> {
+pub(super) fn lookup<'v>(value: &'v Value, parts: &[String]) -> Result<Option<&'v Value>, String> {
     let mut node = value;
     for part in parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
         let next = if let Ok(index) = part.parse::<i64>() {

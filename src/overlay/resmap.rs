@@ -64,6 +64,7 @@ pub fn absorb(
             let old = &resources[*index];
             let mut new = generated;
             copy_merge_metadata(&mut new, old);
+            new.ref_vars = old.ref_vars.clone();
             if behavior == Behavior::Merge {
                 merge_string_map(&mut new, old, "data");
                 merge_string_map(&mut new, old, "binaryData");

@@ -51,6 +51,9 @@ pub(crate) const BUILD_ANNOTATIONS: &[&str] = &[
 pub struct Resource {
     pub(crate) value: Value,
     pub(crate) file_name: String,
+    /// The `vars:` that take their value from this object (kept off the object itself, as
+    /// kustomize keeps them, so patches cannot touch them).
+    pub(crate) ref_vars: Vec<String>,
 }
 
 impl Resource {
@@ -59,6 +62,7 @@ impl Resource {
         Resource {
             value,
             file_name: String::new(),
+            ref_vars: Vec::new(),
         }
     }
 

@@ -3,17 +3,17 @@
 //! hash suffixes, name references, output order and clean-up.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
 use super::build_metadata::{self, Configured, Origin};
-use super::config::defaults;
+use super::config::{Config, default_arc};
 use super::error::{Position, RenderError};
 use super::generator::{self, Generated, Pairs};
 use super::images;
 use super::kustomization::{
-    self, GeneratorArgs, GeneratorOptions, Kustomization, Replacement, ReplacementEntry,
+    self, GeneratorArgs, GeneratorOptions, Kustomization, Replacement, ReplacementEntry, Var,
 };
 use super::loader::{Loader, display, is_within};
 use super::namereference;
@@ -25,6 +25,8 @@ use super::resmap::{ResMap, absorb, append_all};
 use super::resource::{Resource, assign_file_names};
 use super::source::EntryKind;
 use super::transform;
+use super::transformer_config;
+use super::vars;
 use super::yaml::{Schema, parse_documents};
 
 /// Builds the kustomization in `dir` (a real, normalized path inside the loader's source).
@@ -41,9 +43,51 @@ pub fn build(loader: Loader<'_>, dir: &str, shared: &Shared) -> Result<Vec<Resou
     if metadata.tracks() {
         builder.origin = Some(Origin::default());
     }
-    let mut resources = builder.accumulate(&kustomization, dir, ResMap::new())?;
-    finish(&kustomization, &mut resources, metadata)?;
-    Ok(resources)
+    let accumulated = builder.accumulate(&kustomization, dir, Accumulated::default())?;
+    finish(&kustomization, accumulated, metadata)
+}
+
+/// What building a kustomization hands up to the one including it: its objects, the
+/// transformer configuration (kustomize's defaults plus the `configurations` and `crds` of
+/// it and everything it includes) and its `vars`.
+#[derive(Clone)]
+pub(super) struct Accumulated {
+    pub(super) resources: ResMap,
+    config: Arc<Config>,
+    vars: Vec<Var>,
+}
+
+impl Default for Accumulated {
+    fn default() -> Self {
+        Accumulated {
+            resources: ResMap::new(),
+            config: default_arc().clone(),
+            vars: Vec::new(),
+        }
+    }
+}
+
+impl Accumulated {
+    /// Adds another configuration. Every configuration starts from the defaults, so one that
+    /// is the defaults adds nothing and, merged into the defaults, another stays itself.
+    fn merge_config(&mut self, other: &Arc<Config>) -> Result<(), String> {
+        if Arc::ptr_eq(&self.config, other) || Arc::ptr_eq(other, default_arc()) {
+            return Ok(());
+        }
+        if Arc::ptr_eq(&self.config, default_arc()) {
+            self.config = other.clone();
+            return Ok(());
+        }
+        self.config = Arc::new(self.config.merged(other)?);
+        Ok(())
+    }
+
+    /// Takes in the build of a kustomization this one includes.
+    fn absorb_child(&mut self, child: Accumulated) -> Result<(), String> {
+        append_all(&mut self.resources, child.resources)?;
+        self.merge_config(&child.config)?;
+        vars::merge(&mut self.vars, &child.vars)
+    }
 }
 
 /// Kustomizations already built by a batch of builds of one source, by directory: a base that
@@ -51,19 +95,19 @@ pub fn build(loader: Loader<'_>, dir: &str, shared: &Shared) -> Result<Vec<Resou
 /// who includes it.)
 #[derive(Default)]
 pub struct Shared {
-    built: Mutex<HashMap<String, ResMap>>,
+    built: Mutex<HashMap<String, Accumulated>>,
 }
 
 impl Shared {
-    fn get(&self, dir: &str) -> Option<ResMap> {
+    fn get(&self, dir: &str) -> Option<Accumulated> {
         self.lock().get(dir).cloned()
     }
 
-    fn insert(&self, dir: &str, resources: &ResMap) {
-        self.lock().insert(dir.to_string(), resources.clone());
+    fn insert(&self, dir: &str, built: &Accumulated) {
+        self.lock().insert(dir.to_string(), built.clone());
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ResMap>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Accumulated>> {
         self.built.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -108,7 +152,7 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn build_dir(&mut self, dir: &str) -> Result<(Kustomization, ResMap), RenderError> {
+    fn build_dir(&mut self, dir: &str) -> Result<(Kustomization, Accumulated), RenderError> {
         let k = self.load(dir)?;
         if k.is_component {
             return Err(RenderError::Kustomization {
@@ -116,30 +160,69 @@ impl Builder<'_> {
                 problem: "is a Component; list it under `components`, not `resources`".into(),
             });
         }
-        let resources = self.accumulate(&k, dir, ResMap::new())?;
-        Ok((k, resources))
+        let built = self.accumulate(&k, dir, Accumulated::default())?;
+        Ok((k, built))
     }
 
     fn accumulate(
         &mut self,
         k: &Kustomization,
         dir: &str,
-        mut resources: ResMap,
-    ) -> Result<ResMap, RenderError> {
+        mut acc: Accumulated,
+    ) -> Result<Accumulated, RenderError> {
         for path in &k.resources {
-            self.resource(k, dir, path, &mut resources)?;
+            self.resource_into(k, dir, path, &mut acc)?;
         }
-        self.generators(k, dir, &mut resources)?;
-        self.run_generators(k, dir, &mut resources)?;
+        self.configure(k, dir, &mut acc)?;
+        self.generators(k, dir, &mut acc.resources)?;
+        self.run_generators(k, dir, &mut acc.resources)?;
         for path in &k.components {
-            resources = self.component(k, dir, path, resources)?;
+            acc = self.component(k, dir, path, acc)?;
         }
-        self.transformers(k, dir, &mut resources)?;
-        self.run_transformers(k, dir, &mut resources)?;
-        self.run_validators(k, dir, &mut resources)?;
-        Ok(resources)
+        let config = acc.config.clone();
+        self.transformers(k, dir, &config, &mut acc.resources)?;
+        self.run_transformers(k, dir, &mut acc.resources)?;
+        self.run_validators(k, dir, &mut acc.resources)?;
+        let failed = |err: String| RenderError::transform(&k.path, format!("vars: {err}"));
+        vars::record(&mut acc.resources, &k.vars).map_err(failed)?;
+        vars::merge(&mut acc.vars, &k.vars).map_err(failed)?;
+        Ok(acc)
     }
 
+    /// Adds the `configurations` and `crds` of `k` to the transformer configuration.
+    fn configure(
+        &self,
+        k: &Kustomization,
+        dir: &str,
+        acc: &mut Accumulated,
+    ) -> Result<(), RenderError> {
+        if k.configurations.is_empty() && k.crds.is_empty() {
+            return Ok(());
+        }
+        let mut config = default_arc().as_ref().clone();
+        let mut add = |path: &str, more: Config| {
+            config = config
+                .merged(&more)
+                .map_err(|err| RenderError::transform(&k.path, format!("{path}: {err}")))?;
+            Ok::<(), RenderError>(())
+        };
+        for entry in &k.configurations {
+            let (path, text) = self.loader.read_text(dir, entry, &k.path)?;
+            add(
+                &path,
+                transformer_config::parse_configuration(&path, &text)?,
+            )?;
+        }
+        for entry in &k.crds {
+            let (path, text) = self.loader.read_text(dir, entry, &k.path)?;
+            add(&path, transformer_config::parse_crds(&path, &text)?)?;
+        }
+        acc.merge_config(&Arc::new(config))
+            .map_err(|err| RenderError::transform(&k.path, err))
+    }
+
+    /// Adds the objects of a `resources:` entry, for an entry that does not belong to a
+    /// kustomization's own resources (a plugin configuration directory).
     pub(super) fn resource(
         &mut self,
         k: &Kustomization,
@@ -147,15 +230,32 @@ impl Builder<'_> {
         entry: &str,
         resources: &mut ResMap,
     ) -> Result<(), RenderError> {
+        let mut acc = Accumulated {
+            resources: std::mem::take(resources),
+            ..Accumulated::default()
+        };
+        let result = self.resource_into(k, dir, entry, &mut acc);
+        *resources = acc.resources;
+        result
+    }
+
+    fn resource_into(
+        &mut self,
+        k: &Kustomization,
+        dir: &str,
+        entry: &str,
+        acc: &mut Accumulated,
+    ) -> Result<(), RenderError> {
         let path = self.loader.resolve(dir, entry, &k.path)?;
-        let added = match self.loader.entry(&path)? {
+        let failed = |err: String| RenderError::transform(&k.path, format!("{entry}: {err}"));
+        match self.loader.entry(&path)? {
             Some(EntryKind::File) => {
                 let (path, text) = self.loader.read_text(dir, entry, &k.path)?;
                 let mut read = read_resources(&path, &text)?;
                 if let Some(origin) = &self.origin {
                     build_metadata::annotate_file(&mut read, &origin.join(entry));
                 }
-                read
+                append_all(&mut acc.resources, read).map_err(failed)
             }
             Some(EntryKind::Dir) if self.origin.is_some() => {
                 // Origins depend on the path from the outermost kustomization: not shared.
@@ -165,29 +265,25 @@ impl Builder<'_> {
                 let built = self.build_dir(&path);
                 self.origin = outer;
                 self.chain.pop();
-                built?.1
+                acc.absorb_child(built?.1).map_err(failed)
             }
             Some(EntryKind::Dir) => {
                 self.enter(&path)?;
                 let built = match self.shared.get(&path) {
-                    Some(resources) => Ok(resources),
-                    None => self.build_dir(&path).map(|(_, resources)| {
-                        self.shared.insert(&path, &resources);
-                        resources
+                    Some(built) => Ok(built),
+                    None => self.build_dir(&path).map(|(_, built)| {
+                        self.shared.insert(&path, &built);
+                        built
                     }),
                 };
                 self.chain.pop();
-                built?
+                acc.absorb_child(built?).map_err(failed)
             }
-            None => {
-                return Err(RenderError::NotFound {
-                    path,
-                    referrer: k.path.clone(),
-                });
-            }
-        };
-        append_all(resources, added)
-            .map_err(|err| RenderError::transform(&k.path, format!("{entry}: {err}")))
+            None => Err(RenderError::NotFound {
+                path,
+                referrer: k.path.clone(),
+            }),
+        }
     }
 
     fn component(
@@ -195,8 +291,8 @@ impl Builder<'_> {
         k: &Kustomization,
         dir: &str,
         entry: &str,
-        resources: ResMap,
-    ) -> Result<ResMap, RenderError> {
+        acc: Accumulated,
+    ) -> Result<Accumulated, RenderError> {
         let path = self.loader.resolve(dir, entry, &k.path)?;
         if self.loader.entry(&path)? != Some(EntryKind::Dir) {
             return Err(RenderError::NotFound {
@@ -214,7 +310,7 @@ impl Builder<'_> {
                     problem: "expected kind 'Component'".into(),
                 });
             }
-            self.accumulate(&component, &path, resources)
+            self.accumulate(&component, &path, acc)
         });
         self.origin = outer;
         self.chain.pop();
@@ -285,6 +381,7 @@ impl Builder<'_> {
         &self,
         k: &Kustomization,
         dir: &str,
+        config: &Config,
         resources: &mut ResMap,
     ) -> Result<(), RenderError> {
         let at = k.path.as_str();
@@ -327,33 +424,30 @@ impl Builder<'_> {
             mark(resources, "PatchTransformer", 1);
         }
         if !k.namespace.is_empty() {
-            transform::namespace(resources, &k.namespace).map_err(failed)?;
+            transform::namespace(resources, &k.namespace, &config.namespace).map_err(failed)?;
             mark(resources, "NamespaceTransformer", 1);
         }
         if !k.name_prefix.is_empty() {
-            transform::name_affix(resources, &k.name_prefix, false).map_err(failed)?;
+            transform::name_affix_with(resources, &k.name_prefix, false, &config.name_prefix)
+                .map_err(failed)?;
             mark(resources, "PrefixTransformer", 1);
         }
         if !k.name_suffix.is_empty() {
-            transform::name_affix(resources, &k.name_suffix, true).map_err(failed)?;
+            transform::name_affix_with(resources, &k.name_suffix, true, &config.name_suffix)
+                .map_err(failed)?;
             mark(resources, "SuffixTransformer", 1);
         }
         for label in &k.labels {
-            transform::set_pairs(resources, &label.pairs, &transform::label_specs(label))
-                .map_err(failed)?;
+            let specs = transform::label_specs(label, config).map_err(failed)?;
+            transform::set_pairs(resources, &label.pairs, &specs).map_err(failed)?;
             mark(resources, "LabelTransformer", 1);
         }
-        transform::set_pairs(resources, &k.common_labels, &defaults().common_labels)
-            .map_err(failed)?;
+        transform::set_pairs(resources, &k.common_labels, &config.common_labels).map_err(failed)?;
         // kustomize configures a commonLabels transformer whenever there are any labels.
         let labelled = !k.labels.is_empty() || !k.common_labels.is_empty();
         mark(resources, "LabelTransformer", once(labelled));
-        transform::set_pairs(
-            resources,
-            &k.common_annotations,
-            &defaults().common_annotations,
-        )
-        .map_err(failed)?;
+        transform::set_pairs(resources, &k.common_annotations, &config.common_annotations)
+            .map_err(failed)?;
         let annotated = !k.common_annotations.is_empty();
         mark(resources, "AnnotationsTransformer", once(annotated));
         self.legacy_json_patches(k, dir, resources)?;
@@ -362,10 +456,10 @@ impl Builder<'_> {
             "PatchJson6902Transformer",
             k.patches_json6902.len(),
         );
-        transform::replicas(resources, &k.replicas).map_err(failed)?;
+        transform::replicas_with(resources, &k.replicas, &config.replicas).map_err(failed)?;
         mark(resources, "ReplicaCountTransformer", k.replicas.len());
         for image in &k.images {
-            images::apply_image(resources, image).map_err(failed)?;
+            images::apply_image_with(resources, image, &config.images).map_err(failed)?;
         }
         mark(resources, "ImageTagTransformer", k.images.len());
         if !k.replacements.is_empty() {
@@ -567,11 +661,16 @@ fn file_name(path: &str) -> &str {
 /// The steps kustomize runs once, on the outermost kustomization.
 fn finish(
     k: &Kustomization,
-    resources: &mut ResMap,
+    acc: Accumulated,
     metadata: build_metadata::Options,
-) -> Result<(), RenderError> {
+) -> Result<Vec<Resource>, RenderError> {
+    let failed = |err: String| RenderError::transform(&k.path, err);
+    let mut all = acc.resources;
+    let resources = &mut all;
     plugin::add_hash_suffixes(resources);
-    namereference::fix(resources).map_err(|err| RenderError::transform(&k.path, err))?;
+    namereference::fix(resources, &acc.config.name_references).map_err(failed)?;
+    vars::resolve(resources, &acc.vars, &acc.config.var_reference)
+        .map_err(|err| failed(format!("vars: {err}")))?;
     resources.retain(|r| !r.is_local_config());
     order::sort(resources, k.sort_options.as_ref());
     if metadata.tracks() {
@@ -586,5 +685,5 @@ fn finish(
         }
     }
     assign_file_names(resources);
-    Ok(())
+    Ok(all)
 }

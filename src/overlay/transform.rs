@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::config::defaults;
+use super::config::{Config, merge_specs};
 use super::fieldspec::{Create, FieldSpec, apply};
 use super::kustomization::plugins::{NamespaceConfig, SubjectMode};
 use super::kustomization::{Label, Replica};
@@ -15,12 +15,16 @@ use super::resmap::ResMap;
 use super::resource::{Resource, scalar_text};
 
 /// Puts every namespaced object into `namespace` (and renames Namespace objects to it).
-pub fn namespace(resources: &mut ResMap, namespace: &str) -> Result<(), String> {
+pub fn namespace(
+    resources: &mut ResMap,
+    namespace: &str,
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     namespace_with(
         resources,
         &NamespaceConfig {
             namespace: namespace.to_string(),
-            specs: defaults().namespace.clone(),
+            specs: specs.to_vec(),
             unset_only: false,
             subjects: SubjectMode::DefaultOnly,
         },
@@ -116,12 +120,6 @@ fn keeps_its_name(id: &Gvk) -> bool {
         || (id.kind == "APIService" && id.group == "apiregistration.k8s.io")
 }
 
-/// Adds `prefix` in front of every name (`suffix == false`) or `suffix` behind it.
-pub fn name_affix(resources: &mut ResMap, affix: &str, suffix: bool) -> Result<(), String> {
-    let spec = FieldSpec::new("", "", "", "metadata/name", false);
-    name_affix_with(resources, affix, suffix, std::slice::from_ref(&spec))
-}
-
 /// Adds a prefix or suffix to the fields `specs` name (a Prefix- or SuffixTransformer); the
 /// name's bookkeeping changes only for `metadata/name` specs.
 pub fn name_affix_with(
@@ -194,23 +192,18 @@ pub fn set_pairs(
 }
 
 /// The fields a `labels:` entry writes to.
-pub fn label_specs(label: &Label) -> Vec<FieldSpec> {
-    let config = defaults();
-    let mut specs = label.fields.clone();
+pub fn label_specs(label: &Label, config: &Config) -> Result<Vec<FieldSpec>, String> {
+    let mut specs = merge_specs(&label.fields, &config.labels)?;
     if label.include_selectors {
-        specs.extend(config.common_labels.iter().cloned());
+        specs = merge_specs(&specs, &config.common_labels)?;
     } else {
         if label.include_templates {
-            specs.extend(config.template_labels.iter().cloned());
+            specs = merge_specs(&specs, &config.template_labels)?;
         }
-        specs.push(FieldSpec::new("", "", "", "metadata/labels", true));
+        let metadata = FieldSpec::new("", "", "", "metadata/labels", true);
+        specs = merge_specs(&specs, std::slice::from_ref(&metadata))?;
     }
-    specs
-}
-
-/// Sets the replica count of the workloads each entry names.
-pub fn replicas(resources: &mut ResMap, replicas: &[Replica]) -> Result<(), String> {
-    replicas_with(resources, replicas, &defaults().replicas)
+    Ok(specs)
 }
 
 /// Sets replica counts in the fields `specs` name (a ReplicaCountTransformer).

@@ -50,6 +50,9 @@ golden! {
     component_built_directly => "component-built-directly",
     component_in_overlay_chain => "component-in-overlay-chain",
     components => "components",
+    configurations_custom_kind => "configurations-custom-kind",
+    configurations_from_base => "configurations-from-base",
+    crds_openapi_definitions => "crds-openapi-definitions",
     custom_resources_and_crds => "custom-resources-and-crds",
     generators_behavior_merge_replace => "generators-behavior-merge-replace",
     generators_global_disable_hash => "generators-global-disable-hash",
@@ -129,6 +132,9 @@ golden! {
     smp_list_merge_keys => "smp-list-merge-keys",
     smp_quirks => "smp-quirks",
     storage_references_with_suffix => "storage-references-with-suffix",
+    vars_across_layers => "vars-across-layers",
+    vars_custom_var_reference => "vars-custom-var-reference",
+    vars_service_name_and_fields => "vars-service-name-and-fields",
 }
 
 #[test]

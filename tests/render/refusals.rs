@@ -38,6 +38,8 @@ macro_rules! refused {
 
 refused! {
     component_as_resource => "component-as-resource",
+    configurations_conflicting_create => "configurations-conflicting-create",
+    configurations_unknown_field => "configurations-unknown-field",
     external_plugin => "external-plugin",
     generator_listed_as_transformer => "generator-listed-as-transformer",
     helm_charts_not_supported => "helm-charts-not-supported",
@@ -66,6 +68,11 @@ refused! {
     transformer_listed_as_generator => "transformer-listed-as-generator",
     unknown_builtin_plugin => "unknown-builtin-plugin",
     validator_that_modifies => "validator-that-modifies",
+    vars_ambiguous_object => "vars-ambiguous-object",
+    vars_defined_twice => "vars-defined-twice",
+    vars_field_not_found => "vars-field-not-found",
+    vars_objref_without_api_version => "vars-objref-without-api-version",
+    vars_unknown_field => "vars-unknown-field",
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod fields;
 pub mod plugins;
 mod replacements;
+mod vars;
 
 use std::collections::BTreeMap;
 
@@ -23,18 +24,16 @@ pub use self::replacements::{
     FieldOptions, IdSelector, Replacement, ReplacementEntry, Target, TargetSelector,
     parse_file as parse_replacement_file,
 };
+pub use self::vars::Var;
 
 /// File names kustomize recognises, in the order it looks for them.
 pub const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 const UNSUPPORTED: &[&str] = &[
     "openapi",
-    "vars",
-    "crds",
     "helmCharts",
     "helmGlobals",
     "helmChartInflationGenerator",
-    "configurations",
 ];
 
 /// A parsed, validated kustomization (or component).
@@ -70,6 +69,11 @@ pub struct Kustomization {
     /// The line each top-level field is on.
     pub lines: BTreeMap<String, usize>,
     pub replacements: Vec<ReplacementEntry>,
+    pub vars: Vec<Var>,
+    /// Transformer configuration files.
+    pub configurations: Vec<String>,
+    /// OpenAPI definition files of custom kinds.
+    pub crds: Vec<String>,
 }
 
 /// A `labels:` entry.
@@ -282,6 +286,9 @@ fn read_field(k: &mut Kustomization, f: &Field<'_>, v: &Value) -> Result<(), Ren
         "validators" => k.validators = strings(f, v)?,
         "buildMetadata" => k.build_metadata = strings(f, v)?,
         "replacements" => k.replacements = list(f, v, replacements::entry)?,
+        "vars" => k.vars = list(f, v, vars::var)?,
+        "configurations" => k.configurations = strings(f, v)?,
+        "crds" => k.crds = strings(f, v)?,
         name if UNSUPPORTED.contains(&name) => {
             if !is_empty(v) {
                 return Err(RenderError::Unsupported {
@@ -368,8 +375,8 @@ mod tests {
     fn refuses_unknown_and_unsupported_fields_with_their_line() {
         let err = parse("k.yaml", "resources: []\nfoo: 1\n").expect_err("unknown");
         assert_eq!(err.to_string(), "k.yaml:2: unknown field `foo`");
-        let err = parse("k.yaml", "vars:\n- name: X\n").expect_err("unsupported");
-        assert_eq!(err.to_string(), "k.yaml:1: not supported yet: vars");
+        let err = parse("k.yaml", "helmCharts:\n- name: X\n").expect_err("unsupported");
+        assert_eq!(err.to_string(), "k.yaml:1: not supported yet: helmCharts");
         let err = parse("k.yaml", "patches:\n- path: p.yaml\n  bogus: 1\n").expect_err("nested");
         assert_eq!(
             err.to_string(),
