@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 
 use clap::Args;
 
-use crate::overlay::{self, DirSource, LoadRestriction};
+use crate::overlay::{self, DirSource, LoadRestriction, Warning};
 
 use super::{CliError, ErrorKind, find_repo_root};
 
@@ -37,7 +37,7 @@ pub fn run(args: BuildArgs) -> Result<(), CliError> {
     let relative = relative_path(&dir, &root);
     let outside_repository = restriction == LoadRestriction::KustomizationDir;
     let source = DirSource::new(root);
-    let resources = overlay::build_with(&source, &relative, restriction).map_err(|err| {
+    let build = overlay::build_reporting(&source, &relative, restriction).map_err(|err| {
         let err = if outside_repository {
             err.with_root("")
         } else {
@@ -45,7 +45,16 @@ pub fn run(args: BuildArgs) -> Result<(), CliError> {
         };
         CliError::from_error(ErrorKind::BadInput, err)
     })?;
-    write_stdout(&overlay::to_yaml(&resources))
+    let root = if outside_repository { "/" } else { "" };
+    warn(&build.warnings, root);
+    write_stdout(&overlay::to_yaml(&build.resources))
+}
+
+/// Prints the renderer's warnings on stderr, paths prefixed by `root` (`""` for none).
+pub(super) fn warn(warnings: &[Warning], root: &str) {
+    for warning in warnings {
+        eprintln!("warning: {root}{warning}");
+    }
 }
 
 /// `dir` relative to `root`, with `/` separators (`""` for the root itself).

@@ -107,9 +107,12 @@ fn render_all<'s>(
     let dirs: Vec<&str> = stages.iter().map(|s| s.overlay.as_str()).collect();
     stages
         .iter()
-        .zip(overlay::build_all(source, &dirs))
+        .zip(overlay::build_all_reporting(source, &dirs))
         .map(|(stage, result)| match result {
-            Ok(resources) => Ok((*stage, resources)),
+            Ok(build) => {
+                super::build::warn(&build.warnings, "");
+                Ok((*stage, build.resources))
+            }
             Err(err) => Err(
                 CliError::from_error(ErrorKind::BadInput, err).with_hint(format!(
                     "while rendering stage {} ({})",

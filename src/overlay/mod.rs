@@ -39,10 +39,19 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 pub use error::{PatchFailure, Position, RenderError};
 pub use images::{ImageOverride, apply_images};
+pub use kustomization::Warning;
 pub use layered::LayeredSource;
 pub use loader::LoadRestriction;
 pub use resource::Resource;
 pub use source::{DirSource, EntryKind, FileSource};
+
+/// What a build made: the objects, and warnings about what kustomize accepts but should be
+/// fixed in the kustomizations read (for the caller to show).
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub resources: Vec<Resource>,
+    pub warnings: Vec<Warning>,
+}
 
 /// Builds the kustomization in `dir` (a normalized path relative to the source root, `""` for
 /// the root itself), reading any file inside the source.
@@ -56,6 +65,15 @@ pub fn build_with(
     dir: &str,
     restriction: LoadRestriction,
 ) -> Result<Vec<Resource>, RenderError> {
+    build_reporting(source, dir, restriction).map(|build| build.resources)
+}
+
+/// [`build_with`], with the warnings about the kustomizations read.
+pub fn build_reporting(
+    source: &dyn FileSource,
+    dir: &str,
+    restriction: LoadRestriction,
+) -> Result<Build, RenderError> {
     build_shared(source, dir, restriction, &target::Shared::default())
 }
 
@@ -66,6 +84,18 @@ pub fn build_all(
     source: &dyn FileSource,
     dirs: &[&str],
 ) -> Vec<Result<Vec<Resource>, RenderError>> {
+    build_all_reporting(source, dirs)
+        .into_iter()
+        .map(|result| result.map(|build| build.resources))
+        .collect()
+}
+
+/// [`build_all`], with the warnings about the kustomizations each build read (a kustomization
+/// shared by several builds is read, and warned about, once).
+pub fn build_all_reporting(
+    source: &dyn FileSource,
+    dirs: &[&str],
+) -> Vec<Result<Build, RenderError>> {
     let shared = target::Shared::default();
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
@@ -84,7 +114,7 @@ pub fn build_all(
             ));
         }
     };
-    let finished: Vec<(usize, Result<Vec<Resource>, RenderError>)> = std::thread::scope(|scope| {
+    let finished: Vec<(usize, Result<Build, RenderError>)> = std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
         let mut all = work();
         for helper in helpers {
@@ -92,7 +122,7 @@ pub fn build_all(
         }
         all
     });
-    let mut results: Vec<Option<Result<Vec<Resource>, RenderError>>> =
+    let mut results: Vec<Option<Result<Build, RenderError>>> =
         (0..dirs.len()).map(|_| None).collect();
     for (index, result) in finished {
         results[index] = Some(result);
@@ -113,7 +143,7 @@ fn build_shared(
     dir: &str,
     restriction: LoadRestriction,
     shared: &target::Shared,
-) -> Result<Vec<Resource>, RenderError> {
+) -> Result<Build, RenderError> {
     let loader = loader::Loader {
         source,
         restriction,
@@ -124,7 +154,11 @@ fn build_shared(
         reason,
     })?;
     let real = loader.resolve("", &dir, "the build request")?;
-    target::build(loader, &real, shared)
+    let (resources, warnings) = target::build(loader, &real, shared)?;
+    Ok(Build {
+        resources,
+        warnings,
+    })
 }
 
 /// The resources as one multi-document YAML stream, exactly as `kustomize build` prints it.

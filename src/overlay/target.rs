@@ -14,6 +14,7 @@ use super::generator::{self, Generated, Pairs};
 use super::images;
 use super::kustomization::{
     self, GeneratorArgs, GeneratorOptions, Kustomization, Replacement, ReplacementEntry, Var,
+    Warning,
 };
 use super::loader::{Loader, display, is_within};
 use super::namereference;
@@ -29,13 +30,19 @@ use super::transformer_config;
 use super::vars;
 use super::yaml::{Schema, parse_documents};
 
-/// Builds the kustomization in `dir` (a real, normalized path inside the loader's source).
-pub fn build(loader: Loader<'_>, dir: &str, shared: &Shared) -> Result<Vec<Resource>, RenderError> {
+/// Builds the kustomization in `dir` (a real, normalized path inside the loader's source);
+/// returns the objects and the warnings about the kustomizations read.
+pub fn build(
+    loader: Loader<'_>,
+    dir: &str,
+    shared: &Shared,
+) -> Result<(Vec<Resource>, Vec<Warning>), RenderError> {
     let mut builder = Builder {
         loader,
         chain: vec![dir.to_string()],
         shared,
         origin: None,
+        warnings: Vec::new(),
     };
     // A Component is built directly like a Kustomization, as kustomize builds it.
     let kustomization = builder.load(dir)?;
@@ -44,7 +51,8 @@ pub fn build(loader: Loader<'_>, dir: &str, shared: &Shared) -> Result<Vec<Resou
         builder.origin = Some(Origin::default());
     }
     let accumulated = builder.accumulate(&kustomization, dir, Accumulated::default())?;
-    finish(&kustomization, accumulated, metadata)
+    let resources = finish(&kustomization, accumulated, metadata)?;
+    Ok((resources, builder.warnings))
 }
 
 /// What building a kustomization hands up to the one including it: its objects, the
@@ -120,10 +128,12 @@ pub(super) struct Builder<'a> {
     /// Where the kustomization being built is, relative to the outermost one, while
     /// `buildMetadata` asks for origins to be tracked.
     pub(super) origin: Option<Origin>,
+    /// Warnings about the kustomizations read so far.
+    warnings: Vec<Warning>,
 }
 
 impl Builder<'_> {
-    fn load(&self, dir: &str) -> Result<Kustomization, RenderError> {
+    fn load(&mut self, dir: &str) -> Result<Kustomization, RenderError> {
         let path = self.loader.kustomization_file(dir)?;
         let bytes = self
             .loader
@@ -137,7 +147,9 @@ impl Builder<'_> {
             path: path.clone(),
             message: "not valid UTF-8 text".to_string(),
         })?;
-        kustomization::parse(&path, &text)
+        let k = kustomization::parse(&path, &text)?;
+        self.warnings.extend(k.warnings.iter().cloned());
+        Ok(k)
     }
 
     /// Refuses to enter a directory that contains (or is) one already being built.

@@ -182,3 +182,30 @@ fn render_reports_which_stage_failed() {
         run.stderr
     );
 }
+
+#[test]
+fn build_warns_about_what_kustomize_tolerates_naming_file_and_line() {
+    let repo = TestRepo::empty();
+    repo.write(
+        "app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
+    )
+    .write(
+        "app/kustomization.yaml",
+        "resources:\n- cm.yaml\nnameprefix: dev-\nnamespace: one\nnamespace: two\n",
+    );
+    let run = repo.ferry(&["build", "app"]).expect_code(0);
+    assert_eq!(
+        run.stderr,
+        "warning: app/kustomization.yaml:5: duplicate key `namespace`: the last value is used, \
+         as kustomize does\n\
+         warning: app/kustomization.yaml:3: `nameprefix` is read as `namePrefix` (field names \
+         should be written `namePrefix`)\n"
+    );
+    assert!(
+        run.stdout
+            .contains("  name: dev-settings\n  namespace: two\n"),
+        "{}",
+        run.stdout
+    );
+}

@@ -1,24 +1,29 @@
 //! Readers for the values of kustomization fields: each converts scalars the way kustomize's
 //! YAML-to-JSON step converts them and refuses keys kustomize does not know, naming the field.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use super::{
     Behavior, GeneratorArgs, GeneratorOptions, ImageSpec, Label, PatchSpec, Replica, Selector,
-    SortOptions,
+    SortOptions, Warning,
 };
 use crate::overlay::error::RenderError;
 use crate::overlay::fieldspec::FieldSpec;
 use crate::overlay::yaml::scalar::format_go_float;
 
-/// The error context while reading one field.
+/// The error context while reading one field, and where its warnings go.
 pub(super) struct Field<'a> {
     pub path: &'a str,
     pub line: usize,
     pub name: String,
+    pub warnings: &'a Warnings,
 }
+
+/// Warnings collected while reading a kustomization.
+pub(super) type Warnings = RefCell<Vec<Warning>>;
 
 impl Field<'_> {
     pub fn invalid(&self, message: impl Into<String>) -> RenderError {
@@ -35,7 +40,17 @@ impl Field<'_> {
             path: self.path,
             line: self.line,
             name: format!("{}{name}", self.name),
+            warnings: self.warnings,
         }
+    }
+
+    /// Records a warning about this field.
+    pub fn warn(&self, message: impl Into<String>) {
+        self.warnings.borrow_mut().push(Warning {
+            path: self.path.to_string(),
+            line: self.line,
+            message: message.into(),
+        });
     }
 }
 
@@ -104,20 +119,38 @@ pub(super) fn boolean(f: &Field<'_>, v: &Value) -> Result<bool, RenderError> {
     }
 }
 
-/// The fields of a nested mapping, refusing keys kustomize does not know.
-pub(super) fn fields<'v>(
+/// The fields of a nested mapping, refusing keys kustomize does not know. Like kustomize's
+/// JSON decoding, a key matches a field in any letter case (with a warning).
+pub(super) fn fields<'v, 'k>(
     f: &Field<'_>,
     v: &'v Value,
-    known: &[&str],
-) -> Result<Vec<(&'v str, &'v Value)>, RenderError> {
+    known: &[&'k str],
+) -> Result<Vec<(&'k str, &'v Value)>, RenderError> {
     let mut out = Vec::new();
     for (key, value) in object(f, v)?.into_iter().flatten() {
-        if !known.contains(&key.as_str()) {
+        let Some(canonical) = canonical_name(key, known) else {
             return Err(f.invalid(format!("unknown field `{key}`")));
+        };
+        if canonical != key {
+            f.warn(case_warning(&format!("{}.{key}", f.name), canonical));
         }
-        out.push((key.as_str(), value));
+        out.push((canonical, value));
     }
     Ok(out)
+}
+
+/// The field `key` names: the exact one, else one equal in any letter case.
+pub(super) fn canonical_name<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .find(|k| **k == key)
+        .or_else(|| known.iter().find(|k| k.eq_ignore_ascii_case(key)))
+        .copied()
+}
+
+/// The warning for a field name written in another letter case.
+pub(super) fn case_warning(written: &str, canonical: &str) -> String {
+    format!("`{written}` is read as `{canonical}` (field names should be written `{canonical}`)")
 }
 
 pub(super) fn label(f: &Field<'_>, v: &Value) -> Result<Label, RenderError> {
@@ -345,6 +378,7 @@ pub(super) fn sort_options(f: &Field<'_>, v: &Value) -> Result<SortOptions, Rend
             path: f.path,
             line: f.line,
             name,
+            warnings: f.warnings,
         };
         if s.fifo {
             return Err(sub.invalid("is set but the selected sort order is fifo, not legacy"));

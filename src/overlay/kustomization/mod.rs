@@ -7,18 +7,19 @@ pub mod plugins;
 mod replacements;
 mod vars;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use self::fields::{
-    Field, generator, generator_options, image, label, list, object, patch, replica, sort_options,
-    string, string_map, strings,
+    Field, Warnings, canonical_name, case_warning, generator, generator_options, image, label,
+    list, object, patch, replica, sort_options, string, string_map, strings,
 };
 use super::error::RenderError;
 use super::fieldspec::FieldSpec;
 use super::resid::Gvk;
-use super::yaml::{Schema, parse_documents};
+use super::yaml::{Schema, parse_last_key_wins};
 
 pub use self::replacements::{
     FieldOptions, IdSelector, Replacement, ReplacementEntry, Target, TargetSelector,
@@ -34,6 +35,40 @@ const UNSUPPORTED: &[&str] = &[
     "helmCharts",
     "helmGlobals",
     "helmChartInflationGenerator",
+];
+
+/// The fields the reader knows (besides those it refuses as not supported).
+const FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "components",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "commonAnnotations",
+    "labels",
+    "patches",
+    "patchesJson6902",
+    "patchesStrategicMerge",
+    "images",
+    "imageTags",
+    "replicas",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "sortOptions",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+    "replacements",
+    "vars",
+    "configurations",
+    "crds",
 ];
 
 /// A parsed, validated kustomization (or component).
@@ -74,6 +109,8 @@ pub struct Kustomization {
     pub configurations: Vec<String>,
     /// OpenAPI definition files of custom kinds.
     pub crds: Vec<String>,
+    /// What kustomize accepts but should be fixed, in file order.
+    pub warnings: Vec<Warning>,
 }
 
 /// A `labels:` entry.
@@ -197,9 +234,27 @@ pub struct SortOptions {
     pub order_last: Option<Vec<String>>,
 }
 
-/// Parses the kustomization file at `path` (relative to the source root).
+/// A problem kustomize tolerates in a kustomization, which the reader should fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The kustomization file, relative to the source root.
+    pub path: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.path, self.line, self.message)
+    }
+}
+
+/// Parses the kustomization file at `path` (relative to the source root). What kustomize
+/// accepts but should be fixed (a field name in another letter case, a key given twice) is
+/// read as kustomize reads it and listed in [`Kustomization::warnings`].
 pub fn parse(path: &str, text: &str) -> Result<Kustomization, RenderError> {
-    let (map, key_lines, start) = top_level(path, text)?;
+    let warnings = Warnings::default();
+    let (map, key_lines, start) = top_level(path, text, &warnings)?;
     let line_of = |key: &str| {
         key_lines
             .iter()
@@ -210,33 +265,92 @@ pub fn parse(path: &str, text: &str) -> Result<Kustomization, RenderError> {
         path: path.to_string(),
         ..Kustomization::default()
     };
-    for (key, value) in &map {
-        k.lines.insert(key.clone(), line_of(key));
+    for (key, value) in canonical_fields(&map) {
+        let name = value.canonical.unwrap_or(key);
         let field = Field {
             path,
             line: line_of(key),
-            name: key.clone(),
+            name: name.to_string(),
+            warnings: &warnings,
         };
-        read_field(&mut k, &field, value)?;
+        if value.canonical.is_some() {
+            field.warn(case_warning(key, name));
+        }
+        k.lines.insert(name.to_string(), line_of(key));
+        read_field(&mut k, &field, &value.value)?;
     }
     let kind = Field {
         path,
         line: line_of("kind"),
         name: "kind".into(),
+        warnings: &warnings,
     };
     check_kind(&mut k, &map, &kind)?;
+    k.warnings = warnings.into_inner();
     Ok(k)
+}
+
+/// A top-level value and, when its key is written in another letter case, the field it is.
+struct FieldValue<'v> {
+    value: Cow<'v, Value>,
+    canonical: Option<&'static str>,
+}
+
+/// The top-level fields by the names written, each with the field it is when written in
+/// another letter case. When two spellings name one field, kustomize decodes both, in the
+/// sorted order of their spellings: the later one replaces a list or a scalar and adds its
+/// keys to a mapping.
+fn canonical_fields(map: &Map<String, Value>) -> Vec<(&str, FieldValue<'_>)> {
+    let known: Vec<&'static str> = FIELDS.iter().chain(UNSUPPORTED).copied().collect();
+    let mut out: Vec<(&str, FieldValue<'_>)> = Vec::new();
+    for (key, value) in map {
+        let canonical = canonical_name(key, &known).filter(|c| *c != key);
+        let name = canonical.unwrap_or(key);
+        let same = out
+            .iter()
+            .position(|(k, v)| v.canonical.unwrap_or(k).eq_ignore_ascii_case(name));
+        let Some(index) = same else {
+            let value = Cow::Borrowed(value);
+            out.push((key, FieldValue { value, canonical }));
+            continue;
+        };
+        let (earlier, later) = if out[index].0 < key.as_str() {
+            (out[index].1.value.as_ref(), value)
+        } else {
+            (value, out[index].1.value.as_ref())
+        };
+        let merged = match (earlier, later) {
+            (Value::Object(first), Value::Object(second)) => {
+                let mut merged = first.clone();
+                merged.extend(second.clone());
+                Value::Object(merged)
+            }
+            (_, later) => later.clone(),
+        };
+        if out[index].0 < key.as_str() {
+            out[index] = (
+                key,
+                FieldValue {
+                    value: Cow::Owned(merged),
+                    canonical,
+                },
+            );
+        } else {
+            out[index].1.value = Cow::Owned(merged);
+        }
+    }
+    out
 }
 
 /// The top-level mapping of the file, the line of each of its keys, and its first line.
 type TopLevel = (Map<String, Value>, Vec<(String, usize)>, usize);
 
-fn top_level(path: &str, text: &str) -> Result<TopLevel, RenderError> {
+fn top_level(path: &str, text: &str, warnings: &Warnings) -> Result<TopLevel, RenderError> {
     let problem = |problem: &str| RenderError::Kustomization {
         dir: path.to_string(),
         problem: problem.to_string(),
     };
-    let documents = parse_documents(text, Schema::Yaml11).map_err(|err| RenderError::Yaml {
+    let documents = parse_last_key_wins(text, Schema::Yaml11).map_err(|err| RenderError::Yaml {
         path: path.to_string(),
         position: super::error::Position {
             line: err.line,
@@ -247,6 +361,13 @@ fn top_level(path: &str, text: &str) -> Result<TopLevel, RenderError> {
     let Some(document) = documents.into_iter().find(|d| !d.value.is_null()) else {
         return Err(problem("kustomization is empty"));
     };
+    for (key, line) in &document.duplicate_keys {
+        warnings.borrow_mut().push(Warning {
+            path: path.to_string(),
+            line: *line,
+            message: format!("duplicate key `{key}`: the last value is used, as kustomize does"),
+        });
+    }
     let Value::Object(map) = document.value else {
         return Err(problem("a kustomization must be a mapping"));
     };

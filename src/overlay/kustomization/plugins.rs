@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::fields::{
-    Field, boolean, field_spec, generator, image, list, object, patch, replica, selector, string,
-    string_map, strings,
+    Field, Warnings, boolean, field_spec, generator, image, list, object, patch, replica, selector,
+    string, string_map, strings,
 };
 use super::replacements::{self, ReplacementEntry};
 use super::{GeneratorArgs, ImageSpec, PatchSpec, Replica, Selector};
@@ -105,10 +105,12 @@ pub fn parse(path: &str, line: usize, config: &Value) -> Result<PluginConfig, Re
     if api_version != BUILTIN {
         return Err(problem(PluginProblem::External(kind.to_string())));
     }
+    let warnings = Warnings::default();
     let f = Field {
         path,
         line,
         name: kind.to_string(),
+        warnings: &warnings,
     };
     let Some(map) = object(&f, config)? else {
         return Err(f.invalid("expected a mapping"));

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::Selector;
-use super::fields::{Field, boolean, list, object, string, strings};
+use super::fields::{Field, Warnings, boolean, list, object, string, strings};
 use crate::overlay::error::RenderError;
 use crate::overlay::resid::Gvk;
 use crate::overlay::yaml::{Schema, parse_documents};
@@ -155,10 +155,12 @@ pub fn parse_file(path: &str, text: &str) -> Result<Vec<Replacement>, RenderErro
     })?;
     let document = documents.into_iter().next();
     let (value, line) = document.map_or((Value::Null, 1), |d| (d.value, d.line));
+    let warnings = Warnings::default();
     let f = Field {
         path,
         line,
         name: "replacements".to_string(),
+        warnings: &warnings,
     };
     match &value {
         Value::Array(_) => list(&f, &value, |f, v| replacement(f, v, false)),
@@ -310,6 +312,7 @@ mod tests {
             path: "k.yaml",
             line: 3,
             name: "replacements[0]".to_string(),
+            warnings: Box::leak(Box::default()),
         }
     }
 

@@ -7,5 +7,5 @@ pub mod parse;
 pub mod scalar;
 mod style;
 
-pub use parse::{parse_documents, parse_patch_documents};
+pub use parse::{parse_documents, parse_last_key_wins, parse_patch_documents};
 pub use scalar::Schema;

@@ -27,23 +27,34 @@ pub struct Document {
     pub key_lines: Vec<(String, usize)>,
     /// Annotations set to null (in patches), with the text the null was written as.
     pub null_annotations: Vec<(String, String)>,
+    /// Keys given again in the same mapping, with the line of the later one (only when read
+    /// with [`parse_last_key_wins`]; otherwise a duplicate key is an error).
+    pub duplicate_keys: Vec<(String, usize)>,
 }
 
 /// Parses every document of `text`; empty documents are returned as `Value::Null`.
 pub fn parse_documents(text: &str, schema: Schema) -> Result<Vec<Document>, YamlError> {
-    load(text, schema, false)
+    load(text, schema, false, false)
+}
+
+/// Parses documents where a key given twice in a mapping is no error: the later value wins,
+/// as kustomize reads a kustomization file. The duplicates are listed in
+/// [`Document::duplicate_keys`].
+pub fn parse_last_key_wins(text: &str, schema: Schema) -> Result<Vec<Document>, YamlError> {
+    load(text, schema, false, true)
 }
 
 /// Parses patch documents: like manifests, except that an annotation set to null stays null
 /// (so that it deletes), its text recorded in [`Document::null_annotations`].
 pub fn parse_patch_documents(text: &str) -> Result<Vec<Document>, YamlError> {
-    load(text, Schema::Core, true)
+    load(text, Schema::Core, true, false)
 }
 
 fn load(
     text: &str,
     schema: Schema,
     keep_null_annotations: bool,
+    last_key_wins: bool,
 ) -> Result<Vec<Document>, YamlError> {
     let mut options = Options::default();
     options.emit_comments = false;
@@ -55,6 +66,8 @@ fn load(
         keep_null_annotations,
         null_annotations: Vec::new(),
         null_text: None,
+        last_key_wins,
+        duplicate_keys: Vec::new(),
     };
     let mut documents = Vec::new();
     while let Some((event, _)) = loader.next()? {
@@ -97,6 +110,8 @@ struct Loader<'a> {
     null_annotations: Vec<(String, String)>,
     /// The text of the last annotation value read as null.
     null_text: Option<String>,
+    last_key_wins: bool,
+    duplicate_keys: Vec<(String, usize)>,
 }
 
 type Next<'a> = Option<(Event<'a>, Span)>;
@@ -125,6 +140,7 @@ impl<'a> Loader<'a> {
         self.anchors.clear();
         self.key_lines.clear();
         self.null_annotations.clear();
+        self.duplicate_keys.clear();
         let (event, span) = self.expect_next()?;
         let line = span.start.line();
         let value = match event {
@@ -134,6 +150,7 @@ impl<'a> Loader<'a> {
                     line,
                     key_lines: Vec::new(),
                     null_annotations: Vec::new(),
+                    duplicate_keys: Vec::new(),
                 });
             }
             event => self.node(event, span, Place::Root)?,
@@ -144,11 +161,13 @@ impl<'a> Loader<'a> {
         }
         let key_lines = std::mem::take(&mut self.key_lines);
         let null_annotations = std::mem::take(&mut self.null_annotations);
+        let duplicate_keys = std::mem::take(&mut self.duplicate_keys);
         Ok(Document {
             value,
             line,
             key_lines,
             null_annotations,
+            duplicate_keys,
         })
     }
 
@@ -236,7 +255,13 @@ impl<'a> Loader<'a> {
                 merges.push(value);
                 continue;
             }
-            if map.contains_key(&key) {
+            if map.contains_key(&key) && self.last_key_wins {
+                self.duplicate_keys.push((key.clone(), span.start.line()));
+                // The later value wins, in the place of the later key.
+                map.shift_remove(&key);
+                self.key_lines
+                    .retain(|(k, _)| place != Place::Root || *k != key);
+            } else if map.contains_key(&key) {
                 return Err(error_at(
                     &span,
                     &format!("mapping key {key:?} already defined"),
