@@ -6,6 +6,7 @@ mod duration;
 mod error;
 mod gate;
 mod graph;
+mod notifications;
 mod policy;
 mod raw;
 mod stage;
@@ -25,6 +26,9 @@ pub use gate::{
     CompareOp, Condition, GATE_TYPES, GateKind, GateSpec, HeaderValue, HttpGate, PrometheusGate,
 };
 pub use graph::GraphFormat;
+pub use notifications::{
+    EventKind, NOTIFICATIONS_FILE, Notifications, ValueFrom, Webhook, WebhookFormat,
+};
 pub use policy::{
     ApprovalRule, CronSpec, DenyWindow, Groups, Policy, Principal, Schedule, Windows,
 };
@@ -50,11 +54,14 @@ pub struct Config {
     pub groups: Groups,
     /// `policies/access.yaml`, or the default (no roles) when the repository has none.
     pub access: AccessPolicy,
+    /// `policies/notifications.yaml`: where events are sent.
+    pub notifications: Notifications,
 }
 
 impl Config {
     /// Loads and validates `environments/pipeline.yaml`, `policies/*.yaml`,
-    /// `policies/groups.yaml` and `policies/access.yaml` from the root of `source`.
+    /// `policies/groups.yaml`, `policies/access.yaml` and `policies/notifications.yaml` from
+    /// the root of `source`.
     pub fn load(source: &dyn FileSource) -> Result<Config, PipelineError> {
         if source
             .entry(PIPELINE_FILE)
@@ -71,11 +78,13 @@ impl Config {
         let policies = load_policies(source, &groups)?;
         check_stages(source, &pipeline, &policies)?;
         let access = load_access(source, &pipeline, &groups)?;
+        let notifications = notifications::load(source, &pipeline)?;
         Ok(Config {
             pipeline,
             policies,
             groups,
             access,
+            notifications,
         })
     }
 
@@ -147,6 +156,7 @@ fn load_policies(
         if !is_yaml
             || path == GROUPS_FILE
             || path == ACCESS_FILE
+            || path == NOTIFICATIONS_FILE
             || source.entry(&path).ok().flatten() != Some(EntryKind::File)
         {
             continue;
@@ -414,5 +424,63 @@ mod tests {
         assert_eq!(normalize_repo_path("../a"), None);
         assert_eq!(normalize_repo_path("/etc"), None);
         assert_eq!(normalize_repo_path("."), None);
+    }
+
+    fn with_notifications(text: &str) -> Result<Config, PipelineError> {
+        let mut files = pipeline(
+            "  - {name: a, overlay: env/a}\n  - {name: b, overlay: env/b, upstream: [a]}\n",
+        );
+        let header = "apiVersion: ferry/v1\nkind: Notifications\nmetadata: {name: notifications}\nspec:\n  webhooks:\n";
+        files
+            .0
+            .insert(NOTIFICATIONS_FILE.to_string(), format!("{header}{text}"));
+        Config::load(&files)
+    }
+
+    #[test]
+    fn notifications_name_their_webhooks_filters_and_value_sources() {
+        let config = with_notifications(
+            "  - {name: ops, format: json, urlFrom: {env: OPS_URL}, secretFrom: {file: /run/ops}, events: [promotion.blocked], stages: [b]}\n  - {name: chat, format: slack, urlFrom: {env: SLACK_URL}}\n",
+        )
+        .expect("valid");
+        let ops = config.notifications.webhook("ops").expect("ops");
+        assert_eq!(ops.url_from, ValueFrom::Env("OPS_URL".into()));
+        assert_eq!(ops.secret_from, Some(ValueFrom::File("/run/ops".into())));
+        assert!(ops.wants(EventKind::PromotionBlocked, Some("b")));
+        assert!(!ops.wants(EventKind::PromotionBlocked, Some("a")));
+        assert!(!ops.wants(EventKind::PromotionFailed, Some("b")));
+        let chat = config.notifications.webhook("chat").expect("chat");
+        assert!(chat.wants(EventKind::ReleaseCreated, None));
+        assert_eq!(chat.format, WebhookFormat::Slack);
+    }
+
+    #[test]
+    fn bad_notifications_name_file_line_column_and_field() {
+        let cases = [
+            (
+                "  - {name: ops, format: json, urlFrom: {env: U}, secretFrom: {env: S}, events: [promotion.started]}\n",
+                "policies/notifications.yaml:6:81: spec.webhooks[0].events[0]: unknown event `promotion.started`",
+            ),
+            (
+                "  - {name: ops, format: slack, urlFrom: {env: U}, stages: [prod]}\n",
+                "policies/notifications.yaml:6:60: spec.webhooks[0].stages[0]: unknown stage `prod`; the pipeline has: a, b",
+            ),
+            (
+                "  - {name: ops, format: json, urlFrom: {env: U}}\n",
+                "policies/notifications.yaml:6:25: spec.webhooks[0].secretFrom: a json webhook needs secretFrom",
+            ),
+            (
+                "  - {name: ops, format: json, urlFrom: {url: U}, secretFrom: {env: S}}\n",
+                "policies/notifications.yaml:6:",
+            ),
+            (
+                "  - {name: ops, format: xml, urlFrom: {env: U}}\n",
+                "policies/notifications.yaml:6:25: spec.webhooks[0].format: unknown format `xml`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = with_notifications(text).expect_err(text).to_string();
+            assert!(err.starts_with(expected), "{err}");
+        }
     }
 }
