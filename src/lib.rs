@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cluster;
 pub mod gates;
 pub mod gitstore;
+pub mod notify;
 pub mod overlay;
 pub mod pipeline;
 pub mod policy;

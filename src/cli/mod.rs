@@ -14,6 +14,8 @@ mod error;
 mod graph;
 mod history;
 mod login;
+mod metrics;
+mod notifications;
 pub mod output;
 mod pause;
 mod plan;
@@ -101,6 +103,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     Token(token::TokenArgs),
     Login(login::LoginArgs),
+    Notifications(notifications::NotificationsArgs),
+    Metrics(metrics::MetricsArgs),
     Completions(completions::CompletionsArgs),
 }
 
@@ -129,6 +133,8 @@ impl Command {
             Command::Pause(_) => Some(("pause", NOT_YET)),
             Command::Abort(_) => Some(("abort", NOT_YET)),
             Command::Resume(_) => Some(("resume", NOT_YET)),
+            Command::Notifications(_) => Some(("notifications", NOT_YET)),
+            Command::Metrics(_) => Some(("metrics", NOT_YET)),
             Command::Demo(_)
             | Command::Build(_)
             | Command::Render(_)
@@ -200,6 +206,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(args) => audit::run(&ctx, args),
         Command::Token(args) => token::run(&ctx, args),
         Command::Login(args) => login::run(&ctx, args),
+        Command::Notifications(args) => notifications::run(&ctx, args),
+        Command::Metrics(args) => metrics::run(&ctx, args),
         Command::Completions(args) => completions::run(args),
     }
 }

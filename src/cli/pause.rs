@@ -50,7 +50,7 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<(), CliError> {
         engine.stage(&config, stage).map_err(engine_error)?;
     }
     let pauses = engine
-        .resume(&args.stages, &args.reason)
+        .resume(&config, &args.stages, &args.reason)
         .map_err(engine_error)?;
     emit(ctx.format(), &pauses, |out| write_pauses(out, &pauses))
 }

@@ -21,6 +21,10 @@ pub fn run(ctx: &Context, _args: ReconcileArgs) -> Result<(), CliError> {
     let branch = engine.source_branch().map_err(engine_error)?;
     let config = engine.config_at_branch(&branch).map_err(engine_error)?;
     let report = engine.reconcile(&config).map_err(engine_error)?;
+    let store = engine.store().map_err(engine_error)?;
+    crate::promotion::metrics::record_reconcile_success(&store, engine.now())
+        .map_err(engine_error)?;
+    drop(store);
     emit(ctx.format(), &report, |out| write_report(out, &report))?;
     if report.failed() {
         return Err(CliError::failed("some promotions failed"));

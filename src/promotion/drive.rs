@@ -12,7 +12,7 @@ use super::record::{Promotion, PromotionState, Transition, Verification, keys};
 use super::render::{Rendered, render};
 use super::revision::Revision;
 use super::store::{txn_save_promotion, txn_stage};
-use super::{PromotionError, lock};
+use super::{PromotionError, lock, notices};
 use crate::gates::{GateContext, GateResult, GateStatus};
 use crate::pipeline::{Config, Stage, SyncMode};
 use crate::policy::{self, Blocker, Facts};
@@ -44,7 +44,7 @@ impl Engine {
                     self.write(config, stage, &revision, promotion.clone(), &mut rendered)
                 }
                 PromotionState::Syncing => {
-                    self.sync(stage, promotion.clone(), &mut rendered, &revision)
+                    self.sync(config, stage, promotion.clone(), &mut rendered, &revision)
                 }
                 PromotionState::Verifying if wait => {
                     self.verify(config, stage, &revision, promotion.clone(), &mut rendered)
@@ -60,7 +60,7 @@ impl Engine {
                     return Ok(Outcome::Elsewhere(self.store()?.promotion(&id)?));
                 }
                 Err(err) if err.ends_promotion() => {
-                    return Err(self.abandon(&stage.name, &promotion.id, err));
+                    return Err(self.abandon(config, &stage.name, &promotion.id, err));
                 }
                 Err(err) => return Err(err),
             };
@@ -69,7 +69,13 @@ impl Engine {
 
     /// Records that `promotion` failed with `err` (a render or git error, say), releasing the
     /// stage's lock, and returns `err`.
-    fn abandon(&self, stage: &str, promotion: &str, err: PromotionError) -> PromotionError {
+    fn abandon(
+        &self,
+        config: &Config,
+        stage: &str,
+        promotion: &str,
+        err: PromotionError,
+    ) -> PromotionError {
         let reason = super::reconcile::error_chain(&err);
         let now = self.now();
         let recorded = self.commit(|txn, events| {
@@ -88,6 +94,9 @@ impl Engine {
             });
             let detail = serde_json::json!({"error": reason});
             txn_save_promotion(txn, events, &p, &self.actor, now, detail)?;
+            if let Some(notice) = notices::ended(&p, &self.actor.name, now) {
+                crate::notify::enqueue(txn, &config.notifications, &notice)?;
+            }
             lock::release(txn, stage, promotion)
         });
         if let Err(record_err) = recorded {
@@ -179,14 +188,17 @@ impl Engine {
                 .map(|b| b.kind())
                 .collect::<Vec<_>>()
                 .join(", ");
+            let now = self.now();
             return self.advance(
                 &promotion,
                 PromotionState::Blocked,
                 Some(format!("blocked: {note}")),
-                |p, _| {
+                |p, txn| {
                     p.blockers = blockers.clone();
                     p.notes = notes.clone();
                     p.digest = Some(digest.clone());
+                    let notice = notices::blocked(config, p, &blockers, &self.actor.name, now);
+                    crate::notify::enqueue(txn, &config.notifications, &notice)?;
                     Ok(())
                 },
             );
@@ -272,6 +284,7 @@ impl Engine {
     /// Syncing: GitOps picks the commit up; `sync: apply` applies it server-side.
     fn sync(
         &self,
+        config: &Config,
         stage: &Stage,
         promotion: Promotion,
         cache: &mut Option<Rendered>,
@@ -293,8 +306,8 @@ impl Engine {
             if let Err(err) = result {
                 let reason = format!("server-side apply failed: {err}");
                 return self.finish(
+                    config,
                     stage,
-                    revision,
                     &promotion,
                     PromotionState::Failed,
                     Vec::new(),
@@ -370,8 +383,8 @@ impl Engine {
             .collect();
         if failed.is_empty() {
             return self.finish(
+                config,
                 stage,
-                revision,
                 &promotion,
                 PromotionState::Succeeded,
                 results,
@@ -384,8 +397,8 @@ impl Engine {
             .collect::<Vec<_>>()
             .join("; ");
         self.finish(
+            config,
             stage,
-            revision,
             &promotion,
             PromotionState::Failed,
             results,
@@ -399,15 +412,16 @@ impl Engine {
     /// not run.
     fn finish(
         &self,
+        config: &Config,
         stage: &Stage,
-        revision: &Revision,
         promotion: &Promotion,
         state: PromotionState,
         results: Vec<GateResult>,
         error: Option<String>,
     ) -> Result<Promotion, PromotionError> {
         let now = self.now();
-        let config_branch = self.output_of(stage, revision)?;
+        let output = &config.pipeline.output;
+        let config_branch = (output.branch_for(&stage.name), output.path_for(&stage.name));
         let runs = self.branch_runs(&config_branch, promotion)?;
         let (state, error) = match (&runs, state) {
             (Some(tip), PromotionState::Succeeded) => (
@@ -430,7 +444,7 @@ impl Engine {
                     auth: Some(self.actor.auth.clone()),
                     action: format!("gate.{}", result.status.as_str()),
                     stage: Some(stage.name.clone()),
-                    revision: Some(revision.id.clone()),
+                    revision: Some(p.revision.clone()),
                     promotion: Some(p.id.clone()),
                     detail: serde_json::json!({"gate": result.name, "reason": result.reason, "commit": p.commit}),
                 };
@@ -438,9 +452,9 @@ impl Engine {
             }
             let mut record = txn_stage(txn, &stage.name)?;
             let commit = p.commit.clone().unwrap_or_default();
-            let written = Verification { revision: revision.id.clone(), promotion: p.id.clone(), commit, at: now };
+            let written = Verification { revision: p.revision.clone(), promotion: p.id.clone(), commit, at: now };
             if state == PromotionState::Succeeded {
-                record.verified_revisions.retain(|v| v.revision != revision.id);
+                record.verified_revisions.retain(|v| v.revision != p.revision);
                 record.verified_revisions.push(written.clone());
             }
             match &runs {
@@ -456,7 +470,7 @@ impl Engine {
                 }
                 None if p.commit.is_some() => {
                     if state != PromotionState::Succeeded {
-                        record.verified_revisions.retain(|v| v.revision != revision.id);
+                        record.verified_revisions.retain(|v| v.revision != p.revision);
                     }
                     record.current = Some(written);
                     record.verified = state == PromotionState::Succeeded;
@@ -465,19 +479,11 @@ impl Engine {
             }
             txn_put_json(txn, &keys::stage(&stage.name), &record)?;
             lock::release(txn, &stage.name, &p.id)?;
+            if let Some(notice) = notices::ended(p, &self.actor.name, now) {
+                crate::notify::enqueue(txn, &config.notifications, &notice)?;
+            }
             Ok(())
         })
-    }
-
-    /// The output branch and path of `stage` under the pipeline `revision` is promoted with.
-    fn output_of(
-        &self,
-        stage: &Stage,
-        revision: &Revision,
-    ) -> Result<(String, String), PromotionError> {
-        let config = self.config_for(revision)?;
-        let output = &config.pipeline.output;
-        Ok((output.branch_for(&stage.name), output.path_for(&stage.name)))
     }
 
     /// What the branch runs instead of `promotion`'s commit, when its tip is neither that

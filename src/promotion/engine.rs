@@ -182,6 +182,11 @@ impl Engine {
             .map_or_else(Utc::now, |clock| clock())
     }
 
+    /// The clock the engine was given, if not the system clock.
+    pub fn clock(&self) -> Option<Clock> {
+        self.options.clock.clone()
+    }
+
     /// The name of who acts.
     pub fn user(&self) -> &str {
         &self.actor.name
@@ -295,7 +300,9 @@ impl Engine {
             created_by: self.actor.name.clone(),
             created_at: self.now(),
         };
-        let (revision, created) = self.store()?.create_revision(&revision, &self.actor)?;
+        let (revision, created) =
+            self.store()?
+                .create_revision(&revision, &self.actor, &config.notifications)?;
         if created {
             self.emit(&[EngineEvent::ReleaseCreated {
                 id: revision.id.clone(),

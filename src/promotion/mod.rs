@@ -40,6 +40,8 @@ mod engine;
 mod event;
 mod layout;
 mod lock;
+pub mod metrics;
+mod notices;
 mod outcome;
 mod pause;
 mod query;

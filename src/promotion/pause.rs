@@ -78,7 +78,7 @@ impl Engine {
             let keys = pause_keys(stages);
             for (key, stage) in &keys {
                 txn_put_json(txn, key, &pause)?;
-                audit_pause(txn, "stage.paused", stage.as_deref(), &pause, now)?;
+                audit_pause(txn, config, true, stage.as_deref(), &pause, now)?;
             }
             Ok(())
         })?;
@@ -87,7 +87,12 @@ impl Engine {
     }
 
     /// Resumes `stages` (everything paused when empty).
-    pub fn resume(&self, stages: &[String], reason: &str) -> Result<Pauses, PromotionError> {
+    pub fn resume(
+        &self,
+        config: &Config,
+        stages: &[String],
+        reason: &str,
+    ) -> Result<Pauses, PromotionError> {
         let current = self.pauses()?;
         if !stages.is_empty() && current.all.is_some() {
             return Err(PromotionError::BadInput(
@@ -117,7 +122,7 @@ impl Engine {
             for (key, stage) in &targets {
                 if txn_get_json::<Pause>(txn, key)?.is_some() {
                     txn.delete(key)?;
-                    audit_pause(txn, "stage.resumed", stage.as_deref(), &note, now)?;
+                    audit_pause(txn, config, false, stage.as_deref(), &note, now)?;
                 }
             }
             Ok(())
@@ -137,13 +142,22 @@ fn pause_keys(stages: &[String]) -> Vec<(Vec<u8>, Option<String>)> {
         .collect()
 }
 
+/// Audits a pause (`paused`) or resume and notifies the webhooks that want it.
 fn audit_pause(
     txn: &mut dyn Txn,
-    action: &str,
+    config: &Config,
+    paused: bool,
     stage: Option<&str>,
     pause: &Pause,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), PromotionError> {
+    let action = if paused {
+        "stage.paused"
+    } else {
+        "stage.resumed"
+    };
+    let notice = crate::notify::Event::stage_paused(at, &pause.by, stage, paused, &pause.reason);
+    crate::notify::enqueue(txn, &config.notifications, &notice)?;
     let event = Event {
         actor: pause.by.clone(),
         action: action.to_string(),

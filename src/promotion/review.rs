@@ -8,6 +8,7 @@ use super::engine::Engine;
 use super::event::EngineEvent;
 use super::record::{Promotion, keys};
 use super::render::render;
+use crate::pipeline::Notifications;
 use crate::policy::{self, Blocker, Review, Verdict};
 use crate::state::{next_seq, txn_put_json, txn_scan_json};
 
@@ -70,6 +71,7 @@ impl Engine {
             comment,
             &digest,
             withdraw,
+            &config.notifications,
         )?;
         let probe = waiting
             .clone()
@@ -86,6 +88,10 @@ impl Engine {
         })
     }
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one review, written with its notification in one transaction"
+    )]
     fn record_review(
         &self,
         stage: &str,
@@ -94,6 +100,7 @@ impl Engine {
         comment: Option<&str>,
         digest: &str,
         withdraw: bool,
+        notifications: &Notifications,
     ) -> Result<Review, PromotionError> {
         let now = self.now();
         let user = self.actor.name.clone();
@@ -151,6 +158,11 @@ impl Engine {
                 detail,
             };
             audit::append(txn, event, now)?;
+            if verdict == Verdict::Approve && !withdraw {
+                let event =
+                    crate::notify::Event::approval_granted(now, &user, stage, revision, comment);
+                crate::notify::enqueue(txn, notifications, &event)?;
+            }
             Ok(review)
         })
     }

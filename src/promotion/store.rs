@@ -11,6 +11,7 @@ use super::audit::{self, Event};
 use super::event::EngineEvent;
 use super::record::{Lock, Promotion, StageRecord, keys};
 use super::revision::Revision;
+use crate::pipeline::Notifications;
 use crate::policy::Review;
 use crate::state::{
     DEFAULT_OPEN_WAIT, SledStore, StateError, StateStore, StateStoreExt, Txn, get_json, next_seq,
@@ -36,6 +37,11 @@ impl Store {
     /// ([`Engine::new`](super::Engine::new) does).
     pub(crate) fn shared(db: Arc<dyn StateStore>) -> Store {
         Store { db }
+    }
+
+    /// The backend itself, for work that outlives one operation (delivering notifications).
+    pub fn into_backend(self) -> Arc<dyn StateStore> {
+        self.db
     }
 
     /// The backend, for audit verification.
@@ -85,11 +91,12 @@ impl Store {
     }
 
     /// Records `rev` unless a revision with its id exists; returns the stored one and whether it
-    /// is new.
+    /// is new. A new one is announced to the webhooks of `notifications`.
     pub(crate) fn create_revision(
         &self,
         rev: &Revision,
         actor: &Actor,
+        notifications: &Notifications,
     ) -> Result<(Revision, bool), PromotionError> {
         self.transaction(|txn| {
             if let Some(existing) = txn_get_json::<Revision>(txn, &keys::revision(&rev.id))? {
@@ -101,6 +108,9 @@ impl Store {
             let detail = serde_json::json!({"images": rev.images_summary(), "configCommit": rev.config_commit});
             let event = Event { actor: actor.name.clone(), auth: Some(actor.auth.clone()), action: "release.create".into(), revision: Some(rev.id.clone()), detail, ..Event::default() };
             audit::append(txn, event, rev.created_at)?;
+            let images: Vec<(String, String)> = rev.images.iter().map(|(name, pin)| (name.clone(), pin.reference())).collect();
+            let event = crate::notify::Event::release_created(rev.created_at, &rev.created_by, &rev.id, &images, &rev.config_commit, rev.message.as_deref());
+            crate::notify::enqueue(txn, notifications, &event)?;
             Ok((rev.clone(), true))
         })
     }

@@ -4,6 +4,8 @@ mod apply;
 mod demo;
 mod durability;
 mod login;
+mod metrics;
+mod notifications;
 mod pause;
 mod policies;
 mod promote;
