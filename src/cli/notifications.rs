@@ -110,24 +110,26 @@ fn deliver(ctx: &Context, ui_url: Option<String>) -> Result<(), CliError> {
     for (webhook, why) in targets.problems() {
         eprintln!("warning: webhook {webhook}: {why}");
     }
-    let store = engine.store().map_err(engine_error)?;
+    // One pass of one process: the store stays open for it.
+    let store = engine.store().map_err(engine_error)?.into_backend();
     let options = WorkerOptions {
         ui_url,
         clock: engine_clock(&engine),
         ..WorkerOptions::default()
     };
-    let worker = Worker::new(store.into_backend(), targets, options)
+    let shared = Arc::clone(&store);
+    let worker = Worker::new(Arc::new(move || Ok(Arc::clone(&shared))), targets, options)
         .map_err(|err| CliError::from_error(super::ErrorKind::Failed, err))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|err| CliError::failed(format!("failed to start the runtime: {err}")))?;
-    let before = crate::notify::counts(worker.store())
+    let before = crate::notify::counts(store.as_ref())
         .map_err(|err| CliError::from_error(super::ErrorKind::Failed, err))?;
     runtime
         .block_on(worker.deliver_due())
         .map_err(|err| CliError::from_error(super::ErrorKind::Failed, err))?;
-    let after = crate::notify::counts(worker.store())
+    let after = crate::notify::counts(store.as_ref())
         .map_err(|err| CliError::from_error(super::ErrorKind::Failed, err))?;
     let delivered = after.delivered - before.delivered;
     emit(ctx.format(), &after, |out| {

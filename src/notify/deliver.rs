@@ -16,7 +16,7 @@ use super::event::Payload;
 use super::outbox::{self, Attempt, Delivery};
 use super::slack;
 use crate::pipeline::{Notifications, ValueFrom, WebhookFormat};
-use crate::state::{StateStore, StateStoreExt};
+use crate::state::{StateError, StateStore, StateStoreExt};
 
 /// The header carrying the delivery id.
 pub const DELIVERY_HEADER: &str = "X-Ferry-Delivery";
@@ -181,18 +181,23 @@ impl Default for WorkerOptions {
     }
 }
 
+/// Opens the state store for one step of the worker: a host that keeps its store open returns
+/// it; one whose store allows one opener at a time opens it, so no request to a webhook is
+/// made while the store is held.
+pub type OpenStore = Arc<dyn Fn() -> Result<Arc<dyn StateStore>, StateError> + Send + Sync>;
+
 /// Sends the outbox's due deliveries, at least once each.
 pub struct Worker {
-    store: Arc<dyn StateStore>,
+    open: OpenStore,
     targets: Targets,
     options: WorkerOptions,
     client: reqwest::Client,
 }
 
 impl Worker {
-    /// A worker over `store` sending to `targets`.
+    /// A worker over the store `open` gives, sending to `targets`.
     pub fn new(
-        store: Arc<dyn StateStore>,
+        open: OpenStore,
         targets: Targets,
         options: WorkerOptions,
     ) -> Result<Worker, NotifyError> {
@@ -202,23 +207,19 @@ impl Worker {
             .build()
             .map_err(NotifyError::Client)?;
         Ok(Worker {
-            store,
+            open,
             targets,
             options,
             client,
         })
     }
 
-    /// The store the worker delivers from.
-    pub fn store(&self) -> &dyn StateStore {
-        self.store.as_ref()
-    }
-
     /// Attempts every delivery that is due now, once; returns when the next one falls due.
     pub async fn deliver_due(&self) -> Result<Option<DateTime<Utc>>, NotifyError> {
         let now = (self.options.clock)();
         let mut next: Option<DateTime<Utc>> = None;
-        for delivery in outbox::pending(self.store.as_ref())? {
+        let pending = outbox::pending((self.open)()?.as_ref())?;
+        for delivery in pending {
             let due = delivery.next_attempt_at.unwrap_or(delivery.created_at);
             if due > now {
                 next = Some(next.map_or(due, |n| n.min(due)));
@@ -232,8 +233,7 @@ impl Worker {
                 }
             }
             let seq = delivery.seq;
-            self.store
-                .transaction(|txn| outbox::record(txn, seq, &attempt))?;
+            (self.open)()?.transaction(|txn| outbox::record(txn, seq, &attempt))?;
         }
         Ok(next)
     }

@@ -12,8 +12,8 @@ mod outbox;
 mod slack;
 
 pub use deliver::{
-    DELIVERY_HEADER, EVENT_HEADER, Retry, SIGNATURE_HEADER, Target, Targets, Worker, WorkerOptions,
-    body, signature,
+    DELIVERY_HEADER, EVENT_HEADER, OpenStore, Retry, SIGNATURE_HEADER, Target, Targets, Worker,
+    WorkerOptions, body, signature,
 };
 pub use event::{Event, Payload};
 pub use outbox::{
