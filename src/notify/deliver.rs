@@ -404,4 +404,114 @@ mod tests {
             )]
         );
     }
+
+    /// A receiver on 127.0.0.1 answering 200 to every request; sends each request's head and
+    /// body on the channel.
+    async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut seen = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&seen).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().to_string())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            let _ = tx.send(text.clone());
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                                .await;
+                            seen.clear();
+                        }
+                    }
+                }
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test]
+    async fn the_worker_delivers_when_woken_and_stops_when_cancelled() {
+        let store: Arc<dyn StateStore> = Arc::new(crate::state::MemStore::new());
+        let notifications = Notifications {
+            webhooks: vec![crate::pipeline::Webhook {
+                name: "ops".into(),
+                format: WebhookFormat::Json,
+                url_from: ValueFrom::Env("OPS_URL".into()),
+                secret_from: Some(ValueFrom::Env("OPS_SECRET".into())),
+                events: Vec::new(),
+                stages: Vec::new(),
+                declared_at: crate::pipeline::FileLocation::file("policies/notifications.yaml"),
+            }],
+        };
+        let (url, mut received) = receiver().await;
+        let env = move |name: &str| match name {
+            "OPS_URL" => Some(url.clone()),
+            "OPS_SECRET" => Some("key".to_string()),
+            _ => None,
+        };
+        let targets = Targets::resolve(&notifications, &env);
+        let shared = Arc::clone(&store);
+        let open: OpenStore = Arc::new(move || Ok(Arc::clone(&shared)));
+        let worker = Worker::new(open, targets, WorkerOptions::default()).expect("worker");
+        let cancel = CancellationToken::new();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let running = tokio::spawn(worker.run(cancel.clone(), Arc::clone(&wake)));
+
+        let event =
+            super::super::Event::stage_paused(Utc::now(), "dana", Some("prod"), true, "incident");
+        let ids = store
+            .transaction(|txn| super::outbox::enqueue(txn, &notifications, &event))
+            .expect("enqueue");
+        wake.notify_one();
+        let request = tokio::time::timeout(Duration::from_secs(60), received.recv())
+            .await
+            .expect("delivered within a minute")
+            .expect("a request");
+        let body = request
+            .split_once("\r\n\r\n")
+            .expect("a body")
+            .1
+            .to_string();
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains(&format!("x-ferry-delivery: {}", ids[0])),
+            "{request}"
+        );
+        let expected = format!(
+            "x-ferry-signature-256: {}",
+            signature(b"key", body.as_bytes())
+        );
+        assert!(
+            request.to_ascii_lowercase().contains(&expected),
+            "{request}"
+        );
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(60), running)
+            .await
+            .expect("stops once cancelled")
+            .expect("no panic");
+        let delivered = super::outbox::all(store.as_ref()).expect("outbox");
+        assert_eq!(delivered[0].state, super::outbox::DeliveryState::Delivered);
+        assert_eq!(delivered[0].attempts, 1);
+    }
 }
