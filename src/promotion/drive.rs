@@ -30,13 +30,17 @@ impl Engine {
         let stage = self.stage(config, &promotion.stage)?;
         let mut rendered: Option<Rendered> = None;
         loop {
-            if matches!(
+            let holds = matches!(
                 promotion.state,
                 PromotionState::Writing | PromotionState::Syncing | PromotionState::Verifying
-            ) {
-                self.claim(stage, &promotion, config)?;
-            }
+            );
+            let claimed = if holds {
+                self.claim(stage, &promotion, config)
+            } else {
+                Ok(())
+            };
             let step = match promotion.state {
+                _ if claimed.is_err() => claimed.map(|()| promotion.clone()),
                 PromotionState::Requested | PromotionState::Checking | PromotionState::Blocked => {
                     self.check(config, stage, &revision, promotion.clone(), &mut rendered)
                 }

@@ -327,16 +327,22 @@ impl Engine {
             request.window_override.clone(),
             request.abort_active,
         )?;
+        if promotion.state.is_terminal() {
+            // Another process verified this revision in the stage meanwhile.
+            return Ok(Outcome::Elsewhere(promotion));
+        }
         self.drive(&config, promotion, request.wait)
     }
 
     /// Drives the unfinished promotion `id` on (after a crash, or one started without
-    /// waiting), to its end with `wait`.
+    /// waiting), to its end with `wait`. One that has ended meanwhile is reported as
+    /// [`Outcome::Elsewhere`].
     pub fn resume_promotion(&self, id: &str, wait: bool) -> Result<Outcome, PromotionError> {
         let store = self.store()?;
         let promotion = store.promotion(id)?;
         if promotion.state.is_terminal() {
-            return Ok(Outcome::of(promotion));
+            // Someone else drove it to its end since the caller saw it unfinished.
+            return Ok(Outcome::Elsewhere(promotion));
         }
         let revision = store.revision(&promotion.revision)?;
         drop(store);
@@ -473,9 +479,9 @@ impl Engine {
         }
         let actor = self.actor.clone();
         let promotion = self.commit(|txn, events| {
-            // Another process may have requested the same promotion since the read above.
-            if let Some(existing) = active_request(txn, &stage.name, &revision.id, rollback)? {
-                return Ok(existing);
+            // Another process may have asked for the same since the look above.
+            if let Some(found) = same_request(txn, &stage.name, &revision.id, trigger)? {
+                return Ok(found);
             }
             let seq = next_seq(txn, keys::PROMOTION_SEQ)?;
             let id = format!("p-{seq:06}");
@@ -529,23 +535,37 @@ impl Engine {
     }
 }
 
-/// The newest promotion of `revision` to `stage` that has not ended, read inside `txn`.
-fn active_request(
-    txn: &mut dyn crate::state::Txn,
+/// What answers a request of `revision` for `stage` without a new promotion: an unfinished
+/// promotion of it (of the same kind, rollback or not), or for an auto or scheduled request,
+/// the promotion that already verified it in the stage.
+fn same_request(
+    txn: &mut dyn Txn,
     stage: &str,
     revision: &str,
-    rollback: bool,
+    trigger: Trigger,
 ) -> Result<Option<Promotion>, PromotionError> {
-    let prefix = keys::stage_promotion_prefix(stage);
-    for (_, id) in crate::state::txn_scan_json_rev::<String>(txn, &prefix, 20)? {
-        let Some(p) = crate::state::txn_get_json::<Promotion>(txn, &keys::promotion(&id))? else {
-            continue;
-        };
-        if !p.state.is_terminal() && p.revision == revision && p.rollback == rollback {
+    let rollback = trigger == Trigger::Rollback;
+    let ids: Vec<(Vec<u8>, String)> =
+        crate::state::txn_scan_json(txn, &keys::stage_promotion_prefix(stage))?;
+    for (_, id) in ids.iter().rev().take(20) {
+        if let Some(p) = txn_get_json::<Promotion>(txn, &keys::promotion(id))?
+            && !p.state.is_terminal()
+            && p.revision == revision
+            && p.rollback == rollback
+        {
             return Ok(Some(p));
         }
     }
-    Ok(None)
+    if !matches!(trigger, Trigger::Auto | Trigger::Schedule) {
+        return Ok(None);
+    }
+    let record = txn_stage(txn, stage)?;
+    match record.current {
+        Some(current) if record.verified && current.revision == revision => {
+            Ok(txn_get_json(txn, &keys::promotion(&current.promotion))?)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Aborts blocked promotions of `stage`: a newer request supersedes them.

@@ -108,6 +108,13 @@ pub(crate) fn acquire(
     now: DateTime<Utc>,
     hold_for: Duration,
 ) -> Result<(), PromotionError> {
+    let own: Option<Promotion> = txn_get_json(txn, &keys::promotion(promotion))?;
+    if own.is_some_and(|p| p.state.is_terminal()) {
+        // It ended meanwhile: whoever ended it was another process.
+        return Err(PromotionError::Concurrent {
+            promotion: promotion.to_string(),
+        });
+    }
     if let Some((lock, active)) = holding(txn, stage)?
         && !holder.owns(&lock, promotion)
         && (lock.promotion != promotion || !is_stale(&lock, now, holder))

@@ -197,3 +197,6 @@ pub fn audit_entries(
 ) -> Result<Vec<AuditEntry>, PromotionError> {
     Ok(audit::entries(store.backend(), stage)?)
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,7 +10,8 @@ use super::actor::Auth;
 use crate::gates::GateResult;
 use crate::policy::{Blocker, WindowOverride};
 
-/// The states of a promotion (DESIGN §4).
+/// The states of a promotion: requested → checking → blocked ⇄ checking → writing → syncing
+/// → verifying → succeeded | failed | aborted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PromotionState {

@@ -183,11 +183,12 @@ fn audit_verify_names_the_first_changed_entry() {
             .expect("tamper");
     }
     let run = repo.ferry(&["audit", "verify"]).expect_code(1);
-    assert!(
-        run.stdout.contains("entry 2") || run.stderr.contains("entry 2"),
-        "{}{}",
-        run.stdout,
-        run.stderr
+    assert_eq!(
+        (run.stdout.as_str(), run.stderr.as_str()),
+        (
+            "broken at entry 2: its content does not match its hash (it was changed)\n",
+            "error: the audit log is broken at entry 2\n"
+        )
     );
 }
 
@@ -206,46 +207,139 @@ fn the_state_directory_ignores_itself() {
 
 #[test]
 fn concurrent_reconcile_runs_promote_each_stage_once() {
+    for round in 0..3 {
+        let repo = TestRepo::example();
+        repo.edit("policies/qa.yaml", "soak: 10m", "soak: 0s");
+        repo.commit("No soak in qa");
+        let rev = repo.release("1.4.2");
+        let spawn = || {
+            repo.command(&["reconcile", "-o", "json"])
+                .env("FERRY_TEST_NOW", MON_0900)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        };
+        let runs: Vec<_> = (0..8).map(|_| spawn()).collect();
+        let mut succeeded = Vec::new();
+        for run in runs {
+            let output = run.wait_with_output().expect("wait");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "round {round}: another run's progress is not a failure\n{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
+            for action in report["actions"].as_array().expect("actions") {
+                if action["outcome"] == "succeeded" {
+                    succeeded.push(action["stage"].as_str().expect("stage").to_string());
+                }
+            }
+        }
+        succeeded.sort();
+        assert_eq!(
+            succeeded,
+            ["dev", "qa"],
+            "round {round}: each stage promoted by one run"
+        );
+        repo.ferry_at(MON_0900, "ci", &["reconcile"]).expect_code(0);
+        assert_eq!(repo.log("env/dev").len(), 1, "dev promoted once");
+        assert_eq!(repo.log("env/qa").len(), 1, "qa promoted once");
+        let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
+        for stage in ["dev", "qa"] {
+            let entry = status["stages"]
+                .as_array()
+                .expect("stages")
+                .iter()
+                .find(|s| s["name"] == stage)
+                .cloned()
+                .expect("stage");
+            assert_eq!(
+                (entry["revision"].as_str(), entry["verified"].as_bool()),
+                (Some(rev.as_str()), Some(true)),
+                "{entry}"
+            );
+        }
+        repo.ferry(&["audit", "verify"]).expect_code(0);
+    }
+}
+
+/// Copies the recursive directory `from` into `to`.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+#[test]
+fn a_state_written_by_the_previous_release_is_migrated_with_nothing_lost() {
     let repo = TestRepo::example();
-    repo.edit("policies/qa.yaml", "soak: 10m", "soak: 0s");
-    repo.commit("No soak in qa");
-    let rev = repo.release("1.4.2");
-    let spawn = || {
-        repo.command(&["reconcile"])
-            .env("FERRY_TEST_NOW", MON_0900)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn")
-    };
-    let runs: Vec<_> = (0..3).map(|_| spawn()).collect();
-    for run in runs {
-        let output = run.wait_with_output().expect("wait");
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    repo.ferry_at(MON_0900, "ci", &["reconcile"]).expect_code(0);
-    assert_eq!(repo.log("env/dev").len(), 1, "dev promoted once");
-    assert_eq!(repo.log("env/qa").len(), 1, "qa promoted once");
+    // Written by ferry 0.1 (blockers as sentences): dev and qa verified, prod blocked on
+    // approvals with one approval by bob, a second revision blocked in qa.
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state-layout1");
+    copy_tree(&fixture, &repo.path().join(".ferry"));
+    let history = repo.ferry(&["history", "-o", "json"]).expect_code(0).json();
+    let summary: Vec<(String, String, serde_json::Value)> = history
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().expect("id").to_string(),
+                p["state"].as_str().expect("state").to_string(),
+                p["blockers"].clone(),
+            )
+        })
+        .collect();
+    let recorded =
+        |text: &str, of: &str| serde_json::json!([{"kind": "recorded", "text": text, "of": of}]);
+    assert_eq!(
+        summary,
+        [
+            (
+                "p-000004".to_string(),
+                "blocked".to_string(),
+                recorded("needs verification in dev", "upstream")
+            ),
+            (
+                "p-000003".to_string(),
+                "blocked".to_string(),
+                recorded(
+                    "needs 2 more approvals from group:release-managers",
+                    "approvals"
+                )
+            ),
+            (
+                "p-000002".to_string(),
+                "succeeded".to_string(),
+                serde_json::Value::Null
+            ),
+            (
+                "p-000001".to_string(),
+                "succeeded".to_string(),
+                serde_json::Value::Null
+            ),
+        ]
+    );
+    let table = repo.ferry(&["history", "prod"]).expect_code(0).stdout;
+    assert_eq!(
+        table,
+        "PROMOTION  STAGE  REVISION        STATE    TRIGGER  BY     REQUESTED            DETAIL\n\
+         p-000003   prod   r-05a5d27d2e06  blocked  manual   carol  2026-11-30 09:45:00  needs 2 more approvals from group:release-managers\n",
+        "the table reads as before"
+    );
     let status = repo.ferry(&["status", "-o", "json"]).expect_code(0).json();
-    for stage in ["dev", "qa"] {
-        let entry = status["stages"]
-            .as_array()
-            .expect("stages")
-            .iter()
-            .find(|s| s["name"] == stage)
-            .cloned()
-            .expect("stage");
-        assert_eq!(
-            (entry["revision"].as_str(), entry["verified"].as_bool()),
-            (Some(rev.as_str()), Some(true)),
-            "{entry}"
-        );
-    }
+    let prod = &status["stages"][2];
+    assert_eq!(prod["reviews"][0]["user"], "bob", "{prod}");
     repo.ferry(&["audit", "verify"]).expect_code(0);
 }

@@ -1,5 +1,6 @@
 //! Stories told through the `ferry` command line.
 
+mod active;
 mod apply;
 mod demo;
 mod durability;

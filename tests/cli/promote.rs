@@ -104,10 +104,14 @@ fn a_revision_moves_dev_to_qa_to_prod() {
     assert!(run.stderr.contains("soak"), "{}", run.stderr);
     repo.promote(MON_0911, "carol", &rev, "qa").expect_code(0);
     let run = repo.promote(MON_0945, "carol", &rev, "prod").expect_code(3);
-    assert!(
-        run.stderr.contains("2 more approvals") || run.stderr.contains("approval"),
-        "{}",
-        run.stderr
+    assert_eq!(
+        run.stderr.lines().next(),
+        Some(
+            format!(
+                "error: promotion p-000003 of {rev} to prod is blocked: needs 2 more approvals from group:release-managers"
+            )
+            .as_str()
+        )
     );
     for user in ["alice", "bob"] {
         repo.ferry_at(MON_0945, user, &["approve", "prod", "--comment", "ok"])
@@ -166,10 +170,24 @@ fn a_revision_moves_dev_to_qa_to_prod() {
     );
     assert_eq!(last["requested_by"], "carol");
     assert!(last["id"].as_str().is_some_and(|id| id.starts_with("p-")));
-    assert!(
-        entries.iter().any(|p| p["state"] == "blocked"
-            || p["state"] == "aborted"
-            || p["state"] == "succeeded")
+    let states: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().expect("id"),
+                p["stage"].as_str().expect("stage"),
+                p["state"].as_str().expect("state"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("p-000003", "prod", "succeeded"),
+            ("p-000002", "dev", "succeeded"),
+            ("p-000001", "qa", "succeeded")
+        ],
+        "a blocked promotion is resumed, not requested again"
     );
     repo.ferry(&["audit", "verify"]).expect_code(0);
 }
@@ -325,12 +343,23 @@ fn fan_out_and_fan_in_follow_the_upstream_requirement() {
     repo.remove("policies/access.yaml");
     repo.commit("Fan out to two regions");
     let rev = repo.release("3.0.0");
-    for stage in ["eu", "us", "global", "canary"] {
+    let needs = [
+        ("eu", "dev"),
+        ("us", "dev"),
+        ("global", "eu and us"),
+        ("canary", "one of: eu, us"),
+    ];
+    for (i, (stage, upstream)) in needs.into_iter().enumerate() {
         let run = repo.ferry(&["promote", &rev, "--to", stage]).expect_code(3);
-        assert!(
-            run.stderr.contains("dev") || run.stderr.contains("eu"),
-            "{stage}: {}",
-            run.stderr
+        assert_eq!(
+            run.stderr.lines().next(),
+            Some(
+                format!(
+                    "error: promotion p-{:06} of {rev} to {stage} is blocked: needs verification in {upstream}",
+                    i + 1
+                )
+                .as_str()
+            )
         );
     }
     repo.ferry(&["promote", &rev, "--to", "dev", "--wait"])
