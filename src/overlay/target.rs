@@ -30,6 +30,10 @@ use super::transformer_config;
 use super::vars;
 use super::yaml::{Schema, parse_documents};
 
+/// How deep kustomizations may include each other (as resources or components): real
+/// repositories stay below 10 levels; the bound keeps a chain from exhausting the stack.
+pub const MAX_NESTING: usize = 100;
+
 /// Builds the kustomization in `dir` (a real, normalized path inside the loader's source);
 /// returns the objects and the warnings about the kustomizations read.
 pub fn build(
@@ -152,13 +156,26 @@ impl Builder<'_> {
         Ok(k)
     }
 
-    /// Refuses to enter a directory that contains (or is) one already being built.
+    /// Refuses to enter a directory that contains (or is) one already being built, or one
+    /// more than [`MAX_NESTING`] kustomizations deep.
     fn enter(&mut self, dir: &str) -> Result<(), RenderError> {
         if self.chain.iter().any(|visited| is_within(visited, dir)) {
             let mut chain: Vec<String> =
                 self.chain.iter().map(|d| display(d).to_string()).collect();
             chain.push(display(dir).to_string());
             return Err(RenderError::Cycle { chain });
+        }
+        if self.chain.len() > MAX_NESTING {
+            let referrer = self.chain.last().map_or("", String::as_str);
+            return Err(RenderError::Kustomization {
+                dir: display(dir).to_string(),
+                problem: format!(
+                    "kustomizations nest more than {MAX_NESTING} deep (included by {}, \
+                     in a chain that starts at {})",
+                    display(referrer),
+                    display(&self.chain[0]),
+                ),
+            });
         }
         self.chain.push(dir.to_string());
         Ok(())

@@ -3,6 +3,7 @@
 mod apply;
 mod demo;
 mod durability;
+mod load_rule;
 mod login;
 mod metrics;
 mod notifications;
