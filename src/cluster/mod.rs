@@ -38,6 +38,9 @@ pub enum ClusterError {
         #[source]
         source: KubeconfigError,
     },
+    /// A kubeconfig named in the repository breaks the load rule.
+    #[error("kubeconfig {path} named in the stage's cluster block: {reason}")]
+    KubeconfigPath { path: String, reason: String },
     #[error("failed to create a client for {server}")]
     Client {
         server: String,
@@ -98,19 +101,45 @@ pub async fn client_for(
     kube::Client::try_from(config).map_err(|source| ClusterError::Client { server, source })
 }
 
-/// `cluster` with a relative `kubeconfig` path made relative to `base` (the repository root).
-pub fn resolve_paths(cluster: &ClusterRef, base: &Path) -> ClusterRef {
-    let kubeconfig = cluster.kubeconfig.as_ref().map(|path| {
-        let path = Path::new(path);
-        if path.is_relative() {
-            base.join(path).to_string_lossy().into_owned()
-        } else {
-            path.to_string_lossy().into_owned()
-        }
-    });
-    ClusterRef {
+/// `cluster` with a relative `kubeconfig` path made relative to `base` (the repository root),
+/// under the rule for every file ferry reads from a repository: once symbolic links are
+/// resolved it must still be inside `base`, and it must be a regular file (a FIFO would
+/// block). An absolute path is the operator's own and is kept as it is.
+pub fn resolve_paths(cluster: &ClusterRef, base: &Path) -> Result<ClusterRef, ClusterError> {
+    let kubeconfig = match cluster.kubeconfig.as_deref() {
+        Some(path) if Path::new(path).is_relative() => Some(inside(base, path)?),
+        Some(path) => Some(path.to_string()),
+        None => None,
+    };
+    Ok(ClusterRef {
         kubeconfig,
         ..cluster.clone()
+    })
+}
+
+/// The real path of the relative `path` below `base`, refused when it leads outside or is
+/// not a regular file; a missing file is left for the kubeconfig loader to report.
+fn inside(base: &Path, path: &str) -> Result<String, ClusterError> {
+    let joined = base.join(path);
+    let refused = |reason: &str| ClusterError::KubeconfigPath {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    };
+    let real = match std::fs::canonicalize(&joined) {
+        Ok(real) => real,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(joined.to_string_lossy().into_owned());
+        }
+        Err(_) => return Err(refused("cannot be resolved")),
+    };
+    let real_base = std::fs::canonicalize(base).map_err(|_| refused("cannot be resolved"))?;
+    if !real.starts_with(&real_base) {
+        return Err(refused("a symbolic link leads outside the repository"));
+    }
+    match std::fs::metadata(&real) {
+        Ok(meta) if meta.is_file() => Ok(real.to_string_lossy().into_owned()),
+        Ok(_) => Err(refused("is not a regular file")),
+        Err(_) => Err(refused("cannot be read")),
     }
 }
 
@@ -276,7 +305,7 @@ mod tests {
             context: Some("prod".into()),
             namespace: None,
         };
-        let resolved = resolve_paths(&cluster, Path::new("/repo"));
+        let resolved = resolve_paths(&cluster, Path::new("/repo")).expect("missing is allowed");
         assert_eq!(
             resolved.kubeconfig.as_deref(),
             Some("/repo/clusters/prod.yaml")
@@ -288,9 +317,43 @@ mod tests {
         };
         assert_eq!(
             resolve_paths(&absolute, Path::new("/repo"))
+                .expect("absolute paths are kept")
                 .kubeconfig
                 .as_deref(),
             Some("/etc/kube.yaml")
+        );
+    }
+
+    #[test]
+    fn a_kubeconfig_linked_outside_the_repository_or_special_is_refused() {
+        let outside = tempfile::tempdir().expect("temp dir");
+        std::fs::write(outside.path().join("config"), "secretKeyName: x\n").expect("write");
+        let repo = tempfile::tempdir().expect("temp dir");
+        std::os::unix::fs::symlink(outside.path().join("config"), repo.path().join("kube.yaml"))
+            .expect("symlink");
+        std::fs::write(repo.path().join("inside.yaml"), "apiVersion: v1\n").expect("write");
+        std::fs::create_dir(repo.path().join("dir")).expect("mkdir");
+        let named = |path: &str| ClusterRef {
+            kubeconfig: Some(path.into()),
+            ..ClusterRef::default()
+        };
+        let err = resolve_paths(&named("kube.yaml"), repo.path()).expect_err("outside");
+        assert_eq!(
+            err.to_string(),
+            "kubeconfig kube.yaml named in the stage's cluster block: a symbolic link leads outside the repository"
+        );
+        let err = resolve_paths(&named("dir"), repo.path()).expect_err("a directory");
+        assert!(
+            err.to_string()
+                .ends_with("dir named in the stage's cluster block: is not a regular file"),
+            "{err}"
+        );
+        let resolved = resolve_paths(&named("inside.yaml"), repo.path()).expect("inside");
+        assert!(
+            resolved
+                .kubeconfig
+                .expect("a path")
+                .ends_with("/inside.yaml")
         );
     }
 

@@ -57,7 +57,8 @@ pub(super) async fn connect(ctx: &GateContext) -> Result<Cluster, GateError> {
     let cluster = ctx
         .cluster
         .as_ref()
-        .map(|c| cluster::resolve_paths(c, &ctx.repo_root));
+        .map(|c| cluster::resolve_paths(c, &ctx.repo_root))
+        .transpose()?;
     Ok(Cluster::connect(cluster.as_ref(), ctx.kubeconfig.as_deref()).await?)
 }
 

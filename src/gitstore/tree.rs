@@ -2,7 +2,8 @@
 //!
 //! Trees are decoded lazily, on first use, and cached for the life of the source; blobs are
 //! read when asked for. Symbolic links resolve within the tree; one that leads outside it, or
-//! in a loop, is an error.
+//! in a loop, is an error. A blob larger than the renderer's file limit is refused before it is
+//! inflated.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use gix::ObjectId;
 
 use super::{GitStore, GitStoreError, resolve_commit};
-use crate::overlay::{EntryKind, FileSource};
+use crate::overlay::{EntryKind, FileSource, check_size};
 
 /// How many symbolic links one lookup follows before it reports a loop (as Linux does).
 const MAX_LINK_HOPS: usize = 40;
@@ -136,6 +137,8 @@ impl TreeSource {
 
     fn blob(&self, id: ObjectId) -> io::Result<Vec<u8>> {
         let repo = self.repo.to_thread_local();
+        let header = repo.find_header(id).map_err(io::Error::other)?;
+        check_size(header.size())?;
         let mut blob = repo.find_blob(id).map_err(io::Error::other)?;
         Ok(blob.take_data())
     }

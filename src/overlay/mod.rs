@@ -7,6 +7,7 @@
 //! top, hash suffixes, name references, legacy ordering and clean-up. See
 //! `docs/rendering.md` for what is supported.
 
+mod bounds;
 mod build_metadata;
 mod config;
 mod error;
@@ -43,7 +44,7 @@ pub use kustomization::Warning;
 pub use layered::LayeredSource;
 pub use loader::LoadRestriction;
 pub use resource::Resource;
-pub use source::{DirSource, EntryKind, FileSource};
+pub use source::{DirSource, EntryKind, FileSource, MAX_FILE_BYTES, check_size};
 
 /// What a build made: the objects, and warnings about what kustomize accepts but should be
 /// fixed in the kustomizations read (for the caller to show).
@@ -76,6 +77,9 @@ pub fn build_reporting(
 ) -> Result<Build, RenderError> {
     build_shared(source, dir, restriction, &target::Shared::default())
 }
+
+/// The stack of each thread of [`build_all`].
+const WORKER_STACK: usize = 8 * 1024 * 1024;
 
 /// Builds the kustomizations in each of `dirs`, on all cores, sharing the kustomizations they
 /// have in common (a base under several overlays is built once). Results keep the order of
@@ -115,7 +119,15 @@ pub fn build_all_reporting(
         }
     };
     let finished: Vec<(usize, Result<Build, RenderError>)> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        // As much stack as the main thread has, for the deepest inputs the bounds allow.
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .stack_size(WORKER_STACK)
+                    .spawn_scoped(scope, work)
+                    .ok()
+            })
+            .collect();
         let mut all = work();
         for helper in helpers {
             all.extend(helper.join().unwrap_or_default());

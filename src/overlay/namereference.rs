@@ -3,6 +3,9 @@
 //! ServiceAccount subject, an Ingress backend, …) is updated to the new name, choosing the
 //! referral the way kustomize does when several objects once had that name.
 
+use std::cell::OnceCell;
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::config::NameReference;
@@ -63,6 +66,7 @@ fn service_account_namespaces(r: &Resource) -> Result<Vec<String>, ()> {
 /// Rewrites every name reference in `resources` to the referred object's current name.
 pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), String> {
     let snapshots: Vec<Snapshot> = resources.iter().map(Snapshot::of).collect();
+    let by_name = names_index(&snapshots);
     let org_gvks: Vec<Gvk> = resources.iter().map(|r| r.org_id().gvk).collect();
     for (i, resource) in resources.iter_mut().enumerate() {
         let specs: Vec<(&FieldSpec, &NameReference)> = references
@@ -79,12 +83,13 @@ pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), S
                 snapshots[i].cur
             ));
         }
-        let candidates = could_be_referenced(&snapshots, i);
+        let candidates = OnceCell::new();
         let mut value = std::mem::take(&mut resource.value);
         let role_ref = role_ref_gvk(&value);
         for (spec, reference) in specs {
             let search = Search {
                 all: &snapshots,
+                by_name: &by_name,
                 candidates: &candidates,
                 referrer: i,
                 spec,
@@ -110,23 +115,32 @@ pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), S
     Ok(())
 }
 
-/// Objects a referrer may refer to: its namespace, cluster-scoped ones, and the namespaces
-/// of a RoleBinding's ServiceAccount subjects.
-fn could_be_referenced(all: &[Snapshot], referrer: usize) -> Vec<usize> {
-    let r = &all[referrer];
-    if r.cur.gvk.is_cluster_scoped() {
-        return (0..all.len()).collect();
+/// For each name an object has had, the objects that had it, in order: the referral search
+/// starts from these instead of from every object, so fixing references costs time linear
+/// in the number of objects.
+fn names_index(all: &[Snapshot]) -> HashMap<&str, Vec<usize>> {
+    let mut index: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, snapshot) in all.iter().enumerate() {
+        for id in &snapshot.prev {
+            let holders = index.entry(id.name.as_str()).or_default();
+            if holders.last() != Some(&i) {
+                holders.push(i);
+            }
+        }
     }
-    (0..all.len())
-        .filter(|&i| {
-            let c = &all[i];
-            c.cur.gvk.is_cluster_scoped()
-                || c.cur.same_namespace(&r.cur)
-                || r.binding_namespaces
-                    .as_ref()
-                    .is_ok_and(|namespaces| namespaces.contains(&c.namespace))
-        })
-        .collect()
+    index
+}
+
+/// Whether the referrer may refer to the object `candidate`: one in its namespace, a
+/// cluster-scoped one, or one in a namespace of a RoleBinding's ServiceAccount subjects.
+fn could_be_referenced(all: &[Snapshot], referrer: usize, candidate: usize) -> bool {
+    let (r, c) = (&all[referrer], &all[candidate]);
+    r.cur.gvk.is_cluster_scoped()
+        || c.cur.gvk.is_cluster_scoped()
+        || c.cur.same_namespace(&r.cur)
+        || r.binding_namespaces
+            .as_ref()
+            .is_ok_and(|namespaces| namespaces.contains(&c.namespace))
 }
 
 fn role_ref_gvk(value: &Value) -> Option<Gvk> {
@@ -142,7 +156,9 @@ fn role_ref_gvk(value: &Value) -> Option<Gvk> {
 
 struct Search<'a> {
     all: &'a [Snapshot],
-    candidates: &'a [usize],
+    by_name: &'a HashMap<&'a str, Vec<usize>>,
+    /// Every object the referrer may refer to, computed when first needed.
+    candidates: &'a OnceCell<Vec<usize>>,
     referrer: usize,
     spec: &'a FieldSpec,
     target: &'a Gvk,
@@ -172,7 +188,7 @@ impl Search<'_> {
 
     fn set_scalar(&self, node: &mut Value) -> Result<(), String> {
         let old = scalar_text(Some(node));
-        let Some(referral) = self.select(&old, self.candidates.to_vec(), false)? else {
+        let Some(referral) = self.select(&old, self.named(&old), false)? else {
             return Ok(());
         };
         let name = &self.all[referral].name;
@@ -191,7 +207,7 @@ impl Search<'_> {
         };
         let candidates = match map.get("namespace") {
             Some(ns) => self.in_namespace(&scalar_text(Some(ns))),
-            None => self.candidates.to_vec(),
+            None => self.named(&old),
         };
         let Some(referral) = self.select(&old, candidates, true)? else {
             return Ok(());
@@ -210,11 +226,30 @@ impl Search<'_> {
         Ok(())
     }
 
+    /// The objects the referrer may refer to that once had the name `old`.
+    fn named(&self, old: &str) -> Vec<usize> {
+        let holders = self.by_name.get(old).map_or(&[][..], Vec::as_slice);
+        holders
+            .iter()
+            .copied()
+            .filter(|&i| could_be_referenced(self.all, self.referrer, i))
+            .collect()
+    }
+
+    /// Every object the referrer may refer to.
+    fn candidates(&self) -> &[usize] {
+        self.candidates.get_or_init(|| {
+            (0..self.all.len())
+                .filter(|&i| could_be_referenced(self.all, self.referrer, i))
+                .collect()
+        })
+    }
+
     /// Candidates whose original namespace is `namespace`, else whose current one is.
     fn in_namespace(&self, namespace: &str) -> Vec<usize> {
         let namespaced = |i: &&usize| !self.all[**i].cur.gvk.is_cluster_scoped();
         let original: Vec<usize> = self
-            .candidates
+            .candidates()
             .iter()
             .filter(namespaced)
             .filter(|&&i| self.all[i].org_namespace == namespace)
@@ -223,7 +258,7 @@ impl Search<'_> {
         if !original.is_empty() {
             return original;
         }
-        self.candidates
+        self.candidates()
             .iter()
             .filter(namespaced)
             .filter(|&&i| self.all[i].cur.effective_namespace() == namespace)

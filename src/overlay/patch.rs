@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use super::bounds::Growth;
 use super::error::{PatchFailure, RenderError};
 use super::kustomization::{PatchSpec, Selector};
 use super::resmap::{Matcher, ResMap, append_all, matching_any_id, set_string_map, string_map};
@@ -327,17 +328,24 @@ fn apply_json(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let target_id = resource.cur_id().to_string();
-        json_patch::patch_unsafe(&mut resource.value, &patch.0).map_err(|err| {
-            let op = ops.get(err.operation);
+        let failure = |index: usize, path: String, message: String| {
+            let op = ops.get(index);
             RenderError::JsonPatch(Box::new(PatchFailure {
                 patch: source.to_string(),
-                index: err.operation + 1,
+                index: index + 1,
                 op: op.map_or_else(String::new, |o| o.op.clone()),
-                path: op.map_or_else(|| err.path.to_string(), |o| o.path.clone()),
-                target: target_id,
-                message: describe(&err.kind),
+                path: op.map_or(path, |o| o.path.clone()),
+                target: target_id.clone(),
+                message,
             }))
-        })?;
+        };
+        let mut growth = Growth::of(&resource.value);
+        for (index, operation) in patch.0.iter().enumerate() {
+            check_growth(&mut growth, &resource.value, operation)
+                .map_err(|message| failure(index, String::new(), message))?;
+            json_patch::patch_unsafe(&mut resource.value, std::slice::from_ref(operation))
+                .map_err(|err| failure(index, err.path.to_string(), describe(&err.kind)))?;
+        }
         let mut annotations = string_map(resource.annotations());
         for (key, value) in internal {
             annotations.insert(key, super::resource::scalar_text(Some(&value)));
@@ -345,6 +353,28 @@ fn apply_json(
         set_string_map(resource, "annotations", &annotations);
     }
     Ok(())
+}
+
+/// Refuses an operation that could make the object larger or deeper than any input may be.
+fn check_growth(
+    growth: &mut Growth,
+    doc: &Value,
+    operation: &json_patch::PatchOperation,
+) -> Result<(), String> {
+    use json_patch::PatchOperation as Operation;
+    match operation {
+        Operation::Add(op) => growth.add(op.path.as_str(), &op.value),
+        Operation::Replace(op) => growth.add(op.path.as_str(), &op.value),
+        Operation::Copy(op) => match doc.pointer(op.from.as_str()) {
+            Some(copied) => growth.add(op.path.as_str(), copied),
+            None => Ok(()),
+        },
+        Operation::Move(op) => match doc.pointer(op.from.as_str()) {
+            Some(moved) => growth.relocate(op.path.as_str(), moved),
+            None => Ok(()),
+        },
+        Operation::Remove(_) | Operation::Test(_) => Ok(()),
+    }
 }
 
 fn describe(kind: &json_patch::PatchErrorKind) -> String {

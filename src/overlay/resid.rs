@@ -136,6 +136,16 @@ impl ResId {
         }
     }
 
+    /// What [`ResId::equals`] compares, as a value to hash: ids are equal exactly when their
+    /// keys are.
+    pub fn key(&self) -> (Gvk, String, String) {
+        (
+            self.gvk.clone(),
+            self.name.clone(),
+            self.effective_namespace().to_string(),
+        )
+    }
+
     /// Same kind, name and effective namespace.
     pub fn equals(&self, other: &ResId) -> bool {
         self.gvk == other.gvk

@@ -2,7 +2,7 @@
 //! merging generated objects into earlier ones (`behavior: merge|replace`), and selecting
 //! patch targets by kind, name, namespace, labels and annotations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::build_metadata::ORIGIN;
 use super::kustomization::{Behavior, Selector};
-use super::resid::ResId;
+use super::resid::{Gvk, ResId};
 use super::resource::{BUILD_ANNOTATIONS, NEEDS_HASH, Resource, object_mut, scalar_text};
 
 /// Resources in the order they were added.
@@ -19,15 +19,45 @@ pub type ResMap = Vec<Resource>;
 
 /// Adds `incoming` after `resources`, refusing a second object with the same identity.
 pub fn append_all(resources: &mut ResMap, incoming: ResMap) -> Result<(), String> {
-    let mut ids: Vec<ResId> = resources.iter().map(Resource::cur_id).collect();
+    let mut ids = Ids::of(resources);
+    append_indexed(resources, incoming, &mut ids)
+}
+
+/// The identities of a set of resources, so that appending to it many times (one resource
+/// file after another) costs time linear in the number of resources.
+#[derive(Debug, Default)]
+pub struct Ids(HashSet<(Gvk, String, String)>);
+
+impl Ids {
+    /// The identities of `resources`.
+    pub fn of(resources: &ResMap) -> Ids {
+        let mut ids = Ids::default();
+        for resource in resources {
+            ids.insert(&resource.cur_id());
+        }
+        ids
+    }
+
+    /// Adds `id`; false when an equal one was there already (see [`ResId::equals`]).
+    fn insert(&mut self, id: &ResId) -> bool {
+        self.0.insert(id.key())
+    }
+}
+
+/// [`append_all`] with the identities of `resources` already known: `ids` must hold exactly
+/// those of `resources`, and is kept so.
+pub fn append_indexed(
+    resources: &mut ResMap,
+    incoming: ResMap,
+    ids: &mut Ids,
+) -> Result<(), String> {
     for resource in incoming {
         let id = resource.cur_id();
-        if ids.iter().any(|known| known.equals(&id)) {
+        if !ids.insert(&id) {
             return Err(format!(
                 "may not add resource with an already registered id: {id}"
             ));
         }
-        ids.push(id);
         resources.push(resource);
     }
     Ok(())

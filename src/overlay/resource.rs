@@ -365,9 +365,13 @@ pub(crate) fn base_file_name(resource: &Resource) -> String {
 /// Gives every resource a file name unique within `resources`.
 pub(crate) fn assign_file_names(resources: &mut [Resource]) {
     let bases: Vec<String> = resources.iter().map(base_file_name).collect();
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for base in &bases {
+        *counts.entry(base).or_default() += 1;
+    }
     let mut used = std::collections::HashSet::new();
     for (i, resource) in resources.iter_mut().enumerate() {
-        let collides = bases.iter().filter(|b| **b == bases[i]).count() > 1;
+        let collides = counts[bases[i].as_str()] > 1;
         let mut name = if collides {
             let ns = resource.namespace().unwrap_or("default").to_lowercase();
             format!("{ns}_{}", bases[i])

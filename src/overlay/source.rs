@@ -1,9 +1,18 @@
-//! Where the renderer reads files from: a plain directory or a git tree.
+//! Where ferry reads a repository's files from: a plain directory or a git tree, under one load
+//! rule for every file (pipeline, policies, kustomizations, resources, patches, generator
+//! sources): symbolic links are resolved and the real path must be inside the root, only
+//! regular files are read, and no file is larger than [`MAX_FILE_BYTES`].
 
 use std::collections::HashMap;
-use std::io;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
+
+/// The largest file ferry reads from a repository: 64 MiB. The largest real manifests (CRD
+/// bundles of big operators) are a few MiB.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What a path names inside a [`FileSource`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +41,10 @@ pub trait FileSource: Send + Sync {
     }
 }
 
-/// A [`FileSource`] over a directory on disk. Symbolic links are followed; the directories it
-/// has resolved are remembered, so one source can serve many builds cheaply.
+/// A [`FileSource`] over a directory on disk. Symbolic links are followed when they lead to a
+/// path inside the root and refused otherwise, by every method; FIFOs, devices and sockets are
+/// refused instead of read (so a FIFO never blocks a build). The directories it has resolved
+/// are remembered, so one source can serve many builds cheaply.
 #[derive(Debug)]
 pub struct DirSource {
     root: PathBuf,
@@ -120,9 +131,22 @@ impl DirSource {
     }
 }
 
+impl DirSource {
+    /// The real path of `path` inside the root; an error when a link leads outside it.
+    fn real(&self, path: &str) -> io::Result<PathBuf> {
+        match self.resolve(path)? {
+            Some(real) => Ok(self.full(&real)),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a symbolic link leads outside the root",
+            )),
+        }
+    }
+}
+
 impl FileSource for DirSource {
     fn entry(&self, path: &str) -> io::Result<Option<EntryKind>> {
-        match std::fs::metadata(self.full(path)) {
+        match std::fs::metadata(self.real(path)?) {
             Ok(meta) if meta.is_dir() => Ok(Some(EntryKind::Dir)),
             Ok(_) => Ok(Some(EntryKind::File)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -131,12 +155,22 @@ impl FileSource for DirSource {
     }
 
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        std::fs::read(self.full(path))
+        let real = self.real(path)?;
+        // Checked before opening, since opening a FIFO blocks until someone writes to it.
+        regular_file(&std::fs::metadata(&real)?)?;
+        // The real path has no links left; refuse one swapped in since, and never block.
+        let file = File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&real)?;
+        let meta = file.metadata()?;
+        regular_file(&meta)?;
+        read_limited(file, meta.len())
     }
 
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(self.full(path))? {
+        for entry in std::fs::read_dir(self.real(path)?)? {
             names.push(entry?.file_name().to_string_lossy().into_owned());
         }
         names.sort();
@@ -153,4 +187,52 @@ impl FileSource for DirSource {
             None => Ok(None),
         }
     }
+}
+
+/// Refuses directories and special files (FIFOs, devices, sockets), naming what they are.
+fn regular_file(meta: &Metadata) -> io::Result<()> {
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory, not a file",
+        ));
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "a special file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("is {what}, not a regular file"),
+    ))
+}
+
+/// Reads at most [`MAX_FILE_BYTES`], refusing a larger file (also one that grows meanwhile).
+fn read_limited(file: File, size: u64) -> io::Result<Vec<u8>> {
+    check_size(size)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    check_size(bytes.len() as u64)?;
+    Ok(bytes)
+}
+
+/// Refuses a file of `len` bytes when it is larger than [`MAX_FILE_BYTES`].
+pub fn check_size(len: u64) -> io::Result<()> {
+    if len > MAX_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "is larger than the limit of {} MiB",
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -22,13 +22,17 @@ use super::order;
 use super::patch::{self, Body, Patch};
 use super::plugin;
 use super::replacement;
-use super::resmap::{ResMap, absorb, append_all};
+use super::resmap::{Ids, ResMap, absorb, append_indexed};
 use super::resource::{Resource, assign_file_names};
 use super::source::EntryKind;
 use super::transform;
 use super::transformer_config;
 use super::vars;
 use super::yaml::{Schema, parse_documents};
+
+/// How deep kustomizations may include each other (as resources or components): real
+/// repositories stay below 10 levels; the bound keeps a chain from exhausting the stack.
+pub const MAX_NESTING: usize = 100;
 
 /// Builds the kustomization in `dir` (a real, normalized path inside the loader's source);
 /// returns the objects and the warnings about the kustomizations read.
@@ -90,9 +94,10 @@ impl Accumulated {
         Ok(())
     }
 
-    /// Takes in the build of a kustomization this one includes.
-    fn absorb_child(&mut self, child: Accumulated) -> Result<(), String> {
-        append_all(&mut self.resources, child.resources)?;
+    /// Takes in the build of a kustomization this one includes; `ids` holds the identities
+    /// of the objects so far.
+    fn absorb_child(&mut self, child: Accumulated, ids: &mut Ids) -> Result<(), String> {
+        append_indexed(&mut self.resources, child.resources, ids)?;
         self.merge_config(&child.config)?;
         vars::merge(&mut self.vars, &child.vars)
     }
@@ -152,13 +157,26 @@ impl Builder<'_> {
         Ok(k)
     }
 
-    /// Refuses to enter a directory that contains (or is) one already being built.
+    /// Refuses to enter a directory that contains (or is) one already being built, or one
+    /// more than [`MAX_NESTING`] kustomizations deep.
     fn enter(&mut self, dir: &str) -> Result<(), RenderError> {
         if self.chain.iter().any(|visited| is_within(visited, dir)) {
             let mut chain: Vec<String> =
                 self.chain.iter().map(|d| display(d).to_string()).collect();
             chain.push(display(dir).to_string());
             return Err(RenderError::Cycle { chain });
+        }
+        if self.chain.len() > MAX_NESTING {
+            let referrer = self.chain.last().map_or("", String::as_str);
+            return Err(RenderError::Kustomization {
+                dir: display(dir).to_string(),
+                problem: format!(
+                    "kustomizations nest more than {MAX_NESTING} deep (included by {}, \
+                     in a chain that starts at {})",
+                    display(referrer),
+                    display(&self.chain[0]),
+                ),
+            });
         }
         self.chain.push(dir.to_string());
         Ok(())
@@ -182,8 +200,9 @@ impl Builder<'_> {
         dir: &str,
         mut acc: Accumulated,
     ) -> Result<Accumulated, RenderError> {
+        let mut ids = Ids::of(&acc.resources);
         for path in &k.resources {
-            self.resource_into(k, dir, path, &mut acc)?;
+            self.resource_into(k, dir, path, &mut acc, &mut ids)?;
         }
         self.configure(k, dir, &mut acc)?;
         self.generators(k, dir, &mut acc.resources)?;
@@ -246,7 +265,8 @@ impl Builder<'_> {
             resources: std::mem::take(resources),
             ..Accumulated::default()
         };
-        let result = self.resource_into(k, dir, entry, &mut acc);
+        let mut ids = Ids::of(&acc.resources);
+        let result = self.resource_into(k, dir, entry, &mut acc, &mut ids);
         *resources = acc.resources;
         result
     }
@@ -257,6 +277,7 @@ impl Builder<'_> {
         dir: &str,
         entry: &str,
         acc: &mut Accumulated,
+        ids: &mut Ids,
     ) -> Result<(), RenderError> {
         let path = self.loader.resolve(dir, entry, &k.path)?;
         let failed = |err: String| RenderError::transform(&k.path, format!("{entry}: {err}"));
@@ -267,7 +288,7 @@ impl Builder<'_> {
                 if let Some(origin) = &self.origin {
                     build_metadata::annotate_file(&mut read, &origin.join(entry));
                 }
-                append_all(&mut acc.resources, read).map_err(failed)
+                append_indexed(&mut acc.resources, read, ids).map_err(failed)
             }
             Some(EntryKind::Dir) if self.origin.is_some() => {
                 // Origins depend on the path from the outermost kustomization: not shared.
@@ -277,7 +298,7 @@ impl Builder<'_> {
                 let built = self.build_dir(&path);
                 self.origin = outer;
                 self.chain.pop();
-                acc.absorb_child(built?.1).map_err(failed)
+                acc.absorb_child(built?.1, ids).map_err(failed)
             }
             Some(EntryKind::Dir) => {
                 self.enter(&path)?;
@@ -289,7 +310,7 @@ impl Builder<'_> {
                     }),
                 };
                 self.chain.pop();
-                acc.absorb_child(built?).map_err(failed)
+                acc.absorb_child(built?, ids).map_err(failed)
             }
             None => Err(RenderError::NotFound {
                 path,

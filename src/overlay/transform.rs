@@ -2,7 +2,7 @@
 //! `nameSuffix`, `commonLabels` / `labels`, `commonAnnotations` and `replicas`, each with the
 //! field specs and quirks of kustomize's built-in transformer of the same name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -36,18 +36,27 @@ pub fn namespace_with(resources: &mut ResMap, config: &NamespaceConfig) -> Resul
     if config.namespace.is_empty() {
         return Ok(());
     }
-    let mut ids: Vec<_> = resources.iter().map(Resource::cur_id).collect();
-    for (i, resource) in resources.iter_mut().enumerate() {
+    // How many objects have each identity, the ones already moved with their new one.
+    let mut counts: HashMap<_, usize> = HashMap::new();
+    for resource in resources.iter() {
+        *counts.entry(resource.cur_id().key()).or_default() += 1;
+    }
+    for resource in resources.iter_mut() {
         if resource.is_empty() {
             continue;
         }
+        let before = resource.cur_id().key();
         resource.store_previous_id();
         set_namespace(resource, config)?;
-        ids[i] = resource.cur_id();
-        if ids.iter().filter(|id| id.equals(&ids[i])).count() != 1 {
+        if let Some(count) = counts.get_mut(&before) {
+            *count -= 1;
+        }
+        let id = resource.cur_id();
+        let count = counts.entry(id.key()).or_default();
+        *count += 1;
+        if *count != 1 {
             return Err(format!(
-                "namespace transformation produces ID conflict: {}",
-                ids[i]
+                "namespace transformation produces ID conflict: {id}"
             ));
         }
     }

@@ -153,12 +153,11 @@ fn load_policies(
     {
         let path = format!("{POLICY_DIR}/{name}");
         let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
-        if !is_yaml
-            || path == GROUPS_FILE
-            || path == ACCESS_FILE
-            || path == NOTIFICATIONS_FILE
-            || source.entry(&path).ok().flatten() != Some(EntryKind::File)
-        {
+        if !is_yaml || path == GROUPS_FILE || path == ACCESS_FILE || path == NOTIFICATIONS_FILE {
+            continue;
+        }
+        // A link leading outside the repository is an error here, not a file to skip.
+        if source.entry(&path).map_err(|e| read_error(&path, e))? != Some(EntryKind::File) {
             continue;
         }
         let policy = policy::validate(&path, yaml::load(source, &path)?, groups)?;
@@ -188,15 +187,12 @@ fn check_stages(
                 ),
             ));
         }
-        let has_kustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-            .iter()
-            .any(|f| {
-                source
-                    .entry(&format!("{}/{f}", stage.overlay))
-                    .ok()
-                    .flatten()
-                    == Some(EntryKind::File)
-            });
+        let mut has_kustomization = false;
+        for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
+            let path = format!("{}/{name}", stage.overlay);
+            has_kustomization |=
+                source.entry(&path).map_err(|e| read_error(&path, e))? == Some(EntryKind::File);
+        }
         if !has_kustomization {
             return Err(PipelineError::invalid(
                 location,

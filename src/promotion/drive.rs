@@ -300,13 +300,17 @@ impl Engine {
             let cluster = stage
                 .cluster
                 .as_ref()
-                .map(|c| crate::cluster::resolve_paths(c, &self.repo));
-            let result = self.runtime()?.block_on(crate::cluster::apply(
-                &resources,
-                cluster.as_ref(),
-                kubeconfig.as_deref(),
-                false,
-            ));
+                .map(|c| crate::cluster::resolve_paths(c, &self.repo))
+                .transpose();
+            let result = match cluster {
+                Ok(cluster) => self.runtime()?.block_on(crate::cluster::apply(
+                    &resources,
+                    cluster.as_ref(),
+                    kubeconfig.as_deref(),
+                    false,
+                )),
+                Err(err) => Err(err),
+            };
             if let Err(err) = result {
                 let reason = format!("server-side apply failed: {err}");
                 return self.finish(

@@ -234,13 +234,17 @@ impl Engine {
         let cluster = stage
             .cluster
             .as_ref()
-            .map(|c| crate::cluster::resolve_paths(c, &self.repo));
-        let outcome = self.runtime()?.block_on(crate::cluster::apply(
-            &rendered.resources,
-            cluster.as_ref(),
-            kubeconfig.as_deref(),
-            true,
-        ));
+            .map(|c| crate::cluster::resolve_paths(c, &self.repo))
+            .transpose();
+        let outcome = match cluster {
+            Ok(cluster) => self.runtime()?.block_on(crate::cluster::apply(
+                &rendered.resources,
+                cluster.as_ref(),
+                kubeconfig.as_deref(),
+                true,
+            )),
+            Err(err) => Err(err),
+        };
         match outcome {
             Ok(results) => Ok(results
                 .iter()

@@ -5,6 +5,7 @@ mod cli;
 mod errors;
 mod golden;
 mod layered;
+mod limits;
 mod refusals;
 
 use std::path::{Path, PathBuf};

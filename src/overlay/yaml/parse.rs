@@ -1,6 +1,10 @@
 //! Reading YAML streams into JSON values the way kustomize reads them: plain scalars resolved
 //! by [`Schema`], anchors and aliases expanded, merge keys (`<<`) applied, duplicate keys
 //! rejected, and the values of `metadata.annotations` kept as the text they were written as.
+//!
+//! Every document is bounded, so no input exhausts memory, time or the stack: aliases may not
+//! expand into more nodes than go-yaml (kustomize's parser) allows, collections nest at most
+//! [`MAX_DEPTH`] deep, and a document holds at most [`MAX_NODES`] nodes once expanded.
 
 use std::collections::HashMap;
 
@@ -8,6 +12,20 @@ use serde_json::{Map, Value};
 use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, ScanError, Span, Tag};
 
 use super::scalar::{Resolved, Schema, resolve};
+
+/// How deep collections may nest in one document (the parser's own limit for block and for
+/// flow collections alike). Real manifests, CRD schemas included, stay below 50.
+pub const MAX_DEPTH: usize = 255;
+
+/// How many nodes (scalars, sequences, mappings) one document may hold once its aliases are
+/// expanded: about 40 MiB of YAML, far more than any Kubernetes object (the API server stores
+/// at most 1.5 MiB per object).
+pub const MAX_NODES: usize = 2_000_000;
+
+/// Below this many nodes, up to 99% of a document may come from alias expansion; above
+/// [`ALIAS_RATIO_HIGH`], 10%; in between the share falls linearly (go-yaml's rule).
+const ALIAS_RATIO_LOW: usize = 400_000;
+const ALIAS_RATIO_HIGH: usize = 4_000_000;
 
 /// A YAML syntax or structure error, with the position it was found at (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,10 +76,14 @@ fn load(
 ) -> Result<Vec<Document>, YamlError> {
     let mut options = Options::default();
     options.emit_comments = false;
+    options.flow_nesting_limit = MAX_DEPTH;
+    options.block_nesting_limit = MAX_DEPTH;
     let mut loader = Loader {
         parser: Parser::new_from_str_with_options(text, options),
         schema,
         anchors: HashMap::new(),
+        budget: Budget::default(),
+        depth: 0,
         key_lines: Vec::new(),
         keep_null_annotations,
         null_annotations: Vec::new(),
@@ -101,10 +123,56 @@ impl Place {
     }
 }
 
+/// What one document has cost so far.
+#[derive(Debug, Default)]
+struct Budget {
+    /// Nodes produced, those of expanded aliases included.
+    nodes: usize,
+    /// Nodes produced by expanding aliases.
+    aliased: usize,
+}
+
+impl Budget {
+    /// Counts `nodes` more nodes (`aliased` when they come from an alias) and refuses a
+    /// document that grew too large or that is mostly aliases, the way go-yaml refuses it.
+    fn spend(&mut self, nodes: usize, aliased: bool) -> Result<(), &'static str> {
+        self.nodes = self.nodes.saturating_add(nodes);
+        if aliased {
+            self.aliased = self.aliased.saturating_add(nodes);
+        }
+        if self.aliased > 100
+            && self.nodes > 1000
+            && self.aliased as f64 / self.nodes as f64 > allowed_alias_ratio(self.nodes)
+        {
+            return Err("document contains excessive aliasing");
+        }
+        if self.nodes > MAX_NODES {
+            return Err("document has more than 2,000,000 nodes (aliases expanded)");
+        }
+        Ok(())
+    }
+}
+
+/// The share of a document's nodes that may come from alias expansion.
+fn allowed_alias_ratio(nodes: usize) -> f64 {
+    if nodes <= ALIAS_RATIO_LOW {
+        0.99
+    } else if nodes >= ALIAS_RATIO_HIGH {
+        0.10
+    } else {
+        let range = (ALIAS_RATIO_HIGH - ALIAS_RATIO_LOW) as f64;
+        0.99 - 0.89 * ((nodes - ALIAS_RATIO_LOW) as f64 / range)
+    }
+}
+
 struct Loader<'a> {
     parser: Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>,
     schema: Schema,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values with the number of nodes each expands to.
+    anchors: HashMap<usize, (Value, usize)>,
+    budget: Budget,
+    /// How many collections enclose the node being read.
+    depth: usize,
     key_lines: Vec<(String, usize)>,
     keep_null_annotations: bool,
     null_annotations: Vec<(String, String)>,
@@ -138,6 +206,8 @@ impl<'a> Loader<'a> {
 
     fn document(&mut self) -> Result<Document, YamlError> {
         self.anchors.clear();
+        self.budget = Budget::default();
+        self.depth = 0;
         self.key_lines.clear();
         self.null_annotations.clear();
         self.duplicate_keys.clear();
@@ -172,23 +242,54 @@ impl<'a> Loader<'a> {
     }
 
     fn node(&mut self, event: Event<'a>, span: Span, place: Place) -> Result<Value, YamlError> {
+        if let Event::Alias(id) = event {
+            let Some((value, nodes)) = self.anchors.get(&id) else {
+                return Err(error_at(&span, "unknown alias"));
+            };
+            let nodes = *nodes;
+            // Counted before the copy is made, so a bomb stops before it takes memory.
+            self.budget
+                .spend(nodes, true)
+                .map_err(|message| error_at(&span, message))?;
+            return Ok(value.clone());
+        }
+        self.budget
+            .spend(1, false)
+            .map_err(|message| error_at(&span, message))?;
+        let before = self.budget.nodes;
         let (value, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => (
                 self.scalar(&text, style, tag.as_deref(), place, &span)?,
                 anchor,
             ),
-            Event::SequenceStart(_, anchor, _) => (self.sequence()?, anchor),
-            Event::MappingStart(_, anchor, _) => (self.mapping(place)?, anchor),
-            Event::Alias(id) => {
-                let value = self.anchors.get(&id).cloned();
-                return value.ok_or_else(|| error_at(&span, "unknown alias"));
+            Event::SequenceStart(_, anchor, _) => {
+                self.enter(&span)?;
+                let items = self.sequence()?;
+                self.depth -= 1;
+                (items, anchor)
+            }
+            Event::MappingStart(_, anchor, _) => {
+                self.enter(&span)?;
+                let map = self.mapping(place)?;
+                self.depth -= 1;
+                (map, anchor)
             }
             _ => return Err(error_at(&span, "unexpected YAML event")),
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, value.clone());
+            let nodes = self.budget.nodes - before + 1;
+            self.anchors.insert(anchor, (value.clone(), nodes));
         }
         Ok(value)
+    }
+
+    /// Enters one more level of nesting, refusing to go deeper than [`MAX_DEPTH`].
+    fn enter(&mut self, span: &Span) -> Result<(), YamlError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(error_at(span, "collections nested deeper than 255 levels"));
+        }
+        Ok(())
     }
 
     fn scalar(
@@ -392,5 +493,58 @@ mod tests {
         assert_eq!(err.line, 2);
         let err = parse_documents("a: [1\nb: 2\n", Schema::Core).expect_err("unclosed");
         assert!(err.line >= 1, "{err:?}");
+    }
+
+    #[test]
+    fn aliases_may_repeat_small_anchors_but_not_explode() {
+        // 1,800 nodes from aliases and 57 written out: less than 99% aliases, as go-yaml allows.
+        let filler: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+        let mut text = format!(
+            "filler: [{}]\nbase: &b {{x: 1, y: [1, 2, 3]}}\nlist:\n",
+            filler.join(", ")
+        );
+        for _ in 0..300 {
+            text.push_str("- *b\n");
+        }
+        let value = one(&text);
+        assert_eq!(value["list"].as_array().map(Vec::len), Some(300));
+        let mut bomb = String::from("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n");
+        for (prev, next) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+            let aliases = vec![format!("*{prev}"); 10].join(", ");
+            bomb.push_str(&format!("{next}: &{next} [{aliases}]\n"));
+        }
+        let err = parse_documents(&bomb, Schema::Core).expect_err("a bomb");
+        assert_eq!(err.message, "document contains excessive aliasing");
+        assert_eq!(err.line, 4);
+    }
+
+    #[test]
+    fn the_alias_share_allowed_falls_with_the_document_size() {
+        assert_eq!(allowed_alias_ratio(1000), 0.99);
+        assert_eq!(allowed_alias_ratio(ALIAS_RATIO_HIGH), 0.10);
+        let middle = allowed_alias_ratio((ALIAS_RATIO_LOW + ALIAS_RATIO_HIGH) / 2);
+        assert!((middle - 0.545).abs() < 1e-9, "{middle}");
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_bound_is_an_error() {
+        let ok = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        parse_documents(&ok, Schema::Core).expect("within the bound");
+        let mut mixed = String::new();
+        for level in 0..200 {
+            mixed.push_str(&format!("{}a:\n", " ".repeat(level)));
+        }
+        mixed.push_str(&format!(
+            "{}{}1{}\n",
+            " ".repeat(200),
+            "[".repeat(100),
+            "]".repeat(100)
+        ));
+        let err = parse_documents(&mixed, Schema::Core).expect_err("too deep");
+        assert_eq!(err.message, "collections nested deeper than 255 levels");
     }
 }
