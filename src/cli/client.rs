@@ -166,6 +166,18 @@ impl Context {
     }
 }
 
+/// `text` as one path segment of a URL: everything but unreserved characters percent-encoded.
+pub fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// `URL` without a trailing `/`; only http:// and https:// URLs.
 pub fn normalize_server(url: &str) -> Result<String, CliError> {
     let url = url.trim().trim_end_matches('/');

@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::client::segment;
 use super::engine::engine_error;
 use super::output::{emit, table};
 use super::{CliError, Context};
@@ -18,6 +19,19 @@ pub struct HistoryArgs {
 }
 
 pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
+    if let Some(client) = ctx.client()? {
+        let stage = args.stage.as_deref().ok_or_else(|| {
+            CliError::bad_input("name a stage: the server answers the history of one stage")
+                .with_hint("`ferry history STAGE --server …`")
+        })?;
+        let promotions: Vec<Promotion> = client.get(
+            &format!("/api/v1/stages/{}/history", segment(stage)),
+            &[("limit", args.limit.to_string())],
+        )?;
+        return emit(ctx.format(), &promotions, |out| {
+            out.write_all(render(&promotions).as_bytes())
+        });
+    }
     let engine = ctx.engine()?;
     if let Some(stage) = &args.stage {
         let branch = engine.source_branch().map_err(engine_error)?;
