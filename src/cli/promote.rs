@@ -125,38 +125,40 @@ pub fn report_remote(
     promotion: Promotion,
     wait: bool,
 ) -> Result<(), CliError> {
-    let promotion = if wait {
-        follow(client, promotion)?
-    } else {
-        promotion
-    };
+    let promotion = follow(client, promotion, wait)?;
     let outcome = match promotion.state {
         PromotionState::Succeeded => Outcome::Succeeded(promotion),
-        PromotionState::Verifying if !wait => Outcome::Verifying(promotion),
         PromotionState::Blocked => Outcome::Blocked(promotion),
         PromotionState::Failed => Outcome::Failed(promotion),
         PromotionState::Aborted => Outcome::Aborted(promotion),
         _ => {
+            let commit = promotion.commit.as_deref().unwrap_or("-");
             return emit(ctx.format(), &promotion, |out| {
                 writeln!(
                     out,
-                    "{}: {} → {}: {}; it runs in {}",
+                    "{}: {} written to {} (commit {}); verifying in {}",
                     promotion.id,
                     promotion.revision,
                     promotion.stage,
-                    promotion.state,
+                    &commit[..commit.len().min(12)],
                     client.server()
                 )
             });
         }
     };
-    report(ctx.format(), &outcome)
+    report_with(ctx.format(), &outcome, super::client::BLOCKED_HINT)
 }
 
-/// The promotion once it has ended or is blocked, read from the server until then.
-fn follow(client: &Client, mut promotion: Promotion) -> Result<Promotion, CliError> {
+/// The promotion read from the server until it is blocked or has ended — or, without `wait`,
+/// until it has been written (as a local promote without --wait returns then).
+fn follow(client: &Client, mut promotion: Promotion, wait: bool) -> Result<Promotion, CliError> {
     let path = format!("/api/v1/promotions/{}", segment(&promotion.id));
-    while !promotion.state.is_terminal() && promotion.state != PromotionState::Blocked {
+    let settled = |p: &Promotion| {
+        p.state.is_terminal()
+            || p.state == PromotionState::Blocked
+            || (!wait && p.state == PromotionState::Verifying)
+    };
+    while !settled(&promotion) {
         std::thread::sleep(FOLLOW_INTERVAL);
         promotion = client.get(&path, &[])?;
     }
@@ -170,6 +172,15 @@ const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20
 /// failed or aborted 1. A blocked or failed promotion goes to stdout only as JSON or YAML;
 /// for people the error says it.
 pub fn report(format: Format, outcome: &Outcome) -> Result<(), CliError> {
+    report_with(
+        format,
+        outcome,
+        "`ferry status` shows what each stage waits for; `ferry reconcile` retries when it may proceed",
+    )
+}
+
+/// [`report`], with the hint a blocked promotion gets.
+fn report_with(format: Format, outcome: &Outcome, blocked_hint: &str) -> Result<(), CliError> {
     let p = outcome.promotion();
     let ended_badly = matches!(outcome, Outcome::Blocked(_) | Outcome::Failed(_))
         || matches!(outcome, Outcome::Elsewhere(p) if p.state == PromotionState::Failed);
@@ -188,9 +199,7 @@ pub fn report(format: Format, outcome: &Outcome) -> Result<(), CliError> {
                 .collect::<Vec<_>>()
                 .join("; ")
         ))
-        .with_hint(
-            "`ferry status` shows what each stage waits for; `ferry reconcile` retries when it may proceed",
-        )),
+        .with_hint(blocked_hint)),
         PromotionState::Failed => Err(CliError::failed(format!(
             "promotion {} of {} to {} failed: {}",
             p.id,
