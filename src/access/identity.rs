@@ -37,3 +37,18 @@ impl fmt::Display for Identity {
         write!(f, "{} ({})", self.name, self.auth)
     }
 }
+
+impl From<Identity> for crate::promotion::Actor {
+    /// The engine's actor for an authenticated identity: its name, and its token id or issuer.
+    fn from(identity: Identity) -> Self {
+        use crate::promotion::Auth;
+        let auth = match identity.auth {
+            AuthMethod::Token { id } => Auth::Token { id },
+            AuthMethod::Oidc { issuer } => Auth::Oidc { issuer },
+        };
+        crate::promotion::Actor {
+            name: identity.name,
+            auth,
+        }
+    }
+}

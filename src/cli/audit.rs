@@ -2,9 +2,11 @@
 
 use clap::{Args, Subcommand};
 
+use super::client::Client;
 use super::engine::engine_error;
 use super::output::{emit, table};
 use super::{CliError, Context};
+use crate::promotion::{AuditEntry, AuditReport, Store};
 
 /// Inspect and verify the audit log
 #[derive(Debug, Args)]
@@ -25,12 +27,41 @@ pub enum AuditCommand {
     },
 }
 
+/// Where the audit log is read: the local state, or a server's API.
+enum Source {
+    Local(Store),
+    Server(Client),
+}
+
+impl Source {
+    fn verify(&self) -> Result<AuditReport, CliError> {
+        match self {
+            Source::Local(store) => crate::promotion::verify_audit(store).map_err(engine_error),
+            Source::Server(client) => client.get("/api/v1/audit/verify", &[]),
+        }
+    }
+
+    fn entries(&self, stage: Option<String>) -> Result<Vec<AuditEntry>, CliError> {
+        match self {
+            Source::Local(store) => {
+                crate::promotion::audit_entries(store, stage.as_deref()).map_err(engine_error)
+            }
+            Source::Server(client) => {
+                let query: Vec<(&str, String)> = stage.into_iter().map(|s| ("stage", s)).collect();
+                client.get("/api/v1/audit", &query)
+            }
+        }
+    }
+}
+
 pub fn run(ctx: &Context, args: AuditArgs) -> Result<(), CliError> {
-    let engine = ctx.engine()?;
-    let store = engine.store().map_err(engine_error)?;
+    let source = match ctx.client()? {
+        Some(client) => Source::Server(client),
+        None => Source::Local(ctx.engine()?.store().map_err(engine_error)?),
+    };
     match args.command {
         AuditCommand::Verify => {
-            let report = crate::promotion::verify_audit(&store).map_err(engine_error)?;
+            let report = source.verify()?;
             emit(ctx.format(), &report, |out| match &report.broken {
                 None => writeln!(out, "ok: {} entries, chain intact", report.entries),
                 Some((seq, why)) => writeln!(out, "broken at entry {seq}: {why}"),
@@ -43,8 +74,7 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<(), CliError> {
             }
         }
         AuditCommand::Log { stage } => {
-            let entries =
-                crate::promotion::audit_entries(&store, stage.as_deref()).map_err(engine_error)?;
+            let entries = source.entries(stage)?;
             emit(ctx.format(), &entries, |out| {
                 let rows: Vec<Vec<String>> = entries
                     .iter()

@@ -12,6 +12,10 @@ use serde_json::Value;
 use super::credentials;
 use super::{CliError, Context, ErrorKind};
 
+/// What to do about a promotion a server found blocked.
+pub const BLOCKED_HINT: &str =
+    "`ferry status` shows what each stage waits for; the server proceeds by itself once it may";
+
 /// How long one API call may take (not a followed event stream).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -166,6 +170,18 @@ impl Context {
     }
 }
 
+/// `text` as one path segment of a URL: everything but unreserved characters percent-encoded.
+pub fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// `URL` without a trailing `/`; only http:// and https:// URLs.
 pub fn normalize_server(url: &str) -> Result<String, CliError> {
     let url = url.trim().trim_end_matches('/');
@@ -226,10 +242,7 @@ pub fn api_error(server: &str, status: u16, body: &[u8]) -> CliError {
         ("unauthenticated", _) | (_, 401) => Some(format!(
             "the server refused the token: `ferry login {server}` keeps a new one, or set FERRY_TOKEN"
         )),
-        ("blocked", _) => Some(
-            "`ferry status` shows what each stage waits for; the server proceeds by itself once it may"
-                .to_string(),
-        ),
+        ("blocked", _) => Some(BLOCKED_HINT.to_string()),
         ("busy", _) => Some("wait for it to finish, or check `ferry status`".to_string()),
         _ => None,
     };

@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::client::{Client, segment};
 use super::engine::engine_error;
 use super::output::{emit, table};
 use super::{CliError, Context};
@@ -18,6 +19,12 @@ pub struct HistoryArgs {
 }
 
 pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
+    if let Some(client) = ctx.client()? {
+        let promotions = remote_history(&client, args.stage.as_deref(), args.limit)?;
+        return emit(ctx.format(), &promotions, |out| {
+            out.write_all(render(&promotions).as_bytes())
+        });
+    }
     let engine = ctx.engine()?;
     if let Some(stage) = &args.stage {
         let branch = engine.source_branch().map_err(engine_error)?;
@@ -30,6 +37,38 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     emit(ctx.format(), &promotions, |out| {
         out.write_all(render(&promotions).as_bytes())
     })
+}
+
+/// The history of one stage from the server, or of every stage (the server answers per stage:
+/// each stage's newest, merged newest first).
+fn remote_history(
+    client: &Client,
+    stage: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Promotion>, CliError> {
+    let stages: Vec<String> = match stage {
+        Some(stage) => vec![stage.to_string()],
+        None => {
+            let status: serde_json::Value = client.get("/api/v1/status", &[])?;
+            status["stages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["name"].as_str().map(str::to_string))
+                .collect()
+        }
+    };
+    let mut promotions: Vec<Promotion> = Vec::new();
+    for stage in &stages {
+        let some: Vec<Promotion> = client.get(
+            &format!("/api/v1/stages/{}/history", segment(stage)),
+            &[("limit", limit.to_string())],
+        )?;
+        promotions.extend(some);
+    }
+    promotions.sort_by(|a, b| b.id.len().cmp(&a.id.len()).then_with(|| b.id.cmp(&a.id)));
+    promotions.truncate(limit);
+    Ok(promotions)
 }
 
 pub(crate) fn render(promotions: &[Promotion]) -> String {

@@ -121,18 +121,7 @@ impl Command {
             )),
             Command::Reconcile(_) => Some(("reconcile", "a running server reconciles by itself")),
             Command::Diff(_) => Some(("diff", "it compares output branches of a local clone")),
-            Command::Release(_) => Some(("release", NOT_YET)),
-            Command::Plan(_) => Some(("plan", NOT_YET)),
-            Command::Promote(_) => Some(("promote", NOT_YET)),
-            Command::Approve(_) => Some(("approve", NOT_YET)),
-            Command::Reject(_) => Some(("reject", NOT_YET)),
-            Command::Status(_) => Some(("status", NOT_YET)),
-            Command::History(_) => Some(("history", NOT_YET)),
-            Command::Rollback(_) => Some(("rollback", NOT_YET)),
-            Command::Audit(_) => Some(("audit", NOT_YET)),
-            Command::Pause(_) => Some(("pause", NOT_YET)),
-            Command::Abort(_) => Some(("abort", NOT_YET)),
-            Command::Resume(_) => Some(("resume", NOT_YET)),
+            Command::Abort(_) => Some(("abort", "the API has no abort")),
             Command::Notifications(_) => Some(("notifications", NOT_YET)),
             Command::Metrics(_) => Some(("metrics", NOT_YET)),
             Command::Demo(_)
@@ -141,6 +130,17 @@ impl Command {
             | Command::Validate(_)
             | Command::Graph(_)
             | Command::Login(_)
+            | Command::Release(_)
+            | Command::Approve(_)
+            | Command::Reject(_)
+            | Command::Status(_)
+            | Command::History(_)
+            | Command::Plan(_)
+            | Command::Promote(_)
+            | Command::Rollback(_)
+            | Command::Audit(_)
+            | Command::Pause(_)
+            | Command::Resume(_)
             | Command::Completions(_) => None,
         }
     }

@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::client::Client;
 use super::engine::engine_error;
 use super::output::emit;
 use super::{CliError, Context};
@@ -33,6 +34,9 @@ pub struct ResumeArgs {
 }
 
 pub fn pause(ctx: &Context, args: PauseArgs) -> Result<(), CliError> {
+    if let Some(client) = ctx.client()? {
+        return remote(ctx, &client, "/api/v1/pause", &args.stages, &args.reason);
+    }
     let engine = ctx.writing_engine()?;
     let branch = engine.source_branch().map_err(engine_error)?;
     let config = engine.config_at_branch(&branch).map_err(engine_error)?;
@@ -43,6 +47,9 @@ pub fn pause(ctx: &Context, args: PauseArgs) -> Result<(), CliError> {
 }
 
 pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<(), CliError> {
+    if let Some(client) = ctx.client()? {
+        return remote(ctx, &client, "/api/v1/resume", &args.stages, &args.reason);
+    }
     let engine = ctx.writing_engine()?;
     let branch = engine.source_branch().map_err(engine_error)?;
     let config = engine.config_at_branch(&branch).map_err(engine_error)?;
@@ -52,6 +59,19 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> Result<(), CliError> {
     let pauses = engine
         .resume(&config, &args.stages, &args.reason)
         .map_err(engine_error)?;
+    emit(ctx.format(), &pauses, |out| write_pauses(out, &pauses))
+}
+
+/// `POST /api/v1/pause` or `/api/v1/resume`: what is paused afterwards.
+fn remote(
+    ctx: &Context,
+    client: &Client,
+    path: &str,
+    stages: &[String],
+    reason: &str,
+) -> Result<(), CliError> {
+    let body = serde_json::json!({"stages": stages, "reason": reason});
+    let pauses: Pauses = client.post(path, &body)?.parse(client.server())?;
     emit(ctx.format(), &pauses, |out| write_pauses(out, &pauses))
 }
 

@@ -19,9 +19,15 @@ pub struct PlanArgs {
 }
 
 pub fn run(ctx: &Context, args: PlanArgs) -> Result<(), CliError> {
-    let engine = ctx.engine()?;
-    let plan = engine
-        .plan(&args.revision, &args.stage)
-        .map_err(engine_error)?;
+    let plan = match ctx.client()? {
+        Some(client) => client.get(
+            "/api/v1/plan",
+            &[("revision", args.revision), ("stage", args.stage)],
+        )?,
+        None => ctx
+            .engine()?
+            .plan(&args.revision, &args.stage)
+            .map_err(engine_error)?,
+    };
     emit(ctx.format(), &plan, |out| write_plan(out, &plan))
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use clap::Args;
 
+use super::client::{Client, segment};
 use super::engine::{engine_error, finish_commands};
 use super::output::{Format, emit};
 use super::{CliError, Context};
@@ -44,6 +45,9 @@ pub struct PromoteArgs {
 }
 
 pub fn run(ctx: &Context, args: PromoteArgs) -> Result<(), CliError> {
+    if let Some(client) = ctx.client()? {
+        return run_remote(ctx, &client, &args);
+    }
     let engine = if args.dry_run {
         ctx.engine()?
     } else {
@@ -75,10 +79,108 @@ pub fn run(ctx: &Context, args: PromoteArgs) -> Result<(), CliError> {
     report(ctx.format(), &outcome)
 }
 
+/// Through the API: `GET /api/v1/plan` for --dry-run, else `POST /api/v1/promotions` (the
+/// promotion runs in the server) and, with --wait, following it until it ends.
+fn run_remote(ctx: &Context, client: &Client, args: &PromoteArgs) -> Result<(), CliError> {
+    if args.abort_active {
+        return Err(CliError::bad_input(
+            "--abort-active does not work against a server: the API has no abort",
+        ));
+    }
+    if args.dry_run {
+        let plan: Plan = client.get(
+            "/api/v1/plan",
+            &[
+                ("revision", args.revision.clone()),
+                ("stage", args.stage.clone()),
+            ],
+        )?;
+        emit(ctx.format(), &plan, |out| write_plan(out, &plan))?;
+        return if plan.blockers.is_empty() {
+            Ok(())
+        } else {
+            Err(CliError::blocked(format!(
+                "promotion of {} to {} would be blocked",
+                plan.revision, plan.stage
+            )))
+        };
+    }
+    let body = serde_json::json!({
+        "revision": args.revision,
+        "stage": args.stage,
+        "override_window": args.override_window,
+        "reason": args.reason,
+    });
+    let promotion: Promotion = client
+        .post("/api/v1/promotions", &body)?
+        .parse(client.server())?;
+    report_remote(ctx, client, promotion, args.wait)
+}
+
+/// Reports a promotion running in the server: with `wait`, once it ended (as a local
+/// `--wait` would); without, where it stands now.
+pub fn report_remote(
+    ctx: &Context,
+    client: &Client,
+    promotion: Promotion,
+    wait: bool,
+) -> Result<(), CliError> {
+    let promotion = follow(client, promotion, wait)?;
+    let outcome = match promotion.state {
+        PromotionState::Succeeded => Outcome::Succeeded(promotion),
+        PromotionState::Blocked => Outcome::Blocked(promotion),
+        PromotionState::Failed => Outcome::Failed(promotion),
+        PromotionState::Aborted => Outcome::Aborted(promotion),
+        _ => {
+            let commit = promotion.commit.as_deref().unwrap_or("-");
+            return emit(ctx.format(), &promotion, |out| {
+                writeln!(
+                    out,
+                    "{}: {} written to {} (commit {}); verifying in {}",
+                    promotion.id,
+                    promotion.revision,
+                    promotion.stage,
+                    &commit[..commit.len().min(12)],
+                    client.server()
+                )
+            });
+        }
+    };
+    report_with(ctx.format(), &outcome, super::client::BLOCKED_HINT)
+}
+
+/// The promotion read from the server until it is blocked or has ended — or, without `wait`,
+/// until it has been written (as a local promote without --wait returns then).
+fn follow(client: &Client, mut promotion: Promotion, wait: bool) -> Result<Promotion, CliError> {
+    let path = format!("/api/v1/promotions/{}", segment(&promotion.id));
+    let settled = |p: &Promotion| {
+        p.state.is_terminal()
+            || p.state == PromotionState::Blocked
+            || (!wait && p.state == PromotionState::Verifying)
+    };
+    while !settled(&promotion) {
+        std::thread::sleep(FOLLOW_INTERVAL);
+        promotion = client.get(&path, &[])?;
+    }
+    Ok(promotion)
+}
+
+/// How often `--wait` against a server reads the promotion again.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Prints where a promotion stands and turns the outcome into the exit code: blocked 3,
 /// failed or aborted 1. A blocked or failed promotion goes to stdout only as JSON or YAML;
 /// for people the error says it.
 pub fn report(format: Format, outcome: &Outcome) -> Result<(), CliError> {
+    report_with(
+        format,
+        outcome,
+        "`ferry status` shows what each stage waits for; `ferry reconcile` retries when it may proceed",
+    )
+}
+
+/// [`report`], with the hint a blocked promotion gets.
+fn report_with(format: Format, outcome: &Outcome, blocked_hint: &str) -> Result<(), CliError> {
     let p = outcome.promotion();
     let ended_badly = matches!(outcome, Outcome::Blocked(_) | Outcome::Failed(_))
         || matches!(outcome, Outcome::Elsewhere(p) if p.state == PromotionState::Failed);
@@ -97,9 +199,7 @@ pub fn report(format: Format, outcome: &Outcome) -> Result<(), CliError> {
                 .collect::<Vec<_>>()
                 .join("; ")
         ))
-        .with_hint(
-            "`ferry status` shows what each stage waits for; `ferry reconcile` retries when it may proceed",
-        )),
+        .with_hint(blocked_hint)),
         PromotionState::Failed => Err(CliError::failed(format!(
             "promotion {} of {} to {} failed: {}",
             p.id,

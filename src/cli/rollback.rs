@@ -2,10 +2,11 @@
 
 use clap::Args;
 
+use super::client::segment;
 use super::engine::engine_error;
-use super::promote::report;
+use super::promote::{report, report_remote};
 use super::{CliError, Context};
-use crate::promotion::RollbackRequest;
+use crate::promotion::{Promotion, RollbackRequest};
 
 /// Roll a stage back to its previously verified revision (or --to REV)
 ///
@@ -30,6 +31,20 @@ pub struct RollbackArgs {
 }
 
 pub fn run(ctx: &Context, args: RollbackArgs) -> Result<(), CliError> {
+    if let Some(client) = ctx.client()? {
+        if args.abort_active {
+            return Err(CliError::bad_input(
+                "--abort-active does not work against a server: the API has no abort",
+            ));
+        }
+        let promotion: Promotion = client
+            .post(
+                &format!("/api/v1/stages/{}/rollback", segment(&args.stage)),
+                &serde_json::json!({"to": args.to}),
+            )?
+            .parse(client.server())?;
+        return report_remote(ctx, &client, promotion, !args.no_wait);
+    }
     let engine = ctx.writing_engine()?;
     let request = RollbackRequest {
         stage: args.stage,

@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::client::Client;
 use super::engine::engine_error;
 use super::output::{emit, table};
 use super::{CliError, Context};
@@ -13,11 +14,30 @@ use crate::promotion::StageStatus;
 pub struct StatusArgs {}
 
 pub fn run(ctx: &Context, _args: StatusArgs) -> Result<(), CliError> {
+    if let Some(client) = ctx.client()? {
+        return run_remote(ctx, &client);
+    }
     let engine = ctx.engine()?;
     let branch = engine.source_branch().map_err(engine_error)?;
     let config = engine.config_at_branch(&branch).map_err(engine_error)?;
     let stages = engine.status(&config).map_err(engine_error)?;
     let value = serde_json::json!({ "pipeline": config.pipeline.name, "stages": stages });
+    emit(ctx.format(), &value, |out| {
+        out.write_all(render(&stages).as_bytes())
+    })
+}
+
+/// `GET /api/v1/status`: the same body, shown the same way.
+fn run_remote(ctx: &Context, client: &Client) -> Result<(), CliError> {
+    let mut value: serde_json::Value = client.get("/api/v1/status", &[])?;
+    let stages: Vec<StageStatus> =
+        serde_json::from_value(value["stages"].take()).map_err(|err| {
+            CliError::failed(format!(
+                "{} answered with an unexpected status: {err}",
+                client.server()
+            ))
+        })?;
+    value["stages"] = serde_json::to_value(&stages).expect("stage status encodes as JSON");
     emit(ctx.format(), &value, |out| {
         out.write_all(render(&stages).as_bytes())
     })

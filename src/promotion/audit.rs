@@ -118,7 +118,7 @@ pub(crate) fn append(
 }
 
 /// The outcome of verifying the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditReport {
     pub entries: u64,
     /// The first entry that does not check out, and why.

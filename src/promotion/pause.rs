@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::PromotionError;
 use super::audit::{self, Event};
@@ -21,7 +21,7 @@ fn stage_key(stage: &str) -> Vec<u8> {
 }
 
 /// What is paused now.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pauses {
     /// The pause of the whole pipeline, if any.
     pub all: Option<Pause>,

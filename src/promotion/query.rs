@@ -2,7 +2,7 @@
 //! and the rendered difference between two stages.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::PromotionError;
 use super::engine::Engine;
@@ -34,8 +34,19 @@ impl Serialize for StageState {
     }
 }
 
+impl<'de> Deserialize<'de> for StageState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "idle" {
+            return Ok(StageState::Idle);
+        }
+        PromotionState::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(&text))
+            .map(StageState::Promotion)
+    }
+}
+
 /// What one stage has now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageStatus {
     pub name: String,
     /// The revision last written to the stage.
@@ -49,21 +60,21 @@ pub struct StageStatus {
     pub promotion: Option<String>,
     /// The revision of the newest promotion (what `reviews` are about).
     pub promotion_revision: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blockers: Vec<Blocker>,
     /// Approvals and rejections (not withdrawn) of the unfinished newest promotion's revision.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<Review>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<Lock>,
     /// The gate results of the newest promotion.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<crate::gates::GateResult>,
     pub upstream: Vec<String>,
 }
 
 /// What a promotion would do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub stage: String,
     pub revision: String,
@@ -80,7 +91,7 @@ pub struct Plan {
     pub blockers: Vec<Blocker>,
     pub notes: Vec<String>,
     /// For `sync: apply` stages: what a server-side dry run says each object would do.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dry_run: Vec<String>,
 }
 
@@ -340,4 +351,23 @@ pub(crate) fn unified(old: &Files, new: &Files, old_label: &str, new_label: &str
         out.push_str(&text);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_states_read_back_what_they_write() {
+        for state in [
+            StageState::Idle,
+            StageState::Promotion(PromotionState::Blocked),
+            StageState::Promotion(PromotionState::Succeeded),
+        ] {
+            let json = serde_json::to_string(&state).expect("encodes");
+            let back: StageState = serde_json::from_str(&json).expect("decodes");
+            assert_eq!(back, state, "{json}");
+        }
+        assert!(serde_json::from_str::<StageState>("\"sleeping\"").is_err());
+    }
 }

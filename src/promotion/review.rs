@@ -13,7 +13,7 @@ use crate::policy::{self, Blocker, Review, Verdict};
 use crate::state::{next_seq, txn_put_json, txn_scan_json};
 
 /// What a review recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ReviewOutcome {
     pub stage: String,
     pub revision: String,
