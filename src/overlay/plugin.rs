@@ -10,8 +10,8 @@ use super::error::RenderError;
 use super::generator::{self, Generated};
 use super::hash;
 use super::images;
-use super::kustomization::plugins::{self, PluginConfig};
-use super::kustomization::{Kustomization, PatchSpec};
+use super::kustomization::plugins::{self, IamPolicy, PluginConfig};
+use super::kustomization::{Behavior, Kustomization, PatchSpec};
 use super::loader::display;
 use super::patch::{self, Body, Patch};
 use super::replacement;
@@ -136,6 +136,16 @@ impl Builder<'_> {
             let (what, args) = match &plugin.config {
                 PluginConfig::ConfigMapGenerator(args) => (Generated::ConfigMap, args),
                 PluginConfig::SecretGenerator(args) => (Generated::Secret, args),
+                PluginConfig::IamPolicy(policy) => {
+                    let mut generated = iam_service_account(policy);
+                    if let Some(by) = &plugin.origin {
+                        build_metadata::annotate_generated(&mut generated, by);
+                    }
+                    absorb(resources, generated, Behavior::Create).map_err(|err| {
+                        RenderError::transform(&k.path, format!("generator {}: {err}", plugin.id))
+                    })?;
+                    continue;
+                }
                 _ => return Err(not_a(&plugin, "generator")),
             };
             let error = |err: String| {
@@ -204,7 +214,9 @@ impl Builder<'_> {
     ) -> Result<(), RenderError> {
         let failed = |err: String| RenderError::transform(&k.path, format!("{}: {err}", plugin.id));
         match &plugin.config {
-            PluginConfig::ConfigMapGenerator(_) | PluginConfig::SecretGenerator(_) => {
+            PluginConfig::ConfigMapGenerator(_)
+            | PluginConfig::SecretGenerator(_)
+            | PluginConfig::IamPolicy(_) => {
                 return Err(not_a(plugin, "transformer"));
             }
             PluginConfig::Annotations { pairs, specs } | PluginConfig::Labels { pairs, specs } => {
@@ -338,6 +350,29 @@ pub fn add_hash_suffixes(resources: &mut ResMap) {
             resource.set_name(&name);
         }
     }
+}
+
+/// The ServiceAccount an IAMPolicyGenerator makes: bound to a GKE service account through
+/// workload identity.
+fn iam_service_account(policy: &IamPolicy) -> Resource {
+    let mut metadata = serde_json::Map::new();
+    let account = format!(
+        "{}@{}.iam.gserviceaccount.com",
+        policy.service_account, policy.project_id
+    );
+    metadata.insert(
+        "annotations".into(),
+        serde_json::json!({ "iam.gke.io/gcp-service-account": account }),
+    );
+    metadata.insert("name".into(), Value::String(policy.name.clone()));
+    if !policy.namespace.is_empty() {
+        metadata.insert("namespace".into(), Value::String(policy.namespace.clone()));
+    }
+    Resource::new(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata,
+    }))
 }
 
 /// Inline configurations: an entry that reads as YAML holding at least one mapping.

@@ -101,6 +101,7 @@ golden! {
     plugin_configs_from_directory => "plugin-configs-from-directory",
     plugin_generator_merges_into_base => "plugin-generator-merges-into-base",
     plugin_hash_transformer => "plugin-hash-transformer",
+    plugin_iam_policy_generator => "plugin-iam-policy-generator",
     plugin_image_tag_transformer => "plugin-image-tag-transformer",
     plugin_label_transformer_inline => "plugin-label-transformer-inline",
     plugin_namespace_transformer_no_subjects => "plugin-namespace-transformer-no-subjects",

@@ -43,6 +43,7 @@ refused! {
     external_plugin => "external-plugin",
     generator_listed_as_transformer => "generator-listed-as-transformer",
     helm_charts_not_supported => "helm-charts-not-supported",
+    iam_policy_generator_unknown_cloud => "iam-policy-generator-unknown-cloud",
     openapi_path_and_version => "openapi-path-and-version",
     openapi_unknown_version => "openapi-unknown-version",
     patch_json6902_transformer_without_target_name => "patch-json6902-transformer-without-target-name",

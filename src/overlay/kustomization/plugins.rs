@@ -40,6 +40,17 @@ pub struct NamespaceConfig {
     pub subjects: SubjectMode,
 }
 
+/// An IAMPolicyGenerator's settings (only `cloud: gke` exists in kustomize).
+#[derive(Debug, Clone, Default)]
+pub struct IamPolicy {
+    /// The Kubernetes ServiceAccount to generate.
+    pub name: String,
+    pub namespace: String,
+    /// The cloud service account it is bound to, and its project.
+    pub service_account: String,
+    pub project_id: String,
+}
+
 /// One built-in plugin and its configuration.
 #[derive(Debug, Clone)]
 pub enum PluginConfig {
@@ -79,6 +90,8 @@ pub enum PluginConfig {
         replica: Replica,
         specs: Vec<FieldSpec>,
     },
+    /// An IAMPolicyGenerator: a GKE workload-identity ServiceAccount.
+    IamPolicy(IamPolicy),
     /// A ReplacementTransformer: its `replacements:`, inline or by path.
     Replacement(Vec<ReplacementEntry>),
 }
@@ -184,7 +197,8 @@ pub fn parse(path: &str, line: usize, config: &Value) -> Result<PluginConfig, Re
             &at("replacements"),
             get("replacements"),
         )?),
-        "HelmChartInflationGenerator" | "IAMPolicyGenerator" | "ValueAddTransformer" => {
+        "IAMPolicyGenerator" => PluginConfig::IamPolicy(iam_policy_config(&f, map)?),
+        "HelmChartInflationGenerator" | "ValueAddTransformer" => {
             return Err(problem(PluginProblem::Unsupported(kind.to_string())));
         }
         _ => return Err(problem(PluginProblem::UnknownBuiltin(kind.to_string()))),
@@ -291,6 +305,26 @@ fn namespace_config(
         specs: list(&at("fieldSpecs"), get("fieldSpecs"), field_spec)?,
         unset_only: boolean(&at("unsetOnly"), get("unsetOnly"))?,
         subjects,
+    })
+}
+
+fn iam_policy_config(f: &Field<'_>, map: &Map<String, Value>) -> Result<IamPolicy, RenderError> {
+    let get = |key: &str| map.get(key).unwrap_or(&Value::Null);
+    let cloud = string(&f.nested(".cloud"), get("cloud"))?;
+    if cloud != "gke" {
+        return Err(f.invalid(format!(
+            "cloud provider {cloud:?}: kustomize generates for `gke` only"
+        )));
+    }
+    let text = |parent: &str, key: &str| {
+        let value = get(parent).get(key).unwrap_or(&Value::Null);
+        string(&f.nested(format_args!(".{parent}.{key}")), value)
+    };
+    Ok(IamPolicy {
+        name: text("kubernetesService", "name")?,
+        namespace: text("kubernetesService", "namespace")?,
+        service_account: text("serviceAccount", "name")?,
+        project_id: text("serviceAccount", "projectId")?,
     })
 }
 
