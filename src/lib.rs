@@ -18,4 +18,5 @@ pub mod overlay;
 pub mod pipeline;
 pub mod policy;
 pub mod promotion;
+pub mod server;
 pub mod state;

@@ -24,6 +24,7 @@ mod release;
 mod render;
 mod review;
 mod rollback;
+mod serve;
 mod status;
 mod token;
 mod validate;
@@ -96,6 +97,7 @@ pub enum Command {
     Abort(abort::AbortArgs),
     Diff(diff::DiffArgs),
     Reconcile(reconcile::ReconcileArgs),
+    Serve(serve::ServeArgs),
     Pause(pause::PauseArgs),
     Resume(pause::ResumeArgs),
     Audit(audit::AuditArgs),
@@ -195,6 +197,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Abort(args) => abort::run(&ctx, args),
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Reconcile(args) => reconcile::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
         Command::Pause(args) => pause::pause(&ctx, args),
         Command::Resume(args) => pause::resume(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),

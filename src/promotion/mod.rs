@@ -64,6 +64,7 @@ pub use outcome::Outcome;
 pub use pause::Pauses;
 pub use query::{Plan, StageState, StageStatus};
 pub use reconcile::{ActionResult, ReconcileAction, ReconcileReport, Waiting};
+pub use reconcile::error_chain;
 pub use record::{Lock, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification};
 pub use render::{Rendered, digest, render_resources};
 pub use review::{ReviewOutcome, noun as review_noun};
