@@ -130,6 +130,7 @@ impl Command {
             Command::Audit(_) => Some(("audit", NOT_YET)),
             Command::Pause(_) => Some(("pause", NOT_YET)),
             Command::Abort(_) => Some(("abort", NOT_YET)),
+            Command::Serve(_) => Some(("serve", "it runs the service itself, on a local state")),
             Command::Resume(_) => Some(("resume", NOT_YET)),
             Command::Demo(_)
             | Command::Build(_)

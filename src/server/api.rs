@@ -66,7 +66,7 @@ pub(super) async fn read<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     state
         .blocking(move |s| {
-            let engine = s.engine(caller.name())?;
+            let engine = s.engine(caller.actor())?;
             let config = s.config(&engine)?;
             caller.may(&config, Action::Read, None)?;
             read(&engine, &config)

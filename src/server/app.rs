@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::ApiError;
 use crate::access::Authenticator;
 use crate::pipeline::Config;
-use crate::promotion::{Engine, EngineOptions};
+use crate::promotion::{Actor, Engine, EngineEvent, EngineOptions};
 
 /// One state change, as the event stream carries it.
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +27,8 @@ pub struct ServerEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
     pub at: DateTime<Utc>,
 }
@@ -37,6 +39,7 @@ impl ServerEvent {
             kind: kind.into(),
             stage: None,
             revision: None,
+            promotion: None,
             by: None,
             at: Utc::now(),
         }
@@ -55,6 +58,44 @@ impl ServerEvent {
     pub fn by(mut self, by: &str) -> ServerEvent {
         self.by = Some(by.to_string());
         self
+    }
+
+    /// The event of a change the engine persisted.
+    pub fn from_engine(event: &EngineEvent) -> ServerEvent {
+        match event {
+            EngineEvent::Promotion {
+                id,
+                stage,
+                revision,
+                state,
+                ..
+            } => {
+                let mut e = ServerEvent::new(format!("promotion.{state}"))
+                    .stage(stage)
+                    .revision(revision);
+                e.promotion = Some(id.clone());
+                e
+            }
+            EngineEvent::ReleaseCreated { id } => ServerEvent::new("release.created").revision(id),
+            EngineEvent::Review {
+                stage,
+                revision,
+                verdict,
+                by,
+                withdrawn,
+            } => {
+                let noun = crate::promotion::review_noun(*verdict);
+                let kind = if *withdrawn {
+                    format!("review.{noun}.withdrawn")
+                } else {
+                    format!("review.{noun}")
+                };
+                ServerEvent::new(kind)
+                    .stage(stage)
+                    .revision(revision)
+                    .by(by)
+            }
+        }
     }
 }
 
@@ -136,8 +177,13 @@ pub struct AppState {
     config: Mutex<Option<(String, Arc<Config>)>>,
 }
 
-/// The actor the reconcile loop acts as.
+/// The name the reconcile loop acts as.
 pub const LOOP_ACTOR: &str = "ferry-serve";
+
+/// The actor of the reconcile loop and other work of the service's own.
+pub fn loop_actor() -> Actor {
+    Actor::local(LOOP_ACTOR)
+}
 
 /// What [`AppState::new`] needs.
 pub struct AppSettings {
@@ -158,6 +204,7 @@ impl AppState {
     pub fn new(settings: AppSettings) -> Arc<AppState> {
         let (events, _) = broadcast::channel(1024);
         Arc::new_cyclic(|weak: &std::sync::Weak<AppState>| {
+            let events_target = weak.clone();
             let weak = weak.clone();
             let authenticator = Authenticator::new(
                 settings.config.access.clone(),
@@ -170,11 +217,16 @@ impl AppState {
                 if let Some(previous) = &previous {
                     previous(step);
                 }
-                if let Some(state) = weak.upgrade() {
-                    state.changed(ServerEvent::new(format!("promotion.{step}")));
-                    if state.cancel.is_cancelled() {
-                        state.drain.park();
-                    }
+                if let Some(state) = weak.upgrade()
+                    && state.cancel.is_cancelled()
+                {
+                    state.drain.park();
+                }
+            }));
+            let target = events_target;
+            engine_options.events = Some(Arc::new(move |event: &EngineEvent| {
+                if let Some(state) = target.upgrade() {
+                    state.changed(ServerEvent::from_engine(event));
                 }
             }));
             AppState {
@@ -200,7 +252,7 @@ impl AppState {
     }
 
     /// An engine acting as `actor`.
-    pub fn engine(&self, actor: &str) -> Result<Engine, ApiError> {
+    pub fn engine(&self, actor: Actor) -> Result<Engine, ApiError> {
         Ok(Engine::open(
             &self.repo,
             &self.state_dir,

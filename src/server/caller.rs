@@ -10,8 +10,9 @@ use axum::http::request::Parts;
 
 use super::app::AppState;
 use super::error::ApiError;
-use crate::access::{Action, Identity, may};
+use crate::access::{Action, AuthMethod, Identity, may};
 use crate::pipeline::Config;
+use crate::promotion::{Actor, Auth};
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -21,6 +22,20 @@ impl Caller {
     /// The name the caller acts as.
     pub fn name(&self) -> &str {
         &self.0.name
+    }
+
+    /// The caller as the engine records it: its name and how it was authenticated.
+    pub fn actor(&self) -> Actor {
+        let auth = match &self.0.auth {
+            AuthMethod::Token { id } => Auth::Token { id: id.clone() },
+            AuthMethod::Oidc { issuer } => Auth::Oidc {
+                issuer: issuer.clone(),
+            },
+        };
+        Actor {
+            name: self.0.name.clone(),
+            auth,
+        }
     }
 
     /// Refuses with 403 and the reason unless the caller may take `action` (in `stage`).

@@ -128,6 +128,18 @@ impl ApiError {
         err
     }
 
+    /// 409 `failed`: the promotion ended failed.
+    pub fn failed(message: impl Into<String>, promotion: &str) -> ApiError {
+        let mut err = ApiError::new(StatusCode::CONFLICT, "failed", message);
+        err.detail.promotion = Some(promotion.to_string());
+        err
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
     /// 503: the service is starting or stopping.
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
@@ -167,17 +179,9 @@ impl From<PromotionError> for ApiError {
             | PromotionError::UnknownStage { .. }
             | PromotionError::UnknownPromotion { .. } => ApiError::not_found(message),
             PromotionError::Refused(reason) => ApiError::forbidden(reason.clone()),
-            PromotionError::Blocked { promotion, .. } => {
-                ApiError::blocked(message, promotion, Vec::new())
-            }
             PromotionError::Busy { .. } => ApiError::new(StatusCode::CONFLICT, "busy", message),
-            PromotionError::Concurrent { .. } => {
+            PromotionError::Concurrent { .. } | PromotionError::Contended { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
-            }
-            PromotionError::Failed { promotion, .. } => {
-                let mut err = ApiError::new(StatusCode::CONFLICT, "failed", message);
-                err.detail.promotion = Some(promotion.clone());
-                err
             }
             _ => ApiError::internal(message),
         }

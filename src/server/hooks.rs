@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::app::{AppState, LOOP_ACTOR, ServerEvent};
+use super::app::{AppState, ServerEvent, loop_actor};
 use super::body::RawBody;
 use super::error::{ApiError, ErrorBody};
 use super::signature::verify;
@@ -50,7 +50,7 @@ pub fn fetch(state: &AppState) -> Result<Option<String>, ApiError> {
     let Some(remote) = &state.remote else {
         return Ok(None);
     };
-    let engine = state.engine(LOOP_ACTOR)?;
+    let engine = state.engine(loop_actor())?;
     Ok(engine
         .git()
         .fetch_branch(remote, &state.source_branch)

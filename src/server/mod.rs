@@ -34,7 +34,7 @@ pub use openapi::description as openapi;
 pub use signature::sign as sign_webhook;
 
 use crate::promotion::{Engine, EngineOptions, Holder, ServerRecord, Store};
-use app::{AppSettings, AppState, LOOP_ACTOR};
+use app::{AppSettings, AppState, LOOP_ACTOR, loop_actor};
 
 /// How `ferry serve` runs.
 pub struct ServeOptions {
@@ -152,7 +152,7 @@ fn open_state(options: &ServeOptions, url: &str) -> Result<Arc<AppState>, Server
     let engine = Engine::open(
         &options.repo,
         &options.state_dir,
-        LOOP_ACTOR,
+        loop_actor(),
         options.engine_options.clone(),
     )?;
     let source_branch = engine.source_branch()?;
@@ -174,9 +174,7 @@ fn open_state(options: &ServeOptions, url: &str) -> Result<Arc<AppState>, Server
         host: Holder::current(LOOP_ACTOR).host,
         started_at: Utc::now(),
     };
-    Store::open(&options.state_dir)
-        .map_err(crate::promotion::PromotionError::from)?
-        .set_server_record(&record)?;
+    Store::open(&options.state_dir)?.set_server_record(&record)?;
     Ok(AppState::new(AppSettings {
         repo: options.repo.clone(),
         state_dir: options.state_dir.clone(),
@@ -192,7 +190,6 @@ fn open_state(options: &ServeOptions, url: &str) -> Result<Arc<AppState>, Server
 
 fn release_state(state: &AppState) {
     let cleared = Store::open(&state.state_dir)
-        .map_err(crate::promotion::PromotionError::from)
         .and_then(|store| store.clear_server_record(std::process::id()));
     if let Err(err) = cleared {
         tracing::warn!("failed to remove the server record: {err}");

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use tokio_util::task::TaskTracker;
 
-use super::app::{AppState, LOOP_ACTOR, ServerEvent};
+use super::app::{AppState, ServerEvent, loop_actor};
 use super::error::ApiError;
+use crate::promotion::ActionResult;
 
 /// Runs until the service shuts down.
 pub async fn run(state: Arc<AppState>, workers: TaskTracker) {
@@ -22,7 +23,7 @@ pub async fn run(state: Arc<AppState>, workers: TaskTracker) {
         let busy: BTreeSet<String> = inflight.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let scan = state
             .blocking(move |s| {
-                let engine = s.engine(LOOP_ACTOR)?;
+                let engine = s.engine(loop_actor())?;
                 let config = s.config(&engine)?;
                 let stages: Vec<String> = engine
                     .stages_with_work(&config)?
@@ -82,7 +83,7 @@ fn start_worker(
         let name = stage.clone();
         let outcome = state
             .blocking(move |s| {
-                let engine = s.engine(LOOP_ACTOR)?;
+                let engine = s.engine(loop_actor())?;
                 let config = s.config(&engine)?;
                 let stage = engine.stage(&config, &name)?;
                 engine.finish_rollbacks(stage).ok();
@@ -91,8 +92,10 @@ fn start_worker(
             .await;
         match outcome {
             Ok(actions) => {
-                for action in actions.iter().filter(|a| a.outcome == "error") {
-                    tracing::warn!(stage = %action.stage, "reconcile: {}", action.detail);
+                for action in &actions {
+                    if let ActionResult::Error { error } = &action.result {
+                        tracing::warn!(stage = %action.stage, "reconcile: {error}");
+                    }
                 }
             }
             Err(err) => tracing::warn!(stage = %stage, "reconcile: {}", err_text(&err)),

@@ -16,10 +16,48 @@ use super::caller::Caller;
 use super::error::{ApiError, ErrorBody};
 use crate::access::Action;
 use crate::policy::{Verdict, WindowOverride};
-use crate::promotion::{PromoteRequest, PromotionError, Trigger};
+use crate::promotion::{
+    Outcome, PromoteRequest, Promotion, PromotionError, RollbackRequest, Trigger,
+};
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|e| ApiError::internal(format!("failed to encode: {e}")))
+}
+
+/// The promotion a started promotion or rollback answers with, or why it did not start.
+fn accepted(outcome: Outcome) -> Result<Promotion, ApiError> {
+    match outcome {
+        Outcome::Blocked(p) => {
+            let lines: Vec<String> = p.blockers.iter().map(ToString::to_string).collect();
+            let message = format!(
+                "promotion {} of {} to {} is blocked: {}",
+                p.id,
+                p.revision,
+                p.stage,
+                lines.join("; ")
+            );
+            Err(ApiError::blocked(message, &p.id, p.blockers.clone()))
+        }
+        Outcome::Failed(p) => {
+            let reason = p
+                .error
+                .clone()
+                .unwrap_or_else(|| "a gate failed".to_string());
+            let message = format!(
+                "promotion {} of {} to {} failed: {reason}",
+                p.id, p.revision, p.stage
+            );
+            Err(ApiError::failed(message, &p.id))
+        }
+        Outcome::Aborted(p) => Err(ApiError::conflict(format!(
+            "promotion {} of {} to {} was aborted: {}",
+            p.id,
+            p.revision,
+            p.stage,
+            p.error.clone().unwrap_or_default()
+        ))),
+        Outcome::Succeeded(p) | Outcome::Verifying(p) | Outcome::Elsewhere(p) => Ok(p),
+    }
 }
 
 /// A release to create.
@@ -57,7 +95,7 @@ pub async fn create_release(
         .collect();
     let (revision, created) = state
         .blocking(move |s| {
-            let engine = s.engine(caller.name())?;
+            let engine = s.engine(caller.actor())?;
             let config = s.config(&engine)?;
             caller.may(&config, Action::CreateRelease, None)?;
             let made = engine
@@ -69,10 +107,6 @@ pub async fn create_release(
             Ok(made)
         })
         .await?;
-    if created {
-        let event = ServerEvent::new("release.created").revision(&revision.id);
-        state.changed(event.by(&revision.created_by));
-    }
     let mut value = to_json(&revision)?;
     value["created"] = created.into();
     let status = if created {
@@ -120,7 +154,7 @@ pub async fn promote(
     };
     let promotion = state
         .blocking(move |s| {
-            let engine = s.engine(caller.name())?;
+            let engine = s.engine(caller.actor())?;
             let config = s.config(&engine)?;
             engine.stage(&config, &body.stage)?;
             caller.may(&config, Action::Promote, Some(&body.stage))?;
@@ -130,22 +164,9 @@ pub async fn promote(
                 trigger: Trigger::Manual,
                 wait: false,
                 window_override,
+                abort_active: false,
             };
-            match engine.promote(&request) {
-                Ok(p) => Ok(p),
-                Err(PromotionError::Blocked { promotion, .. }) => {
-                    let blockers = engine.blockers(&config, &promotion)?;
-                    let lines: Vec<String> = blockers.iter().map(ToString::to_string).collect();
-                    let message = format!(
-                        "promotion {promotion} of {} to {} is blocked: {}",
-                        body.revision,
-                        body.stage,
-                        lines.join("; ")
-                    );
-                    Err(ApiError::blocked(message, &promotion, blockers))
-                }
-                Err(err) => Err(err.into()),
-            }
+            accepted(engine.promote(&request)?)
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(to_json(&promotion)?)))
@@ -198,10 +219,9 @@ async fn review(
     Body(body): Body<ReviewBody>,
     verdict: Verdict,
 ) -> Result<Json<Value>, ApiError> {
-    let by = caller.name().to_string();
     let outcome = state
         .blocking(move |s| {
-            let engine = s.engine(caller.name())?;
+            let engine = s.engine(caller.actor())?;
             let config = s.config(&engine)?;
             engine.stage(&config, &stage)?;
             Ok(engine.review(
@@ -213,11 +233,6 @@ async fn review(
             )?)
         })
         .await?;
-    let kind = format!("review.{}", crate::promotion::review_noun(verdict));
-    let event = ServerEvent::new(kind)
-        .stage(&outcome.stage)
-        .revision(&outcome.revision);
-    state.changed(event.by(&by));
     Ok(Json(to_json(&outcome)?))
 }
 
@@ -242,19 +257,17 @@ pub async fn rollback(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let promotion = state
         .blocking(move |s| {
-            let engine = s.engine(caller.name())?;
+            let engine = s.engine(caller.actor())?;
             let config = s.config(&engine)?;
             engine.stage(&config, &stage)?;
             caller.may(&config, Action::Rollback, Some(&stage))?;
-            match engine.rollback(&stage, body.to.as_deref(), false) {
-                Ok(p) => Ok(p),
-                Err(PromotionError::Blocked { promotion, .. }) => {
-                    let blockers = engine.blockers(&config, &promotion)?;
-                    let message = format!("rollback {promotion} of {stage} is blocked");
-                    Err(ApiError::blocked(message, &promotion, blockers))
-                }
-                Err(err) => Err(err.into()),
-            }
+            let request = RollbackRequest {
+                stage: stage.clone(),
+                to: body.to.clone(),
+                wait: false,
+                abort_active: false,
+            };
+            accepted(engine.rollback(&request)?)
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(to_json(&promotion)?)))
@@ -312,7 +325,7 @@ async fn pause_or_resume(
     let stages = body.stages.clone();
     let pauses = state
         .blocking(move |s| {
-            let engine = s.engine(caller.name())?;
+            let engine = s.engine(caller.actor())?;
             let config = s.config(&engine)?;
             let action = if pause { Action::Pause } else { Action::Resume };
             caller.may(&config, action, None)?;
