@@ -100,6 +100,7 @@ async fn run(options: ServeOptions, listening: impl FnOnce(&str)) -> Result<(), 
         "http"
     };
     let url = format!("{scheme}://{addr}");
+    let signals = Signals::install()?;
     let state = open_state(&options, &url)?;
     let handle = axum_server::Handle::<SocketAddr>::new();
     let workers = TaskTracker::new();
@@ -107,6 +108,7 @@ async fn run(options: ServeOptions, listening: impl FnOnce(&str)) -> Result<(), 
         tokio::spawn(reconcile::run(Arc::clone(&state), workers.clone())),
         tokio::spawn(reconcile::fetch_loop(Arc::clone(&state))),
         tokio::spawn(stop_on_signal(
+            signals,
             Arc::clone(&state),
             handle.clone(),
             options.grace,
@@ -196,22 +198,33 @@ fn release_state(state: &AppState) {
     }
 }
 
+/// SIGTERM and SIGINT, listened for before the service says it listens, so that neither can
+/// end it with the default action.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, ServerError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(ServerError::Runtime)?,
+            int: signal(SignalKind::interrupt()).map_err(ServerError::Runtime)?,
+        })
+    }
+}
+
 /// On SIGTERM or SIGINT: stop new work and let connections finish within `grace`.
 async fn stop_on_signal(
+    mut signals: Signals,
     state: Arc<AppState>,
     handle: axum_server::Handle<SocketAddr>,
     grace: Duration,
 ) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(err) => {
-            tracing::warn!("failed to listen for SIGTERM: {err}");
-            return;
-        }
-    };
     tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = signals.term.recv() => {}
+        _ = signals.int.recv() => {}
     }
     tracing::info!("shutting down");
     state.cancel.cancel();
