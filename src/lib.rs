@@ -19,4 +19,5 @@ pub mod overlay;
 pub mod pipeline;
 pub mod policy;
 pub mod promotion;
+pub mod server;
 pub mod state;

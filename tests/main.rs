@@ -3,4 +3,5 @@
 mod cli;
 pub mod gates;
 mod render;
+mod server;
 mod support;

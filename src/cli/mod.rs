@@ -26,6 +26,7 @@ mod release;
 mod render;
 mod review;
 mod rollback;
+mod serve;
 mod status;
 mod token;
 mod validate;
@@ -98,6 +99,7 @@ pub enum Command {
     Abort(abort::AbortArgs),
     Diff(diff::DiffArgs),
     Reconcile(reconcile::ReconcileArgs),
+    Serve(serve::ServeArgs),
     Pause(pause::PauseArgs),
     Resume(pause::ResumeArgs),
     Audit(audit::AuditArgs),
@@ -124,6 +126,7 @@ impl Command {
             Command::Abort(_) => Some(("abort", "the API has no abort")),
             Command::Notifications(_) => Some(("notifications", NOT_YET)),
             Command::Metrics(_) => Some(("metrics", NOT_YET)),
+            Command::Serve(_) => Some(("serve", "it runs the service itself, on a local state")),
             Command::Demo(_)
             | Command::Build(_)
             | Command::Render(_)
@@ -201,6 +204,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Abort(args) => abort::run(&ctx, args),
         Command::Diff(args) => diff::run(&ctx, args),
         Command::Reconcile(args) => reconcile::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
         Command::Pause(args) => pause::pause(&ctx, args),
         Command::Resume(args) => pause::resume(&ctx, args),
         Command::Audit(args) => audit::run(&ctx, args),

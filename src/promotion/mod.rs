@@ -65,6 +65,7 @@ pub use lock::Holder;
 pub use outcome::Outcome;
 pub use pause::Pauses;
 pub use query::{Plan, StageState, StageStatus};
+pub use reconcile::error_chain;
 pub use reconcile::{ActionResult, ReconcileAction, ReconcileReport, Waiting};
 pub use record::{Lock, Promotion, PromotionState, StageRecord, Transition, Trigger, Verification};
 pub use render::{Rendered, digest, render_resources};

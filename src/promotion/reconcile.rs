@@ -379,7 +379,7 @@ fn action_result(outcome: Outcome) -> (Option<String>, ActionResult) {
 }
 
 /// An error and its causes on one line.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut cause = err.source();
     while let Some(e) = cause {

@@ -62,46 +62,21 @@ impl Store {
 
 impl Engine {
     /// The stages that have something to do now: an unfinished promotion, a newer revision
-    /// for an auto stage, or a due schedule occurrence. Reads only.
+    /// for an auto stage, or a due schedule occurrence. Reads only, with one store open.
     pub fn stages_with_work<'c>(
         &self,
         config: &'c Config,
     ) -> Result<Vec<&'c Stage>, PromotionError> {
+        let store = self.store()?;
+        let revisions = store.revisions()?;
+        let now = self.now();
         let mut out = Vec::new();
         for stage in config.pipeline.topological() {
-            if self.has_work(config, stage)? {
+            if has_work(&store, &revisions, config, stage, now)? {
                 out.push(stage);
             }
         }
         Ok(out)
-    }
-
-    fn has_work(&self, config: &Config, stage: &Stage) -> Result<bool, PromotionError> {
-        let store = self.store()?;
-        let unfinished = store
-            .promotions(Some(&stage.name), 20)?
-            .iter()
-            .any(|p| !p.state.is_terminal());
-        if unfinished {
-            return Ok(true);
-        }
-        let record = store.stage(&stage.name)?;
-        drop(store);
-        let scheduled = config.policy_of(stage).is_some_and(|policy| {
-            !crate::policy::due_occurrences(
-                policy,
-                &|i| record.schedules_acted.get(&i).copied(),
-                self.now(),
-            )
-            .is_empty()
-        });
-        if !stage.auto && !scheduled {
-            return Ok(false);
-        }
-        match self.newest_allowed(stage)? {
-            Some(revision) => self.wants(stage, &revision),
-            None => Ok(false),
-        }
     }
 
     /// Runs what is due in `stage` once, each due promotion as far as it can go (gates
@@ -123,35 +98,43 @@ impl Engine {
     /// the pipeline (see [`crate::policy::next_due`]).
     pub fn next_due(&self, config: &Config) -> Result<Option<DateTime<Utc>>, PromotionError> {
         let now = self.now();
+        let mut waiting: Vec<(&Stage, Promotion, Vec<crate::policy::Review>)> = Vec::new();
         let mut earliest: Option<DateTime<Utc>> = None;
+        let mut consider = |at: Option<DateTime<Utc>>| {
+            if let Some(at) = at {
+                earliest = Some(earliest.map_or(at, |e: DateTime<Utc>| e.min(at)));
+            }
+        };
+        let store = self.store()?;
         for stage in config.pipeline.stages() {
             let Some(policy) = config.policy_of(stage) else {
                 continue;
             };
-            let store = self.store()?;
-            let waiting: Option<Promotion> = store
-                .promotions(Some(&stage.name), 1)?
-                .into_iter()
-                .next()
-                .filter(|p| !p.state.is_terminal());
-            let (blockers, reviews) = match &waiting {
+            let newest = store.promotions(Some(&stage.name), 1)?.into_iter().next();
+            match newest.filter(|p| !p.state.is_terminal()) {
                 Some(p) => {
                     let reviews = store.reviews(&stage.name, &p.revision)?;
-                    let revision = store.revision(&p.revision)?;
-                    drop(store);
-                    let blockers = match &p.digest {
-                        Some(digest) => {
-                            self.evaluate(config, stage, &revision, p, digest)?.blockers
-                        }
-                        None => Vec::new(),
-                    };
-                    (blockers, reviews)
+                    waiting.push((stage, p, reviews));
                 }
-                None => (Vec::new(), Vec::new()),
-            };
-            if let Some(at) = crate::policy::next_due(Some(policy), &blockers, &reviews, now) {
-                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+                None => consider(crate::policy::next_due(Some(policy), &[], &[], now)),
             }
+        }
+        let revisions: Vec<_> = waiting
+            .iter()
+            .map(|(_, p, _)| store.revision(&p.revision))
+            .collect::<Result<_, _>>()?;
+        drop(store);
+        for ((stage, p, reviews), revision) in waiting.iter().zip(revisions) {
+            let blockers = match &p.digest {
+                Some(digest) => self.evaluate(config, stage, &revision, p, digest)?.blockers,
+                None => Vec::new(),
+            };
+            consider(crate::policy::next_due(
+                config.policy_of(stage),
+                &blockers,
+                reviews,
+                now,
+            ));
         }
         Ok(earliest)
     }
@@ -194,4 +177,53 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// Whether `stage` has something to do now (see [`Engine::stages_with_work`]).
+fn has_work(
+    store: &Store,
+    revisions: &[super::revision::Revision],
+    config: &Config,
+    stage: &Stage,
+    now: DateTime<Utc>,
+) -> Result<bool, PromotionError> {
+    let recent = store.promotions(Some(&stage.name), 50)?;
+    if recent.iter().any(|p| !p.state.is_terminal()) {
+        return Ok(true);
+    }
+    let record = store.stage(&stage.name)?;
+    let scheduled = config.policy_of(stage).is_some_and(|policy| {
+        !crate::policy::due_occurrences(policy, &|i| record.schedules_acted.get(&i).copied(), now)
+            .is_empty()
+    });
+    if (!stage.auto && !scheduled) || revisions.is_empty() {
+        return Ok(false);
+    }
+    let upstream: Vec<_> = stage
+        .upstream
+        .iter()
+        .map(|u| store.stage(u))
+        .collect::<Result<_, _>>()?;
+    let newest = revisions.iter().find(|revision| {
+        let verified = upstream
+            .iter()
+            .filter(|r| r.verified_at(&revision.id).is_some())
+            .count();
+        match stage.requires {
+            _ if stage.upstream.is_empty() => true,
+            crate::pipeline::Requires::All => verified == upstream.len(),
+            crate::pipeline::Requires::Any => verified > 0,
+        }
+    });
+    let Some(newest) = newest else {
+        return Ok(false);
+    };
+    let has_it = record
+        .current
+        .as_ref()
+        .is_some_and(|c| c.revision == newest.id);
+    let tried = recent
+        .iter()
+        .any(|p| p.revision == newest.id && !p.rollback);
+    Ok(!has_it && !tried)
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test module uses a part of the support code")]
 
 pub mod daemon;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,232 @@
+//! The service, `ferry serve`: the event-driven reconcile loop, the HTTP API with its
+//! authentication, server-sent events, push webhooks, TLS and graceful shutdown. axum,
+//! axum-server, tower-http and utoipa are used only here.
+//!
+//! One [`AppState`](app::AppState) is shared by every handler and background task; engine
+//! work runs on blocking threads; the reconcile loop and the fetch loop stop with the
+//! shutdown token.
+
+mod api;
+mod app;
+mod body;
+mod caller;
+mod error;
+mod events;
+mod health;
+mod hooks;
+mod openapi;
+mod reconcile;
+mod signature;
+mod store;
+mod writes;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio_util::task::TaskTracker;
+
+pub use error::{ApiError, ServerError};
+pub use openapi::description as openapi;
+pub use signature::sign as sign_webhook;
+
+use crate::promotion::{Engine, EngineOptions, Holder, ServerRecord, Store};
+use app::{AppSettings, AppState, LOOP_ACTOR, loop_actor};
+
+/// How `ferry serve` runs.
+pub struct ServeOptions {
+    pub repo: PathBuf,
+    pub state_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// A PEM certificate chain and its key: serve HTTPS instead of HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// How often the source branch is fetched when the repository has a remote.
+    pub fetch_interval: Duration,
+    /// How long running steps get to reach their next persisted state on shutdown.
+    pub grace: Duration,
+    pub engine_options: EngineOptions,
+    /// The shared secret of push webhooks (the content of `FERRY_WEBHOOK_SECRET_FILE`).
+    pub webhook_secret: Option<Vec<u8>>,
+    /// The longest the reconcile loop sleeps between heartbeats.
+    pub period: Duration,
+}
+
+/// Reads a webhook secret file: its content without the trailing newline.
+pub fn read_webhook_secret(path: &std::path::Path) -> Result<Vec<u8>, ServerError> {
+    let text = std::fs::read(path).map_err(|source| ServerError::WebhookSecret {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let trimmed = text.trim_ascii_end().to_vec();
+    if trimmed.is_empty() {
+        return Err(ServerError::EmptyWebhookSecret {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(trimmed)
+}
+
+/// Runs the service until SIGTERM or SIGINT; `listening` is told the URL once it accepts
+/// connections.
+pub fn serve(options: ServeOptions, listening: impl FnOnce(&str)) -> Result<(), ServerError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServerError::Runtime)?;
+    let outcome = runtime.block_on(run(options, listening));
+    // Engine threads stopped at a persisted step stay parked; the next start resumes them.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    outcome
+}
+
+async fn run(options: ServeOptions, listening: impl FnOnce(&str)) -> Result<(), ServerError> {
+    let listener =
+        std::net::TcpListener::bind(options.listen).map_err(|source| ServerError::Listen {
+            addr: options.listen.to_string(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen {
+            addr: options.listen.to_string(),
+            source,
+        })?;
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{addr}");
+    let signals = Signals::install()?;
+    let state = open_state(&options, &url)?;
+    let handle = axum_server::Handle::<SocketAddr>::new();
+    let workers = TaskTracker::new();
+    let background = [
+        tokio::spawn(reconcile::run(Arc::clone(&state), workers.clone())),
+        tokio::spawn(reconcile::fetch_loop(Arc::clone(&state))),
+        tokio::spawn(stop_on_signal(
+            signals,
+            Arc::clone(&state),
+            handle.clone(),
+            options.grace,
+        )),
+    ];
+    let app = api::router(Arc::clone(&state)).into_make_service();
+    state.ready.store(true, Ordering::SeqCst);
+    listening(&url);
+    let served = match &options.tls {
+        None => {
+            let server = axum_server::from_tcp(listener).map_err(ServerError::Serve)?;
+            server.handle(handle).serve(app).await
+        }
+        Some((cert, key)) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|source| ServerError::Tls {
+                    cert: cert.display().to_string(),
+                    key: key.display().to_string(),
+                    source,
+                })?;
+            let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
+                .map_err(ServerError::Serve)?;
+            server.handle(handle).serve(app).await
+        }
+    };
+    state.cancel.cancel();
+    workers.close();
+    if !state.drain.settle(options.grace).await {
+        tracing::warn!(
+            "shutdown: engine work still running after the grace period; the next start resumes it"
+        );
+    }
+    for task in background {
+        task.abort();
+    }
+    release_state(&state);
+    served.map_err(ServerError::Serve)
+}
+
+/// Opens the state, loads the pipeline and records that this process holds the state.
+fn open_state(options: &ServeOptions, url: &str) -> Result<Arc<AppState>, ServerError> {
+    let engine = Engine::open(
+        &options.repo,
+        &options.state_dir,
+        loop_actor(),
+        options.engine_options.clone(),
+    )?;
+    let source_branch = engine.source_branch()?;
+    let config = engine.config_at_branch(&source_branch)?;
+    let remotes = engine
+        .git()
+        .remotes()
+        .map_err(crate::promotion::PromotionError::from)?;
+    let remote = config
+        .pipeline
+        .output
+        .remote
+        .clone()
+        .or_else(|| remotes.iter().find(|r| *r == "origin").cloned())
+        .or_else(|| remotes.first().cloned());
+    let record = ServerRecord {
+        url: url.to_string(),
+        pid: std::process::id(),
+        host: Holder::current(LOOP_ACTOR).host,
+        started_at: Utc::now(),
+    };
+    Store::open(&options.state_dir)?.set_server_record(&record)?;
+    Ok(AppState::new(AppSettings {
+        repo: options.repo.clone(),
+        state_dir: options.state_dir.clone(),
+        engine_options: options.engine_options.clone(),
+        source_branch,
+        remote,
+        fetch_interval: options.fetch_interval,
+        period: options.period,
+        webhook_secret: options.webhook_secret.clone(),
+        config,
+    }))
+}
+
+fn release_state(state: &AppState) {
+    let cleared = Store::open(&state.state_dir)
+        .and_then(|store| store.clear_server_record(std::process::id()));
+    if let Err(err) = cleared {
+        tracing::warn!("failed to remove the server record: {err}");
+    }
+}
+
+/// SIGTERM and SIGINT, listened for before the service says it listens, so that neither can
+/// end it with the default action.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, ServerError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(ServerError::Runtime)?,
+            int: signal(SignalKind::interrupt()).map_err(ServerError::Runtime)?,
+        })
+    }
+}
+
+/// On SIGTERM or SIGINT: stop new work and let connections finish within `grace`.
+async fn stop_on_signal(
+    mut signals: Signals,
+    state: Arc<AppState>,
+    handle: axum_server::Handle<SocketAddr>,
+    grace: Duration,
+) {
+    tokio::select! {
+        _ = signals.term.recv() => {}
+        _ = signals.int.recv() => {}
+    }
+    tracing::info!("shutting down");
+    state.cancel.cancel();
+    handle.graceful_shutdown(Some(grace));
+}

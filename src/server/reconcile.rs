@@ -1,0 +1,139 @@
+//! The reconcile loop: one task that looks at the pipeline whenever something changed (a
+//! release, a review, a finished step, a moved source branch, a webhook) or when the next
+//! due time arrives, and hands each stage with work to a worker of its own — one promotion
+//! per stage, stages in parallel. It never polls on a fixed interval for promotions: between
+//! events it sleeps until the next due instant, waking at least every period only to beat.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use tokio_util::task::TaskTracker;
+
+use super::app::{AppState, ServerEvent, loop_actor};
+use super::error::ApiError;
+use crate::promotion::ActionResult;
+
+/// Runs until the service shuts down.
+pub async fn run(state: Arc<AppState>, workers: TaskTracker) {
+    let inflight: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    loop {
+        state.beat();
+        let busy: BTreeSet<String> = inflight.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let scan = state
+            .blocking(move |s| {
+                let engine = s.engine(loop_actor())?;
+                let config = s.config(&engine)?;
+                let stages: Vec<String> = engine
+                    .stages_with_work(&config)?
+                    .into_iter()
+                    .map(|stage| stage.name.clone())
+                    .filter(|name| !busy.contains(name))
+                    .collect();
+                Ok((stages, engine.next_due(&config)?))
+            })
+            .await;
+        let next_due = match scan {
+            Ok((stages, next_due)) => {
+                for stage in stages {
+                    start_worker(&state, &workers, &inflight, stage);
+                }
+                next_due
+            }
+            Err(err) => {
+                tracing::warn!("reconcile: {}", err_text(&err));
+                None
+            }
+        };
+        let now = Utc::now();
+        let mut sleep = state.period;
+        if let Some(at) = next_due {
+            let until = (at - now).to_std().unwrap_or_default();
+            sleep = sleep.min(until);
+        }
+        tokio::select! {
+            () = state.cancel.cancelled() => break,
+            () = state.wake.notified() => {}
+            () = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+fn err_text(err: &ApiError) -> String {
+    format!("{err:?}")
+}
+
+/// Runs what is due in `stage` on a blocking thread; wakes the loop again when something
+/// changed meanwhile (a wake that arrived while the stage was busy was skipped for it).
+fn start_worker(
+    state: &Arc<AppState>,
+    workers: &TaskTracker,
+    inflight: &Arc<Mutex<BTreeSet<String>>>,
+    stage: String,
+) {
+    inflight
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(stage.clone());
+    let state = Arc::clone(state);
+    let inflight = Arc::clone(inflight);
+    workers.spawn(async move {
+        let before = state.generation.load(Ordering::SeqCst);
+        let name = stage.clone();
+        let outcome = state
+            .blocking(move |s| {
+                let engine = s.engine(loop_actor())?;
+                let config = s.config(&engine)?;
+                let stage = engine.stage(&config, &name)?;
+                engine.finish_rollbacks(stage).ok();
+                Ok(engine.reconcile_stage(&config, stage)?)
+            })
+            .await;
+        match outcome {
+            Ok(actions) => {
+                for action in &actions {
+                    if let ActionResult::Error { error } = &action.result {
+                        tracing::warn!(stage = %action.stage, "reconcile: {error}");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(stage = %stage, "reconcile: {}", err_text(&err)),
+        }
+        inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&stage);
+        if state.generation.load(Ordering::SeqCst) != before {
+            state.wake.notify_one();
+        }
+    });
+}
+
+/// Fetches the source branch every `fetch_interval` when the repository has a remote, and
+/// wakes the loop when its tip moved.
+pub async fn fetch_loop(state: Arc<AppState>) {
+    if state.remote.is_none() {
+        return;
+    }
+    let mut last: Option<String> = None;
+    loop {
+        tokio::select! {
+            () = state.cancel.cancelled() => break,
+            () = tokio::time::sleep(state.fetch_interval) => {}
+        }
+        match state.blocking(super::hooks::fetch).await {
+            Ok(tip) => {
+                if tip != last {
+                    if last.is_some()
+                        && let Some(tip) = &tip
+                    {
+                        state.changed(ServerEvent::new("source.fetched").revision(tip));
+                    }
+                    last = tip;
+                }
+            }
+            Err(err) => tracing::warn!("fetch: {}", err_text(&err)),
+        }
+    }
+}
