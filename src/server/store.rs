@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::state::{DEFAULT_OPEN_WAIT, Entries, SledStore, StateError, StateStore, Txn};
+use crate::state::{DEFAULT_OPEN_WAIT, Entries, SqliteStore, StateError, StateStore, Txn};
 
 /// Opens the state directory for each operation and closes it right after.
 pub struct PerCallStore {
@@ -16,8 +16,8 @@ impl PerCallStore {
         PerCallStore { dir }
     }
 
-    fn open(&self) -> Result<SledStore, StateError> {
-        SledStore::open(&self.dir, DEFAULT_OPEN_WAIT)
+    fn open(&self) -> Result<SqliteStore, StateError> {
+        SqliteStore::open(&self.dir, DEFAULT_OPEN_WAIT)
     }
 }
 

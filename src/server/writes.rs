@@ -335,7 +335,7 @@ async fn pause_or_resume(
                 for stage in &body.stages {
                     engine.stage(&config, stage)?;
                 }
-                Ok(engine.resume(&body.stages, &body.reason)?)
+                Ok(engine.resume(&config, &body.stages, &body.reason)?)
             }
         })
         .await?;
