@@ -1,4 +1,4 @@
-//! Promotion benchmarks (DESIGN §8): a revision through dev → qa → prod with instantly
+//! Promotion benchmarks: a revision through dev → qa → prod with instantly
 //! passing gates on a local repository, and `status` over a state of many promotions.
 //!
 //! Run with `cargo bench --bench promotion`. `FERRY_BENCH_PROMOTIONS` sets how many promotions

@@ -1,4 +1,4 @@
-//! The one error type of the command line: its kind decides the exit code (DESIGN §5).
+//! The one error type of the command line: its kind decides the exit code (docs/cli.md lists them).
 
 use std::fmt;
 use std::process::ExitCode;

@@ -157,7 +157,7 @@ pub fn kind_name(kind: &GateKind) -> &'static str {
 }
 
 /// Runs all gates concurrently until every one passes, or one does not: verification ends
-/// there (DESIGN §4) and the gates still running are stopped and reported as cancelled.
+/// there and the gates still running are stopped and reported as cancelled.
 /// The results are in the order of `specs`.
 pub async fn run_gates(
     specs: &[GateSpec],

@@ -1,5 +1,5 @@
 //! A file source made of two: a stage's overlay directory from one tree, everything else from
-//! another (DESIGN §2: stage-owned files from the source branch tip, the rest from a
+//! another (stage-owned files from the source branch tip, the rest from a
 //! revision's config commit).
 
 use std::io;

@@ -1,4 +1,4 @@
-//! The pipeline and policy files (DESIGN §3): their serde types, and their validation into
+//! The pipeline and policy files (docs/pipeline.md, docs/policies.md): their serde types, and their validation into
 //! the domain types everything else uses — the pipeline as a DAG, policies, groups.
 
 mod access;

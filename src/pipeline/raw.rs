@@ -1,4 +1,4 @@
-//! The file formats of DESIGN §3 exactly as written, before validation. Nothing outside
+//! The repository's file formats exactly as written, before validation. Nothing outside
 //! `pipeline` sees these types: they are converted once into the validated domain types.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Scheduled promotions: which schedule occurrences are due (DESIGN §3).
+//! Scheduled promotions: which schedule occurrences are due (see docs/policies.md).
 //!
 //! An occurrence is due when it is at or before now, was not acted on (it is after the last
 //! occurrence acted on for that schedule), and is at most `catchUp` old. Only the newest

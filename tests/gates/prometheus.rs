@@ -81,7 +81,7 @@ fn spawn(config: &Path, tsdb: &Path, listen: &str) -> Child {
         Ok(child) => child,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             panic!(
-                "the `prometheus` server is not installed: run .ci/install-test-deps (it installs Debian's prometheus package)"
+                "the `prometheus` server is not installed: run .ci/test, which installs Debian's prometheus package"
             )
         }
         Err(err) => panic!("failed to start prometheus: {err}"),
