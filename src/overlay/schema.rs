@@ -1,9 +1,14 @@
 //! Which lists of the built-in kinds a strategic merge merges element by element, and by which
 //! keys (containers by `name`, container ports by `containerPort` and `protocol`, …). The data
-//! in `schema.txt` is the part of the Kubernetes API schema kustomize consults for this.
+//! in `schema.txt` is the part of the Kubernetes API schema kustomize consults for this. A
+//! kustomization's `openapi:` schema adds custom kinds for the rest of its build (see
+//! [`custom`]).
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use serde_json::Value;
 
 const DATA: &str = include_str!("schema.txt");
 
@@ -16,13 +21,13 @@ pub enum Schema {
 }
 
 /// The fields of a type that lead to merged lists.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Type {
     fields: HashMap<&'static str, Field>,
 }
 
 /// One such field.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Field {
     shape: Shape,
     target: Option<&'static str>,
@@ -37,14 +42,38 @@ enum Shape {
     List,
 }
 
-struct Tables {
+/// The schema tables: the built-in ones, or those with a custom schema added.
+#[derive(Debug, Clone)]
+pub struct Tables {
     types: HashMap<&'static str, Type>,
     roots: HashMap<(&'static str, &'static str), &'static str>,
 }
 
-fn tables() -> &'static Tables {
+fn builtin() -> &'static Tables {
     static TABLES: OnceLock<Tables> = OnceLock::new();
     TABLES.get_or_init(load)
+}
+
+thread_local! {
+    /// The tables of the build running on this thread, when it uses a custom schema.
+    static CURRENT: Cell<Option<&'static Tables>> = const { Cell::new(None) };
+}
+
+fn tables() -> &'static Tables {
+    CURRENT.with(Cell::get).unwrap_or_else(builtin)
+}
+
+/// Runs `f` (one build) on this thread; a schema it [`set`]s is forgotten afterwards.
+pub fn scoped<R>(f: impl FnOnce() -> R) -> R {
+    let before = CURRENT.with(|c| c.replace(None));
+    let result = f();
+    CURRENT.with(|c| c.set(before));
+    result
+}
+
+/// Makes `tables` the schema of the strategic merges that follow in this [`scoped`] build.
+pub fn set(tables: &'static Tables) {
+    CURRENT.with(|c| c.set(Some(tables)));
 }
 
 fn load() -> Tables {
@@ -154,5 +183,175 @@ mod tests {
         assert_eq!(ports.merge_keys(), Some(&["containerPort", "protocol"][..]));
         assert!(pod.and_then(|s| s.field("tolerations")).is_none());
         assert!(for_kind("example.com/v1", "Widget").is_none());
+    }
+}
+
+/// The built-in tables with the kinds of an OpenAPI (swagger) document added: definitions
+/// that carry `x-kubernetes-group-version-kind` become roots, and their lists merge by
+/// `x-kubernetes-patch-merge-key` (or `x-kubernetes-list-map-keys`) where
+/// `x-kubernetes-patch-strategy` says `merge`. A document's tables are built once per process
+/// and kept, as a process renders the same few schemas again and again.
+pub fn custom(document: &Value) -> Result<&'static Tables, String> {
+    static INTERNED: OnceLock<Mutex<HashMap<String, &'static Tables>>> = OnceLock::new();
+    let key = document.to_string();
+    let interned = INTERNED.get_or_init(Mutex::default);
+    if let Some(tables) = interned
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return Ok(tables);
+    }
+    let mut tables = builtin().clone();
+    let Some(definitions) = document.get("definitions").and_then(Value::as_object) else {
+        return Err("the schema has no `definitions`".to_string());
+    };
+    for (name, definition) in definitions {
+        add_type(&mut tables, custom_name(name), definition);
+        for gvk in definition
+            .get("x-kubernetes-group-version-kind")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let text = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or("");
+            let api_version = match text("group") {
+                "" => text("version").to_string(),
+                group => format!("{group}/{}", text("version")),
+            };
+            tables.roots.insert(
+                (leak(api_version), leak(text("kind").to_string())),
+                custom_name(name),
+            );
+        }
+    }
+    let tables: &'static Tables = Box::leak(Box::new(tables));
+    interned
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key, tables);
+    Ok(tables)
+}
+
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// Custom types live beside the built-in ones under their own names.
+fn custom_name(name: &str) -> &'static str {
+    leak(format!("openapi:{name}"))
+}
+
+/// The definition a `$ref` (`#/definitions/NAME`) points to, by its custom type name.
+fn reference(schema: &Value) -> Option<&'static str> {
+    let target = schema.get("$ref")?.as_str()?;
+    Some(custom_name(
+        target.strip_prefix("#/definitions/").unwrap_or(target),
+    ))
+}
+
+/// Adds the type `name` for `schema`, with a field for every property that is an object,
+/// a map or a list (inline schemas become types of their own).
+fn add_type(tables: &mut Tables, name: &'static str, schema: &Value) {
+    let mut ty = Type::default();
+    for (property, value) in schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let inner = || leak(format!("{name}/{property}"));
+        let target = |tables: &mut Tables, value: &Value| match reference(value) {
+            Some(target) => Some(target),
+            None if value.get("properties").is_some() || value.get("items").is_some() => {
+                let inline = inner();
+                add_type(tables, inline, value);
+                Some(inline)
+            }
+            None => None,
+        };
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
+        let field = if kind == "array" {
+            let items = value.get("items").cloned().unwrap_or(Value::Null);
+            let strategy = value
+                .get("x-kubernetes-patch-strategy")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !strategy.split(',').any(|s| s == "merge") {
+                continue;
+            }
+            let keys = match value
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+            {
+                Some(keys) => keys
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|k| leak(k.to_string()))
+                    .collect(),
+                None => value
+                    .get("x-kubernetes-patch-merge-key")
+                    .and_then(Value::as_str)
+                    .map(|k| vec![leak(k.to_string())])
+                    .unwrap_or_default(),
+            };
+            Field {
+                shape: Shape::List,
+                target: target(tables, &items),
+                keys,
+            }
+        } else if let Some(values) = value.get("additionalProperties").filter(|v| v.is_object()) {
+            Field {
+                shape: Shape::Map,
+                target: target(tables, values),
+                keys: Vec::new(),
+            }
+        } else {
+            match target(tables, value) {
+                Some(target) => Field {
+                    shape: Shape::Object,
+                    target: Some(target),
+                    keys: Vec::new(),
+                },
+                None => continue,
+            }
+        };
+        ty.fields.insert(leak(property.clone()), field);
+    }
+    tables.types.insert(name, ty);
+}
+
+#[cfg(test)]
+mod custom_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn custom_kinds_merge_lists_by_their_declared_keys() {
+        let document = json!({"definitions": {
+            "Widget": {
+                "x-kubernetes-group-version-kind": [{"group": "ex.com", "version": "v1", "kind": "Widget"}],
+                "properties": {"spec": {"$ref": "#/definitions/WidgetSpec"}}},
+            "WidgetSpec": {"properties": {
+                "parts": {"type": "array", "items": {"type": "object"},
+                          "x-kubernetes-patch-strategy": "merge",
+                          "x-kubernetes-patch-merge-key": "id"},
+                "tags": {"type": "array", "items": {"type": "string"}}}}}});
+        let tables = custom(&document).expect("valid schema");
+        let parts = scoped(|| {
+            set(tables);
+            for_kind("ex.com/v1", "Widget")
+                .and_then(|s| s.field("spec"))
+                .and_then(|s| s.field("parts"))
+                .and_then(Schema::merge_keys)
+                .map(<[&str]>::to_vec)
+        });
+        assert_eq!(parts, Some(vec!["id"]));
+        assert!(
+            for_kind("ex.com/v1", "Widget").is_none(),
+            "only inside the build"
+        );
+        assert!(for_kind("apps/v1", "Deployment").is_some());
     }
 }

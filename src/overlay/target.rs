@@ -24,6 +24,7 @@ use super::plugin;
 use super::replacement;
 use super::resmap::{ResMap, absorb, append_all};
 use super::resource::{Resource, assign_file_names};
+use super::schema;
 use super::source::EntryKind;
 use super::transform;
 use super::transformer_config;
@@ -43,17 +44,24 @@ pub fn build(
         shared,
         origin: None,
         warnings: Vec::new(),
+        schema_set: false,
     };
-    // A Component is built directly like a Kustomization, as kustomize builds it.
-    let kustomization = builder.load(dir)?;
-    let metadata = build_metadata::Options::of(&kustomization);
-    if metadata.tracks() {
-        builder.origin = Some(Origin::default());
-    }
-    let accumulated = builder.accumulate(&kustomization, dir, Accumulated::default())?;
-    let resources = finish(&kustomization, accumulated, metadata)?;
-    Ok((resources, builder.warnings))
+    schema::scoped(|| {
+        // A Component is built directly like a Kustomization, as kustomize builds it.
+        let kustomization = builder.load(dir)?;
+        builder.set_schema(&kustomization, dir)?;
+        let metadata = build_metadata::Options::of(&kustomization);
+        if metadata.tracks() {
+            builder.origin = Some(Origin::default());
+        }
+        let accumulated = builder.accumulate(&kustomization, dir, Accumulated::default())?;
+        let resources = finish(&kustomization, accumulated, metadata)?;
+        Ok((resources, std::mem::take(&mut builder.warnings)))
+    })
 }
+
+/// The only OpenAPI version kustomize v5 has built in (its default).
+const BUILTIN_OPENAPI_VERSION: &str = "v1.21.2";
 
 /// What building a kustomization hands up to the one including it: its objects, the
 /// transformer configuration (kustomize's defaults plus the `configurations` and `crds` of
@@ -130,9 +138,67 @@ pub(super) struct Builder<'a> {
     pub(super) origin: Option<Origin>,
     /// Warnings about the kustomizations read so far.
     warnings: Vec<Warning>,
+    /// Whether a kustomization of this build chose the OpenAPI schema: as in kustomize, the
+    /// first `openapi:` (the outermost one, else the first met) holds for the rest of the build.
+    schema_set: bool,
 }
 
 impl Builder<'_> {
+    /// Applies `k`'s `openapi:` unless an earlier kustomization of the build chose a schema.
+    fn set_schema(&mut self, k: &Kustomization, dir: &str) -> Result<(), RenderError> {
+        let line = k.lines.get("openapi").copied().unwrap_or(1);
+        let invalid = |message: &str| RenderError::InvalidField {
+            path: k.path.clone(),
+            line,
+            field: "openapi".to_string(),
+            message: message.to_string(),
+        };
+        // kustomize reads the file even when another schema is already chosen.
+        let file = match k.openapi.get("path") {
+            Some(path) => Some(self.loader.read_text(dir, path, &k.path)?),
+            None => None,
+        };
+        if self.schema_set {
+            return Ok(());
+        }
+        let version = k.openapi.get("version");
+        match (file, version) {
+            (Some(_), Some(_)) => Err(invalid(
+                "builtin version and custom schema provided, cannot use both",
+            )),
+            (Some((path, text)), None) => {
+                let documents =
+                    parse_documents(&text, Schema::Core).map_err(|err| RenderError::Yaml {
+                        path: path.clone(),
+                        position: Position {
+                            line: err.line,
+                            column: err.column,
+                        },
+                        message: err.message,
+                    })?;
+                let document = documents.into_iter().next().map(|d| d.value);
+                let tables = schema::custom(&document.unwrap_or(Value::Null)).map_err(|err| {
+                    RenderError::InvalidResource {
+                        path: path.clone(),
+                        message: format!("invalid schema file: {err}"),
+                    }
+                })?;
+                schema::set(tables);
+                self.schema_set = true;
+                Ok(())
+            }
+            (None, Some(version)) if version.is_empty() => Ok(()),
+            (None, Some(version)) if version == BUILTIN_OPENAPI_VERSION => {
+                self.schema_set = true;
+                Ok(())
+            }
+            (None, Some(_)) => Err(invalid(&format!(
+                "the specified OpenAPI version is not built in (kustomize has {BUILTIN_OPENAPI_VERSION})"
+            ))),
+            (None, None) => Ok(()),
+        }
+    }
+
     fn load(&mut self, dir: &str) -> Result<Kustomization, RenderError> {
         let path = self.loader.kustomization_file(dir)?;
         let bytes = self
@@ -166,6 +232,7 @@ impl Builder<'_> {
 
     fn build_dir(&mut self, dir: &str) -> Result<(Kustomization, Accumulated), RenderError> {
         let k = self.load(dir)?;
+        self.set_schema(&k, dir)?;
         if k.is_component {
             return Err(RenderError::Kustomization {
                 dir: display(dir).to_string(),
@@ -281,12 +348,19 @@ impl Builder<'_> {
             }
             Some(EntryKind::Dir) => {
                 self.enter(&path)?;
-                let built = match self.shared.get(&path) {
+                // A build under, or choosing, an OpenAPI schema depends on more than its
+                // directory: it is neither shared nor taken from what was shared.
+                let shareable = !self.schema_set;
+                let built = match self.shared.get(&path).filter(|_| shareable) {
                     Some(built) => Ok(built),
-                    None => self.build_dir(&path).map(|(_, built)| {
-                        self.shared.insert(&path, &built);
-                        built
-                    }),
+                    None => self
+                        .build_dir(&path)
+                        .inspect(|(_, built)| {
+                            if shareable && !self.schema_set {
+                                self.shared.insert(&path, built);
+                            }
+                        })
+                        .map(|(_, built)| built),
                 };
                 self.chain.pop();
                 acc.absorb_child(built?).map_err(failed)
@@ -316,6 +390,7 @@ impl Builder<'_> {
         let outer = self.origin.clone();
         self.origin = outer.as_ref().map(|origin| origin.join(entry));
         let result = self.load(&path).and_then(|component| {
+            self.set_schema(&component, &path)?;
             if !component.is_component {
                 return Err(RenderError::Kustomization {
                     dir: display(&path).to_string(),

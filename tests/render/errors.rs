@@ -149,7 +149,7 @@ fn a_cycle_between_kustomizations_is_named_by_its_path() {
 
 #[test]
 fn fields_not_supported_yet_are_refused_not_ignored() {
-    for field in ["helmCharts", "openapi"] {
+    for field in ["helmCharts", "helmGlobals"] {
         let kustomization = format!("resources: []\n{field}:\n  - something\n");
         let err = build_fails(&[("app/kustomization.yaml", &kustomization)]);
         assert_mentions(

@@ -43,6 +43,8 @@ refused! {
     external_plugin => "external-plugin",
     generator_listed_as_transformer => "generator-listed-as-transformer",
     helm_charts_not_supported => "helm-charts-not-supported",
+    openapi_path_and_version => "openapi-path-and-version",
+    openapi_unknown_version => "openapi-unknown-version",
     patch_json6902_transformer_without_target_name => "patch-json6902-transformer-without-target-name",
     patch_strategic_merge_transformer_empty => "patch-strategic-merge-transformer-empty",
     patches_comments_only_file => "patches-comments-only-file",

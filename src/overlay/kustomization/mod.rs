@@ -30,12 +30,7 @@ pub use self::vars::Var;
 /// File names kustomize recognises, in the order it looks for them.
 pub const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
-const UNSUPPORTED: &[&str] = &[
-    "openapi",
-    "helmCharts",
-    "helmGlobals",
-    "helmChartInflationGenerator",
-];
+const UNSUPPORTED: &[&str] = &["helmCharts", "helmGlobals", "helmChartInflationGenerator"];
 
 /// The fields the reader knows (besides those it refuses as not supported).
 const FIELDS: &[&str] = &[
@@ -69,6 +64,7 @@ const FIELDS: &[&str] = &[
     "vars",
     "configurations",
     "crds",
+    "openapi",
 ];
 
 /// A parsed, validated kustomization (or component).
@@ -111,6 +107,8 @@ pub struct Kustomization {
     pub crds: Vec<String>,
     /// What kustomize accepts but should be fixed, in file order.
     pub warnings: Vec<Warning>,
+    /// `openapi:` (`path` of a schema file, or a built-in `version`).
+    pub openapi: BTreeMap<String, String>,
 }
 
 /// A `labels:` entry.
@@ -410,6 +408,7 @@ fn read_field(k: &mut Kustomization, f: &Field<'_>, v: &Value) -> Result<(), Ren
         "vars" => k.vars = list(f, v, vars::var)?,
         "configurations" => k.configurations = strings(f, v)?,
         "crds" => k.crds = strings(f, v)?,
+        "openapi" => k.openapi = string_map(f, v)?,
         name if UNSUPPORTED.contains(&name) => {
             if !is_empty(v) {
                 return Err(RenderError::Unsupported {
