@@ -3,9 +3,9 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::git;
+use super::{git, isolate_git};
 
 /// A bare repository served over git:// on a free local port.
 pub struct GitDaemon {
@@ -27,7 +27,8 @@ impl GitDaemon {
             .local_addr()
             .expect("addr")
             .port();
-        let child = Command::new("git")
+        // Only the environment is isolated: the hooks `hook` installs must run.
+        let child = isolate_git(&mut Command::new("git"))
             .args([
                 "daemon",
                 "--reuseaddr",
@@ -43,13 +44,15 @@ impl GitDaemon {
             .spawn()
             .expect("start git daemon");
         let daemon = GitDaemon { base, child, port };
-        for _ in 0..200 {
+        // A loaded machine may take a while to start it; only a broken one takes this long.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return daemon;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("git daemon did not start on port {port}");
+        panic!("git daemon did not start on port {port} within a minute");
     }
 
     /// The URL of the served repository.

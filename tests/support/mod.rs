@@ -74,17 +74,42 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Runs git in `dir`, panicking with its output when it fails.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
+/// A `git` command in `dir` that sees none of the developer's or the machine's git
+/// configuration: no global or system config (so no `init.defaultBranch`, signing, hooks path,
+/// templates or aliases leak in), no hooks, no signing, and a fixed identity.
+pub fn git_command(dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    isolate_git(&mut command)
         .current_dir(dir)
         .env("GIT_AUTHOR_NAME", "Test")
         .env("GIT_AUTHOR_EMAIL", "test@example.com")
         .env("GIT_COMMITTER_NAME", "Test")
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .expect("run git");
+        .env("LC_ALL", "C")
+        .args(["-c", "init.defaultBranch=main"])
+        .args(["-c", "core.hooksPath=/dev/null"])
+        .args(["-c", "commit.gpgSign=false", "-c", "tag.gpgSign=false"]);
+    command
+}
+
+/// Keeps the developer's and the machine's git configuration away from `command` (git itself,
+/// or ferry, which reads the repository's config and runs `git push`).
+pub fn isolate_git(command: &mut Command) -> &mut Command {
+    command
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("GIT_CONFIG")
+        .env_remove("GIT_CONFIG_PARAMETERS")
+        .env_remove("GIT_CONFIG_COUNT")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_TEMPLATE_DIR")
+}
+
+/// Runs git in `dir` (see [`git_command`]), panicking with its output when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = git_command(dir).args(args).output().expect("run git");
     assert!(
         output.status.success(),
         "git {args:?} failed: {}",
@@ -116,6 +141,21 @@ impl TestRepo {
         git(dir.path(), &["config", "user.name", "Test"]);
         git(dir.path(), &["config", "user.email", "test@example.com"]);
         TestRepo { dir }
+    }
+
+    /// A repository holding every branch of the git bundle at `bundle`, `main` checked out.
+    pub fn from_bundle(bundle: &Path) -> TestRepo {
+        let repo = TestRepo::empty();
+        let bundle = bundle.to_str().expect("a UTF-8 path");
+        repo.git(&[
+            "fetch",
+            "-q",
+            "--update-head-ok",
+            bundle,
+            "refs/heads/*:refs/heads/*",
+        ]);
+        repo.git(&["reset", "-q", "--hard", "main"]);
+        repo
     }
 
     pub fn path(&self) -> &Path {
@@ -167,7 +207,7 @@ impl TestRepo {
     /// A `ferry` command run inside the repository as user `alice`.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        command
+        isolate_git(&mut command)
             .args(args)
             .current_dir(self.path())
             .env("FERRY_USER", "alice")
@@ -215,9 +255,8 @@ impl TestRepo {
 
     /// The commits of `branch`, or `None` when it does not exist.
     pub fn log_opt(&self, branch: &str) -> Option<Vec<String>> {
-        let output = Command::new("git")
+        let output = git_command(self.path())
             .args(["rev-parse", "--verify", "-q", branch])
-            .current_dir(self.path())
             .output()
             .expect("run git");
         output.status.success().then(|| self.log(branch))
