@@ -7,7 +7,7 @@ use super::output::{emit, table};
 use super::{CliError, Context, ErrorKind};
 use crate::access::{self, AccessError, TokenRecord};
 use crate::pipeline::Span;
-use crate::state::{DEFAULT_OPEN_WAIT, SledStore, StateStore};
+use crate::state::{DEFAULT_OPEN_WAIT, SqliteStore, StateStore};
 
 /// Create, list and revoke the bearer tokens `ferry serve` accepts
 ///
@@ -43,7 +43,7 @@ pub enum TokenCommand {
 }
 
 pub fn run(ctx: &Context, args: TokenArgs) -> Result<(), CliError> {
-    let store = SledStore::open(&ctx.state_dir()?, DEFAULT_OPEN_WAIT)
+    let store = SqliteStore::open(&ctx.state_dir()?, DEFAULT_OPEN_WAIT)
         .map_err(|err| CliError::from_error(ErrorKind::Failed, err))?;
     let now = Utc::now();
     match args.command {

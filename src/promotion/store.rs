@@ -14,7 +14,7 @@ use super::revision::Revision;
 use crate::pipeline::Notifications;
 use crate::policy::Review;
 use crate::state::{
-    DEFAULT_OPEN_WAIT, SledStore, StateError, StateStore, StateStoreExt, Txn, get_json, next_seq,
+    DEFAULT_OPEN_WAIT, SqliteStore, StateError, StateStore, StateStoreExt, Txn, get_json, next_seq,
     scan_json, scan_json_rev, txn_get_json, txn_put_json,
 };
 
@@ -28,7 +28,7 @@ impl Store {
     /// Opens the state in `dir`, waiting while another ferry process holds it, and brings
     /// its records to the current layout.
     pub fn open(dir: &Path) -> Result<Store, PromotionError> {
-        let db: Arc<dyn StateStore> = Arc::new(SledStore::open(dir, DEFAULT_OPEN_WAIT)?);
+        let db: Arc<dyn StateStore> = Arc::new(SqliteStore::open(dir, DEFAULT_OPEN_WAIT)?);
         super::layout::ensure(db.as_ref())?;
         Ok(Store { db })
     }

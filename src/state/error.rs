@@ -26,15 +26,15 @@ pub enum StateError {
         source: io::Error,
     },
     #[error(
-        "failed to open state directory {path}: another ferry process still holds it after {} ms",
+        "failed to use state directory {path}: other ferry processes still held it after {} ms",
         waited.as_millis()
     )]
     Busy { path: PathBuf, waited: Duration },
-    #[error("failed to open state database in {path}")]
+    #[error("failed to open state database {path}")]
     Open {
         path: PathBuf,
         #[source]
-        source: sled::Error,
+        source: rusqlite::Error,
     },
     #[error(
         "failed to open state directory {path}: its layout version {found} is newer than \
@@ -52,21 +52,38 @@ pub enum StateError {
         #[source]
         source: Box<StateError>,
     },
+    #[error(
+        "failed to switch state database {path} to write-ahead logging: it stays in {mode} mode"
+    )]
+    NoWal { path: PathBuf, mode: String },
+    #[error(
+        "failed to migrate {path}: the state directory already holds data of its own; move \
+         one of the two aside"
+    )]
+    SledConflict { path: PathBuf },
+    #[error("failed to read the sled database {path} to migrate it")]
+    ReadSled {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("failed to move the migrated sled database {from} aside to {to}")]
+    MoveAside {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("failed to read state key {key}")]
     Read {
         key: String,
         #[source]
-        source: sled::Error,
+        source: rusqlite::Error,
     },
     #[error("failed to write state")]
     Write {
         #[source]
-        source: sled::Error,
-    },
-    #[error("failed to flush state to disk")]
-    Flush {
-        #[source]
-        source: sled::Error,
+        source: rusqlite::Error,
     },
     #[error("failed to decode state value at {key}")]
     Decode {

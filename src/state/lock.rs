@@ -1,21 +1,14 @@
-//! The exclusive lock on a state directory, shared by all ferry processes, and the backoff used
+//! The exclusive lock on a state directory that serializes setting it up, and the backoff used
 //! while waiting for it.
 //!
-//! sled 0.34 locks its own data file too, but it reports a held lock only as an `io::Error` with
-//! a formatted message, and dropping a `Db` does not close that file at once: sled's I/O threads
-//! hold references to it for a moment longer (and the last one to let go runs sled's final
-//! flush and `fsync`). Measured here, a second open right after a drop found sled's lock still
-//! held in about half of the runs.
-//!
-//! ferry therefore serializes processes on a lock file of its own (`<dir>/lock`, an advisory
-//! `flock`-style lock through `std::fs::File::try_lock`, released by the kernel when the file
-//! is closed or the process dies), and when a store is dropped it keeps that lock until sled's
-//! data file is really closed ([`SledClosed`]). Whoever takes the directory next thus finds
-//! sled fully shut down. Opening still retries sled's own lock within the same deadline, as a
-//! fallback.
+//! Day-to-day reads and writes need no lock of ferry's own: SQLite coordinates the processes
+//! sharing its database. Creating the database, switching it to WAL and migrating a sled
+//! database into it happen once, under `<dir>/lock` (an advisory `flock`-style lock through
+//! `std::fs::File::try_lock`, released by the kernel when the file is closed or the process
+//! dies), so that two processes opening a new or old state directory at the same moment never
+//! both set it up.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -99,42 +92,5 @@ pub(crate) fn busy(dir: &Path, backoff: &Backoff) -> StateError {
     StateError::Busy {
         path: PathBuf::from(dir),
         waited: backoff.waited(),
-    }
-}
-
-/// How long dropping a store waits for sled to close its data file.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
-/// Holds a [`DirLock`] until sled's data file is closed: declared after the `sled::Db` in a
-/// struct, it is dropped after it, and waits until sled's own lock on `data_file` is gone
-/// before the directory lock is released.
-#[derive(Debug)]
-pub(crate) struct SledClosed {
-    pub(crate) data_file: PathBuf,
-    pub(crate) _lock: DirLock,
-}
-
-impl Drop for SledClosed {
-    fn drop(&mut self) {
-        let file = match File::open(&self.data_file) {
-            Ok(file) => file,
-            Err(err) if err.kind() == ErrorKind::NotFound => return,
-            Err(err) => {
-                tracing::warn!(path = %self.data_file.display(), %err, "failed to check that the state database is closed");
-                return;
-            }
-        };
-        let mut backoff = Backoff::new(CLOSE_WAIT);
-        loop {
-            match file.try_lock() {
-                // Closing `file` releases the probe lock again.
-                Ok(()) => return,
-                Err(TryLockError::WouldBlock) if backoff.pause() => {}
-                Err(err) => {
-                    tracing::warn!(path = %self.data_file.display(), %err, "state database still open while releasing the state directory");
-                    return;
-                }
-            }
-        }
     }
 }

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::txn::{BufferedTxn, Snapshot};
-use super::{Entries, StateError, StateStore, Txn};
+use super::{Entries, StateError, StateStore, Txn, prefix_end};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
-/// A [`StateStore`] over a `BTreeMap` in memory: same semantics as [`SledStore`](super::SledStore),
+/// A [`StateStore`] over a `BTreeMap` in memory: same semantics as [`SqliteStore`](super::SqliteStore),
 /// nothing on disk.
 #[derive(Debug, Default)]
 pub struct MemStore {
@@ -51,18 +51,6 @@ fn prefixed<'a>(
         Some(end) => map.range(prefix.to_vec()..end),
         None => map.range(prefix.to_vec()..),
     }
-}
-
-/// The smallest key greater than every key starting with `prefix`, if one exists.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 impl StateStore for MemStore {

@@ -1,15 +1,16 @@
-//! The state store: a trait with transactions, compare-and-swap and ordered scans, and the
-//! sled backend. sled is used only here.
+//! The state store: a trait with transactions, compare-and-swap and ordered scans, and its
+//! SQLite backend. rusqlite (and sled, read once to migrate the state of earlier releases) are
+//! used only here.
 //!
 //! Keys and values are bytes; [`get_json`], [`txn_put_json`] and friends store JSON values.
-//! Every write is flushed to disk before it returns. Several ferry processes share one state
-//! directory, so a process opens a [`SledStore`] for one operation and drops it right after
-//! (see [`SledStore::open`]).
+//! Every write is durable on disk before it returns. Several ferry processes share one state
+//! directory at once, readers and writers alike (see [`SqliteStore`]).
 
 mod error;
 mod lock;
 mod mem;
-mod sled_store;
+mod sled_import;
+mod sqlite;
 mod txn;
 
 use serde::Serialize;
@@ -17,7 +18,8 @@ use serde::de::DeserializeOwned;
 
 pub use error::StateError;
 pub use mem::MemStore;
-pub use sled_store::{DEFAULT_OPEN_WAIT, LAYOUT_KEY, LAYOUT_VERSION, SledStore};
+pub use sled_import::SLED_MIGRATION_KEY;
+pub use sqlite::{DEFAULT_OPEN_WAIT, LAYOUT_KEY, LAYOUT_VERSION, SqliteStore};
 
 use error::display_key;
 
@@ -37,6 +39,8 @@ pub trait Txn {
     fn delete(&mut self, key: &[u8]) -> Result<(), StateError>;
     /// All pairs whose key starts with `prefix`, ordered by key.
     fn scan_prefix(&mut self, prefix: &[u8]) -> Result<Entries, StateError>;
+    /// At most `limit` pairs whose key starts with `prefix`, in descending key order.
+    fn scan_prefix_rev(&mut self, prefix: &[u8], limit: usize) -> Result<Entries, StateError>;
 }
 
 /// A transactional, ordered key/value store.
@@ -45,8 +49,9 @@ pub trait Txn {
 pub trait StateStore: Send + Sync {
     /// Runs `f` exactly once, atomically: all its writes become visible together when it returns
     /// `Ok`, none when it returns `Err` (the error is passed through). Transactions and
-    /// [`compare_and_swap`](StateStore::compare_and_swap) calls on one store are serialized.
-    /// The writes are flushed to disk before this returns `Ok`.
+    /// [`compare_and_swap`](StateStore::compare_and_swap) calls are serialized, within a
+    /// process and across the processes sharing a state directory. The writes are durable on
+    /// disk before this returns `Ok`.
     fn run_transaction(
         &self,
         f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), StateError>,
@@ -63,7 +68,7 @@ pub trait StateStore: Send + Sync {
     fn scan_prefix_rev(&self, prefix: &[u8], limit: usize) -> Result<Entries, StateError>;
 
     /// Sets `key` to `new` (`None` deletes it) only if its value is `old` (`None`: absent).
-    /// `Ok(Err(current))` when the value was something else. Flushed before returning.
+    /// `Ok(Err(current))` when the value was something else. Durable before returning.
     fn compare_and_swap(
         &self,
         key: &[u8],
@@ -170,6 +175,16 @@ pub fn txn_scan_json<T: DeserializeOwned>(
     decode_all(txn.scan_prefix(prefix)?)
 }
 
+/// At most `limit` JSON values whose key starts with `prefix` inside a transaction, in
+/// descending key order.
+pub fn txn_scan_json_rev<T: DeserializeOwned>(
+    txn: &mut dyn Txn,
+    prefix: &[u8],
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, T)>, StateError> {
+    decode_all(txn.scan_prefix_rev(prefix, limit)?)
+}
+
 /// Allocates the next number of the sequence stored under `key`: 1, 2, 3, … Callers put it
 /// into keys zero-padded (`format!("{seq:020}")`) so that keys sort in allocation order.
 ///
@@ -194,6 +209,18 @@ pub fn next_seq(txn: &mut dyn Txn, key: &[u8]) -> Result<u64, StateError> {
     })?;
     txn.put(key, &next.to_be_bytes())?;
     Ok(next)
+}
+
+/// The smallest key greater than every key starting with `prefix`, if one exists.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
 }
 
 fn encode<T: Serialize + ?Sized>(key: &[u8], value: &T) -> Result<Vec<u8>, StateError> {

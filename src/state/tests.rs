@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 
-/// Runs `check` against a fresh [`MemStore`] and a fresh [`SledStore`] in a temp dir.
+/// Runs `check` against a fresh [`MemStore`] and a fresh [`SqliteStore`] in a temp dir.
 fn each_store(check: impl Fn(&dyn StateStore)) {
     check(&MemStore::new());
     let dir = tempfile::tempdir().unwrap();
-    let sled = SledStore::open(&dir.path().join("state"), Duration::from_secs(5)).unwrap();
-    check(&sled);
+    let sqlite = SqliteStore::open(&dir.path().join("state"), Duration::from_secs(30)).unwrap();
+    check(&sqlite);
 }
 
 fn keys(entries: &Entries) -> Vec<&[u8]> {
@@ -101,6 +101,11 @@ fn reads_inside_a_transaction_see_its_own_writes() {
                 assert_eq!(txn.get(b"p/3")?, None);
                 let seen = txn.scan_prefix(b"p/")?;
                 assert_eq!(keys(&seen), [b"p/1".as_slice(), b"p/2"]);
+                let newest = txn.scan_prefix_rev(b"p/", 1)?;
+                assert_eq!(keys(&newest), [b"p/2".as_slice()]);
+                txn.put(b"p/0", b"zero")?;
+                let all = txn.scan_prefix_rev(b"p/", 10)?;
+                assert_eq!(keys(&all), [b"p/2".as_slice(), b"p/1", b"p/0"]);
                 Ok(())
             })
             .unwrap();

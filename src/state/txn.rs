@@ -66,4 +66,11 @@ impl Txn for BufferedTxn<'_> {
         }
         Ok(merged.into_iter().collect())
     }
+
+    fn scan_prefix_rev(&mut self, prefix: &[u8], limit: usize) -> Result<Entries, StateError> {
+        let mut all = self.scan_prefix(prefix)?;
+        all.reverse();
+        all.truncate(limit);
+        Ok(all)
+    }
 }

@@ -144,9 +144,9 @@ fn audit_verify_names_the_first_changed_entry() {
     repo.promote(MON_0900, "carol", &rev, "dev").expect_code(0);
     repo.ferry(&["audit", "verify"]).expect_code(0);
     {
-        use ferry::state::{DEFAULT_OPEN_WAIT, SledStore, StateStore, StateStoreExt};
+        use ferry::state::{DEFAULT_OPEN_WAIT, SqliteStore, StateStore, StateStoreExt};
         let store =
-            SledStore::open(&repo.path().join(".ferry"), DEFAULT_OPEN_WAIT).expect("open state");
+            SqliteStore::open(&repo.path().join(".ferry"), DEFAULT_OPEN_WAIT).expect("open state");
         let key = format!("v1/audit/{:020}", 2).into_bytes();
         let entry = store.get(&key).expect("read").expect("entry 2");
         let changed = String::from_utf8(entry)

@@ -5,6 +5,7 @@ mod demo;
 mod durability;
 mod login;
 mod metrics;
+mod migration;
 mod notifications;
 mod pause;
 mod policies;
