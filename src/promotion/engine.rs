@@ -473,6 +473,10 @@ impl Engine {
         }
         let actor = self.actor.clone();
         let promotion = self.commit(|txn, events| {
+            // Another process may have requested the same promotion since the read above.
+            if let Some(existing) = active_request(txn, &stage.name, &revision.id, rollback)? {
+                return Ok(existing);
+            }
             let seq = next_seq(txn, keys::PROMOTION_SEQ)?;
             let id = format!("p-{seq:06}");
             if let Some((lock, active)) = lock::holding(txn, &stage.name)? {
@@ -523,6 +527,25 @@ impl Engine {
             Ok(current)
         })
     }
+}
+
+/// The newest promotion of `revision` to `stage` that has not ended, read inside `txn`.
+fn active_request(
+    txn: &mut dyn crate::state::Txn,
+    stage: &str,
+    revision: &str,
+    rollback: bool,
+) -> Result<Option<Promotion>, PromotionError> {
+    let prefix = keys::stage_promotion_prefix(stage);
+    for (_, id) in crate::state::txn_scan_json_rev::<String>(txn, &prefix, 20)? {
+        let Some(p) = crate::state::txn_get_json::<Promotion>(txn, &keys::promotion(&id))? else {
+            continue;
+        };
+        if !p.state.is_terminal() && p.revision == revision && p.rollback == rollback {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
 }
 
 /// Aborts blocked promotions of `stage`: a newer request supersedes them.
