@@ -12,6 +12,9 @@ use super::{
 };
 use crate::pipeline::GateSpec;
 
+/// How long the first observation of a gate may take when its timeout is shorter.
+const FIRST_OBSERVATION_WAIT: Duration = Duration::from_secs(30);
+
 /// What one observation found.
 #[derive(Debug)]
 pub(crate) enum Outcome {
@@ -81,15 +84,27 @@ impl<'a> Run<'a> {
     }
 
     /// Observes with `probe` at the gate's interval until it passes, fails or times out.
+    ///
+    /// The first observation always finishes (within [`FIRST_OBSERVATION_WAIT`]), even past
+    /// the timeout, so that a gate that times out says what it saw rather than that the
+    /// machine was slow to start looking. A later observation that the timeout interrupts
+    /// is not one: the gate ends with what it saw before.
     pub(crate) async fn poll<P: Probe>(mut self, probe: &mut P) -> GateResult {
         self.wait_for_applied_at().await;
         loop {
-            if Instant::now() >= self.deadline {
+            let first = self.attempt == 0;
+            if !first && Instant::now() >= self.deadline {
                 return self.timed_out();
             }
-            let outcome = match tokio::time::timeout_at(self.deadline, probe.observe()).await {
+            let until = if first {
+                self.deadline.max(Instant::now() + FIRST_OBSERVATION_WAIT)
+            } else {
+                self.deadline
+            };
+            let outcome = match tokio::time::timeout_at(until, probe.observe()).await {
                 Ok(outcome) => outcome,
-                Err(_) => Outcome::Error(GateError::NoAnswer),
+                Err(_) if first => Outcome::Error(GateError::NoAnswer),
+                Err(_) => return self.timed_out(),
             };
             match outcome {
                 Outcome::Pass(detail) => {

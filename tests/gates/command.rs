@@ -65,12 +65,13 @@ async fn a_non_zero_exit_fails_with_the_last_lines_of_stderr() {
 async fn a_command_still_running_at_the_timeout_is_killed() {
     let (_repo, ctx) =
         repo_with_script("echo 'waiting for the checkout service' >&2; exec sleep 30");
-    let spec = timing_out_after(300, gate("e2e", command(&["./scripts/check.sh"])));
+    // Long enough for a loaded machine to start the script and let it print its line.
+    let spec = timing_out_after(5_000, gate("e2e", command(&["./scripts/check.sh"])));
     let result = run_gate(&spec, &ctx, &Recorder::default()).await;
     assert_eq!(result.status, GateStatus::Failed);
     assert_eq!(
         result.reason,
-        "./scripts/check.sh was killed at the gate's timeout of 300ms: waiting for the checkout service"
+        "./scripts/check.sh was killed at the gate's timeout of 5s: waiting for the checkout service"
     );
 }
 
