@@ -1,6 +1,7 @@
 //! Crash safety, concurrent promotions and the audit chain.
 
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use super::promote::MON_0900;
 use crate::support::TestRepo;
@@ -55,15 +56,40 @@ fn a_promotion_killed_at_any_step_completes_exactly_once() {
     }
 }
 
-#[test]
-fn two_processes_promoting_one_stage_do_not_both_proceed() {
-    let repo = TestRepo::example();
+/// The example with a dev gate that waits until the file `release-gate` appears in the
+/// repository root, then passes as before.
+fn with_a_held_dev_gate(repo: &TestRepo) {
     repo.edit(
         "policies/dev.yaml",
         "run: [\"sh\", \"-c\", \"grep",
-        "run: [\"sh\", \"-c\", \"sleep 3; grep",
+        "run: [\"sh\", \"-c\", \"while [ ! -f release-gate ]; do sleep 0.05; done; grep",
     );
-    repo.commit("A slow dev gate");
+    repo.commit("A dev gate that waits for the test");
+}
+
+/// Lets the gates of [`with_a_held_dev_gate`] pass.
+fn release_gate(repo: &TestRepo) {
+    std::fs::write(repo.path().join("release-gate"), "").expect("write release-gate");
+}
+
+/// Waits (up to a minute) until one of `children` exits; returns its index.
+fn first_to_exit(children: &mut [std::process::Child]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        for (i, child) in children.iter_mut().enumerate() {
+            if child.try_wait().expect("try_wait").is_some() {
+                return i;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no process exited within a minute");
+}
+
+#[test]
+fn two_processes_promoting_one_stage_do_not_both_proceed() {
+    let repo = TestRepo::example();
+    with_a_held_dev_gate(&repo);
     let first = repo.release("1.0.0");
     let second = repo.release("2.0.0");
     let spawn = |rev: &str| {
@@ -74,25 +100,30 @@ fn two_processes_promoting_one_stage_do_not_both_proceed() {
             .spawn()
             .expect("spawn")
     };
-    let (a, b) = (spawn(&first), spawn(&second));
-    let (a, b) = (
-        a.wait_with_output().expect("wait"),
-        b.wait_with_output().expect("wait"),
-    );
-    let mut codes = [a.status.code(), b.status.code()];
-    codes.sort();
+    let mut children = vec![spawn(&first), spawn(&second)];
+    // Whichever takes the stage holds it in its gate: the other is told the stage is busy.
+    let exited = first_to_exit(&mut children);
+    let loser = children.remove(exited);
+    let winner = children.pop().expect("the other process");
+    let loser = loser.wait_with_output().expect("wait");
     assert_eq!(
-        codes,
-        [Some(0), Some(3)],
-        "one proceeds, one is told the stage is busy:\n{}\n{}",
-        String::from_utf8_lossy(&a.stderr),
-        String::from_utf8_lossy(&b.stderr)
+        loser.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&loser.stderr)
     );
-    let loser = if a.status.code() == Some(3) { &a } else { &b };
     assert!(
         String::from_utf8_lossy(&loser.stderr).contains("busy"),
         "{}",
         String::from_utf8_lossy(&loser.stderr)
+    );
+    release_gate(&repo);
+    let winner = winner.wait_with_output().expect("wait");
+    assert_eq!(
+        winner.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&winner.stderr)
     );
     assert_eq!(repo.log("env/dev").len(), 1, "exactly one commit");
     repo.ferry(&["status"]).expect_code(0);
@@ -102,39 +133,34 @@ fn two_processes_promoting_one_stage_do_not_both_proceed() {
 #[test]
 fn a_busy_stage_names_who_holds_it() {
     let repo = TestRepo::example();
-    repo.edit(
-        "policies/dev.yaml",
-        "run: [\"sh\", \"-c\", \"grep",
-        "run: [\"sh\", \"-c\", \"sleep 3; grep",
-    );
-    repo.commit("A slow dev gate");
+    with_a_held_dev_gate(&repo);
     let first = repo.release("1.0.0");
     let second = repo.release("2.0.0");
-    let mut slow = repo
+    let mut held = repo
         .command(&["promote", &first, "--to", "dev", "--wait"])
         .env("FERRY_USER", "carol")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let mut run = None;
-    for _ in 0..100 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let status = repo.ferry(&["status", "-o", "json"]).json();
-        if status["stages"][0]["state"] == "verifying" {
-            run = Some(repo.ferry(&["promote", &second, "--to", "dev"]));
-            break;
-        }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while repo.ferry(&["status", "-o", "json"]).json()["stages"][0]["state"] != "verifying" {
+        assert!(
+            Instant::now() < deadline,
+            "the first promotion reached verifying within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let run = run
-        .expect("the first promotion reached verifying")
+    let run = repo
+        .ferry(&["promote", &second, "--to", "dev"])
         .expect_code(3);
     assert!(
         run.stderr.contains("busy") && run.stderr.contains("carol") && run.stderr.contains("since"),
         "{}",
         run.stderr
     );
-    assert!(slow.wait().expect("wait").success());
+    release_gate(&repo);
+    assert!(held.wait().expect("wait").success());
 }
 
 #[test]
