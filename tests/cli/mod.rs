@@ -4,6 +4,7 @@ mod active;
 mod apply;
 mod demo;
 mod durability;
+mod kill;
 mod load_rule;
 mod login;
 mod metrics;
