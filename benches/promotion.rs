@@ -2,7 +2,9 @@
 //! passing gates on a local repository, and `status` over a state of many promotions.
 //!
 //! Run with `cargo bench --bench promotion`. `FERRY_BENCH_PROMOTIONS` sets how many promotions
-//! the status benchmark records first (default 10000).
+//! the status benchmark records first (default 10000); `FERRY_BENCH_DIR` where its repository
+//! is made (default: the system's temporary directory; a tmpfs makes recording them quicker,
+//! it does not change what `status` reads).
 
 use std::path::Path;
 use std::process::Command;
@@ -20,7 +22,12 @@ const POLICY: &str = "apiVersion: ferry/v1\nkind: Policy\nmetadata: {name: fast}
 
 /// A config repository with `stages` (a chain) under a temporary directory.
 fn repository(stages: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
+    repository_in(&std::env::temp_dir(), stages)
+}
+
+/// A config repository with `stages` (a chain) in a new directory under `parent`.
+fn repository_in(parent: &Path, stages: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir_in(parent).expect("temp dir");
     let root = dir.path();
     let mut pipeline = String::from(
         "apiVersion: ferry/v1\nkind: Pipeline\nmetadata: {name: bench}\nspec:\n  images: [acme/web]\n  stages:\n",
@@ -64,6 +71,8 @@ fn repository(stages: &[&str]) -> tempfile::TempDir {
         let status = Command::new("git")
             .args(args)
             .current_dir(root)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
             .status()
             .expect("git");
         assert!(status.success());
@@ -119,6 +128,71 @@ fn promote_dev_qa_prod(bencher: divan::Bencher) {
         });
 }
 
+/// Runs `ferry ARGS` in `repo` as a whole process and checks that it succeeded.
+fn ferry(repo: &Path, args: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .env("FERRY_USER", "bench")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("run ferry");
+    assert!(
+        output.status.success(),
+        "ferry {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// One revision through three stages as three whole `ferry promote REV --to STAGE --wait`
+/// processes (start-up, state store, render, commit, gate, verification, audit); divide by
+/// three for the time per stage.
+#[divan::bench(sample_count = 20)]
+fn promote_whole_process_dev_qa_prod(bencher: divan::Bencher) {
+    let repo = repository(&["dev", "qa", "prod"]);
+    let engine = engine(repo.path());
+    let mut tag = 0u64;
+    bencher
+        .with_inputs(|| {
+            tag += 1;
+            engine
+                .create_release(&[format!("acme/web=1.1.{tag}")], None, None)
+                .expect("release")
+                .0
+                .id
+        })
+        .bench_local_values(|revision| {
+            for stage in ["dev", "qa", "prod"] {
+                ferry(
+                    repo.path(),
+                    &["promote", &revision, "--to", stage, "--wait"],
+                );
+            }
+        });
+}
+
+/// `ferry history --limit 1`, a whole process: start-up plus one opening of the store.
+#[divan::bench(sample_count = 50)]
+fn history_whole_process(bencher: divan::Bencher) {
+    let repo = repository(&["dev", "qa", "prod"]);
+    let engine = engine(repo.path());
+    let revision = engine
+        .create_release(&["acme/web=1.2.0".to_string()], None, None)
+        .expect("release")
+        .0
+        .id;
+    promote(&engine, &revision, "dev");
+    bencher.bench_local(|| ferry(repo.path(), &["history", "--limit", "1"]));
+}
+
+/// `ferry --version`, a whole process: start-up alone, to compare the others with.
+#[divan::bench(sample_count = 50)]
+fn version_whole_process(bencher: divan::Bencher) {
+    bencher.bench_local(|| ferry(Path::new("."), &["--version"]));
+}
+
 /// A repository whose state holds `FERRY_BENCH_PROMOTIONS` promotions (default 10,000),
 /// made once and shared by the status benchmarks.
 fn seeded() -> &'static Path {
@@ -129,7 +203,10 @@ fn seeded() -> &'static Path {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(10_000);
-            let repo = repository(&["dev", "qa", "prod"]);
+            let repo = match std::env::var_os("FERRY_BENCH_DIR") {
+                Some(dir) => repository_in(Path::new(&dir), &["dev", "qa", "prod"]),
+                None => repository(&["dev", "qa", "prod"]),
+            };
             let engine = engine(repo.path());
             let revisions: Vec<String> = (0..2)
                 .map(|i| {
