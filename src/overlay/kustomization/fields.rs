@@ -275,36 +275,40 @@ pub(super) fn replica(f: &Field<'_>, v: &Value) -> Result<Replica, RenderError> 
     Ok(r)
 }
 
+/// The fields of a ConfigMap generator, or of a Secret generator (which adds `type`), inline
+/// or as a builtin plugin's configuration.
+pub(super) fn generator_fields(secret: bool) -> &'static [&'static str] {
+    const CONFIG_MAP: &[&str] = &[
+        "name",
+        "namespace",
+        "behavior",
+        "literals",
+        "files",
+        "envs",
+        "env",
+        "options",
+    ];
+    const SECRET: &[&str] = &[
+        "name",
+        "namespace",
+        "behavior",
+        "literals",
+        "files",
+        "envs",
+        "env",
+        "options",
+        "type",
+    ];
+    if secret { SECRET } else { CONFIG_MAP }
+}
+
 pub(super) fn generator(
     f: &Field<'_>,
     v: &Value,
     secret: bool,
 ) -> Result<GeneratorArgs, RenderError> {
     let mut g = GeneratorArgs::default();
-    let known: &[&str] = if secret {
-        &[
-            "name",
-            "namespace",
-            "behavior",
-            "literals",
-            "files",
-            "envs",
-            "env",
-            "options",
-            "type",
-        ]
-    } else {
-        &[
-            "name",
-            "namespace",
-            "behavior",
-            "literals",
-            "files",
-            "envs",
-            "env",
-            "options",
-        ]
-    };
+    let known = generator_fields(secret);
     let mut env = String::new();
     for (key, value) in fields(f, v, known)? {
         let sub = f.nested(format_args!(".{}", key));

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::fields::{
-    Field, Warnings, boolean, field_spec, generator, image, list, object, patch, replica, selector,
-    string, string_map, strings,
+    Field, Warnings, boolean, field_spec, generator, generator_fields, image, list, object, patch,
+    replica, selector, string, string_map, strings,
 };
 use super::replacements::{self, ReplacementEntry};
 use super::{GeneratorArgs, ImageSpec, PatchSpec, Replica, Selector};
@@ -255,20 +255,7 @@ fn generator_config(
     kind: &str,
 ) -> Result<PluginConfig, RenderError> {
     let secret = kind == "SecretGenerator";
-    let mut keys = vec![
-        "name",
-        "namespace",
-        "behavior",
-        "literals",
-        "files",
-        "envs",
-        "env",
-        "options",
-    ];
-    if secret {
-        keys.push("type");
-    }
-    let mut args = generator(f, &only(map, &keys), secret)?;
+    let mut args = generator(f, &only(map, generator_fields(secret)), secret)?;
     if args.name.is_empty() {
         args.name = metadata_text(map, "name");
     }
