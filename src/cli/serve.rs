@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// How long running steps get to reach their next persisted state on SIGTERM/SIGINT
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_span)]
     pub grace: Duration,
+    /// Also serve /metrics on this address, without a token (bind it where only Prometheus
+    /// reaches it); /metrics on --listen always needs a viewer token
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn parse_span(text: &str) -> Result<Duration, String> {
@@ -60,9 +64,15 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), CliError> {
         engine_options: ctx.service_engine_options(),
         webhook_secret,
         period: HEARTBEAT,
+        metrics_listen: args.metrics_listen,
     };
-    crate::server::serve(options, |url| eprintln!("ferry serve: listening on {url}"))
-        .map_err(serve_error)
+    crate::server::serve(options, |at| {
+        eprintln!("ferry serve: listening on {}", at.url);
+        if let Some(metrics) = &at.metrics_url {
+            eprintln!("ferry serve: metrics on {metrics}");
+        }
+    })
+    .map_err(serve_error)
 }
 
 fn serve_error(err: crate::server::ServerError) -> CliError {

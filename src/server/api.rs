@@ -15,7 +15,7 @@ use super::app::AppState;
 use super::body::{MAX_BODY, Query};
 use super::caller::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::{events, health, hooks, openapi, writes};
+use super::{events, health, hooks, metrics, openapi, writes};
 use crate::access::Action;
 use crate::pipeline::Config;
 use crate::promotion::Engine;
@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
         .route("/api/v1/status", get(status))
         .route("/api/v1/stages/{stage}/history", get(history))
         .route(

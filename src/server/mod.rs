@@ -1,6 +1,6 @@
 //! The service, `ferry serve`: the event-driven reconcile loop, the HTTP API with its
-//! authentication, server-sent events, push webhooks, TLS and graceful shutdown. axum,
-//! axum-server, tower-http and utoipa are used only here.
+//! authentication, server-sent events, push webhooks, `/metrics`, TLS and graceful shutdown.
+//! axum, axum-server, tower-http, utoipa and prometheus-client are used only here.
 //!
 //! One [`AppState`](app::AppState) is shared by every handler and background task; engine
 //! work runs on blocking threads; the reconcile loop and the fetch loop stop with the
@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod health;
 mod hooks;
+mod metrics;
 mod openapi;
 mod reconcile;
 mod signature;
@@ -52,6 +53,17 @@ pub struct ServeOptions {
     pub webhook_secret: Option<Vec<u8>>,
     /// The longest the reconcile loop sleeps between heartbeats.
     pub period: Duration,
+    /// A second listener serving only `/metrics`, without authentication.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Where a started service listens.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// The API and the web UI.
+    pub url: String,
+    /// `/metrics` without authentication, with `--metrics-listen`.
+    pub metrics_url: Option<String>,
 }
 
 /// Reads a webhook secret file: its content without the trailing newline.
@@ -69,9 +81,9 @@ pub fn read_webhook_secret(path: &std::path::Path) -> Result<Vec<u8>, ServerErro
     Ok(trimmed)
 }
 
-/// Runs the service until SIGTERM or SIGINT; `listening` is told the URL once it accepts
+/// Runs the service until SIGTERM or SIGINT; `listening` is told where once it accepts
 /// connections.
-pub fn serve(options: ServeOptions, listening: impl FnOnce(&str)) -> Result<(), ServerError> {
+pub fn serve(options: ServeOptions, listening: impl FnOnce(&Listening)) -> Result<(), ServerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,27 +94,36 @@ pub fn serve(options: ServeOptions, listening: impl FnOnce(&str)) -> Result<(), 
     outcome
 }
 
-async fn run(options: ServeOptions, listening: impl FnOnce(&str)) -> Result<(), ServerError> {
-    let listener =
-        std::net::TcpListener::bind(options.listen).map_err(|source| ServerError::Listen {
-            addr: options.listen.to_string(),
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Listen {
-            addr: options.listen.to_string(),
-            source,
-        })?;
+async fn run(options: ServeOptions, listening: impl FnOnce(&Listening)) -> Result<(), ServerError> {
     let scheme = if options.tls.is_some() {
         "https"
     } else {
         "http"
     };
+    let (listener, addr) = bind(options.listen)?;
     let url = format!("{scheme}://{addr}");
+    let metrics = options.metrics_listen.map(bind).transpose()?;
+    let metrics_url = metrics
+        .as_ref()
+        .map(|(_, addr)| format!("{scheme}://{addr}/metrics"));
+    let tls = match &options.tls {
+        None => None,
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|source| ServerError::Tls {
+                    cert: cert.display().to_string(),
+                    key: key.display().to_string(),
+                    source,
+                })?,
+        ),
+    };
     let signals = Signals::install()?;
     let state = open_state(&options, &url)?;
-    let handle = axum_server::Handle::<SocketAddr>::new();
+    let handles = [
+        axum_server::Handle::<SocketAddr>::new(),
+        axum_server::Handle::<SocketAddr>::new(),
+    ];
     let workers = TaskTracker::new();
     let background = [
         tokio::spawn(reconcile::run(Arc::clone(&state), workers.clone())),
@@ -110,31 +131,30 @@ async fn run(options: ServeOptions, listening: impl FnOnce(&str)) -> Result<(), 
         tokio::spawn(stop_on_signal(
             signals,
             Arc::clone(&state),
-            handle.clone(),
+            handles.clone(),
             options.grace,
         )),
     ];
-    let app = api::router(Arc::clone(&state)).into_make_service();
-    state.ready.store(true, Ordering::SeqCst);
-    listening(&url);
-    let served = match &options.tls {
-        None => {
-            let server = axum_server::from_tcp(listener).map_err(ServerError::Serve)?;
-            server.handle(handle).serve(app).await
-        }
-        Some((cert, key)) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .map_err(|source| ServerError::Tls {
-                    cert: cert.display().to_string(),
-                    key: key.display().to_string(),
-                    source,
-                })?;
-            let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)
-                .map_err(ServerError::Serve)?;
-            server.handle(handle).serve(app).await
+    let [main_handle, metrics_handle] = handles;
+    let api = async {
+        let router = api::router(Arc::clone(&state));
+        let served = serve_on(listener, tls.clone(), main_handle, router).await;
+        // Whatever ended the main listener ends the metrics listener too.
+        metrics_handle.graceful_shutdown(Some(options.grace));
+        served
+    };
+    let scrape = async {
+        match metrics {
+            Some((listener, _)) => {
+                let router = metrics::router(Arc::clone(&state));
+                serve_on(listener, tls.clone(), metrics_handle.clone(), router).await
+            }
+            None => Ok(()),
         }
     };
+    state.ready.store(true, Ordering::SeqCst);
+    listening(&Listening { url, metrics_url });
+    let (served, scraped) = tokio::join!(api, scrape);
     state.cancel.cancel();
     workers.close();
     if !state.drain.settle(options.grace).await {
@@ -146,7 +166,37 @@ async fn run(options: ServeOptions, listening: impl FnOnce(&str)) -> Result<(), 
         task.abort();
     }
     release_state(&state);
-    served.map_err(ServerError::Serve)
+    served.and(scraped).map_err(ServerError::Serve)
+}
+
+fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
+    let listen_error = |source| ServerError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(addr).map_err(listen_error)?;
+    let local = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, local))
+}
+
+/// Serves `router` on `listener` (over TLS with `tls`) until `handle` shuts it down.
+async fn serve_on(
+    listener: std::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    handle: axum_server::Handle<SocketAddr>,
+    router: axum::Router,
+) -> std::io::Result<()> {
+    let app = router.into_make_service();
+    match tls {
+        None => {
+            let server = axum_server::from_tcp(listener)?;
+            server.handle(handle).serve(app).await
+        }
+        Some(config) => {
+            let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)?;
+            server.handle(handle).serve(app).await
+        }
+    }
 }
 
 /// Opens the state, loads the pipeline and records that this process holds the state.
@@ -219,7 +269,7 @@ impl Signals {
 async fn stop_on_signal(
     mut signals: Signals,
     state: Arc<AppState>,
-    handle: axum_server::Handle<SocketAddr>,
+    handles: [axum_server::Handle<SocketAddr>; 2],
     grace: Duration,
 ) {
     tokio::select! {
@@ -228,5 +278,7 @@ async fn stop_on_signal(
     }
     tracing::info!("shutting down");
     state.cancel.cancel();
-    handle.graceful_shutdown(Some(grace));
+    for handle in handles {
+        handle.graceful_shutdown(Some(grace));
+    }
 }

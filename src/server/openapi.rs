@@ -10,13 +10,13 @@ use utoipa::{Modify, OpenApi};
 use super::app::AppState;
 use super::caller::Caller;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
-use super::{api, events, health, hooks, writes};
+use super::{api, events, health, hooks, metrics, writes};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "ferry", description = "The HTTP API of `ferry serve`: every read and write the CLI has. Every route but /healthz, /readyz and the webhook takes `Authorization: Bearer TOKEN`."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, metrics::scrape,
         api::status, api::history, api::releases, api::release, api::plan, api::promotion,
         api::audit, api::audit_verify,
         writes::create_release, writes::promote, writes::approve, writes::reject,

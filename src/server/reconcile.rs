@@ -3,10 +3,13 @@
 //! due time arrives, and hands each stage with work to a worker of its own — one promotion
 //! per stage, stages in parallel. It never polls on a fixed interval for promotions: between
 //! events it sleeps until the next due instant, waking at least every period only to beat.
+//! A pass that scanned the pipeline without an error is recorded in the state, for
+//! `ferry_reconcile_last_success_timestamp_seconds`.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio_util::task::TaskTracker;
@@ -14,13 +17,21 @@ use tokio_util::task::TaskTracker;
 use super::app::{AppState, ServerEvent, loop_actor};
 use super::error::ApiError;
 use crate::promotion::ActionResult;
+use crate::promotion::metrics::record_reconcile_success;
+
+/// How often at most a successful pass is written to the state (for
+/// `ferry_reconcile_last_success_timestamp_seconds`): the loop may go round many times a
+/// second under load.
+const RECORD_SUCCESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs until the service shuts down.
 pub async fn run(state: Arc<AppState>, workers: TaskTracker) {
     let inflight: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let mut recorded: Option<Instant> = None;
     loop {
         state.beat();
         let busy: BTreeSet<String> = inflight.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let record = recorded.is_none_or(|at| at.elapsed() >= RECORD_SUCCESS_EVERY);
         let scan = state
             .blocking(move |s| {
                 let engine = s.engine(loop_actor())?;
@@ -31,11 +42,18 @@ pub async fn run(state: Arc<AppState>, workers: TaskTracker) {
                     .map(|stage| stage.name.clone())
                     .filter(|name| !busy.contains(name))
                     .collect();
-                Ok((stages, engine.next_due(&config)?))
+                let next_due = engine.next_due(&config)?;
+                if record {
+                    record_reconcile_success(&engine.store()?, engine.now())?;
+                }
+                Ok((stages, next_due))
             })
             .await;
         let next_due = match scan {
             Ok((stages, next_due)) => {
+                if record {
+                    recorded = Some(Instant::now());
+                }
                 for stage in stages {
                     start_worker(&state, &workers, &inflight, stage);
                 }

@@ -2,6 +2,7 @@
 
 mod api;
 mod lifecycle;
+mod metrics;
 mod security;
 
 use serde_json::{Value, json};

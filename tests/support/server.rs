@@ -35,7 +35,12 @@ pub struct Served {
 impl Served {
     /// Starts `ferry serve --listen 127.0.0.1:0 ARGS` in `repo` and waits until it listens.
     pub fn start(repo: &TestRepo, args: &[&str], env: &[(&str, &str)]) -> Served {
-        let mut command = repo.command(&["serve", "--listen", "127.0.0.1:0"]);
+        Served::start_on(repo, "127.0.0.1:0", args, env)
+    }
+
+    /// Starts `ferry serve --listen LISTEN ARGS` in `repo` and waits until it listens.
+    pub fn start_on(repo: &TestRepo, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Served {
+        let mut command = repo.command(&["serve", "--listen", listen]);
         command.args(args).env("FERRY_LOG", "info");
         for (key, value) in env {
             command.env(key, value);
@@ -150,6 +155,13 @@ impl Reply {
     }
 }
 
+/// A port on 127.0.0.1 that was free a moment ago, for a server that must keep its address
+/// across a restart.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    listener.local_addr().expect("local address").port()
+}
+
 /// A blocking HTTP client of the API.
 pub struct Api {
     runtime: tokio::runtime::Runtime,
@@ -179,6 +191,18 @@ impl Api {
     /// `GET path` with the bearer `token`, if any.
     pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
         self.send(self.client.get(self.url(path)), token)
+    }
+
+    /// `GET path` without a token; `None` when nothing answers (yet).
+    pub fn try_get(&self, path: &str) -> Option<Reply> {
+        let request = self.client.get(self.url(path));
+        self.runtime.block_on(async {
+            let response = request.send().await.ok()?;
+            let status = response.status().as_u16();
+            let text = response.text().await.ok()?;
+            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+            Some(Reply { status, body, text })
+        })
     }
 
     /// `POST path` with a JSON body.
