@@ -5,3 +5,4 @@ pub mod gates;
 mod render;
 mod server;
 mod support;
+mod ui;

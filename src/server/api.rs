@@ -50,6 +50,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/events", get(events::stream))
         .route("/api/v1/hooks/git", post(hooks::git))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .merge(super::ui::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -174,6 +174,8 @@ pub struct AppState {
     pub webhook_secret: Option<Vec<u8>>,
     /// Turns bearer tokens into identities.
     pub authenticator: Authenticator,
+    /// The web UI's signed-in browsers.
+    pub sessions: super::ui::session::Sessions,
     config: Mutex<Option<(String, Arc<Config>)>>,
 }
 
@@ -195,6 +197,8 @@ pub struct AppSettings {
     pub fetch_interval: Duration,
     pub period: Duration,
     pub webhook_secret: Option<Vec<u8>>,
+    /// Whether the service speaks HTTPS (session cookies are then `Secure`).
+    pub tls: bool,
     /// The pipeline and policies at start.
     pub config: Config,
 }
@@ -246,6 +250,7 @@ impl AppState {
                 drain: Drain::default(),
                 webhook_secret: settings.webhook_secret,
                 authenticator,
+                sessions: super::ui::session::Sessions::new(settings.tls),
                 config: Mutex::new(None),
             }
         })

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -50,25 +51,9 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<Arc<AppState>> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Caller, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthenticated("this request needs `Authorization: Bearer TOKEN`")
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the Authorization header must be `Bearer TOKEN`")
-            })?;
+impl Caller {
+    /// The caller a bearer token authenticates, checked as every API request is.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
         let identity = state
             .authenticator
             .authenticate(token)
@@ -81,5 +66,44 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 }
             })?;
         Ok(Caller(identity))
+    }
+}
+
+/// A web UI session's token, for a request without `Authorization` that only reads (`GET`,
+/// `HEAD`): so a browser's `EventSource` and pages can read the API. Requests that change
+/// state still need the bearer token (the session's CSRF token guards only the UI's forms).
+fn session_token(parts: &Parts, state: &AppState) -> Option<String> {
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        return None;
+    }
+    let id = super::ui::session_id(parts)?;
+    state.sessions.token(&id, chrono::Utc::now())
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Caller, ApiError> {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return match session_token(parts, state) {
+                Some(token) => Caller::from_token(state, &token).await,
+                None => Err(ApiError::unauthenticated(
+                    "this request needs `Authorization: Bearer TOKEN`",
+                )),
+            };
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header must be `Bearer TOKEN`")
+            })?;
+        Caller::from_token(state, token).await
     }
 }

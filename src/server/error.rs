@@ -154,6 +154,16 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The error code (`forbidden`, `blocked`, …).
+    pub fn code(&self) -> &'static str {
+        self.detail.code
+    }
+
+    /// The message a person reads.
+    pub fn message(&self) -> &str {
+        &self.detail.message
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -19,6 +19,7 @@ mod openapi;
 mod reconcile;
 mod signature;
 mod store;
+mod ui;
 mod writes;
 
 use std::net::SocketAddr;
@@ -236,6 +237,7 @@ fn open_state(options: &ServeOptions, url: &str) -> Result<Arc<AppState>, Server
         fetch_interval: options.fetch_interval,
         period: options.period,
         webhook_secret: options.webhook_secret.clone(),
+        tls: options.tls.is_some(),
         config,
     }))
 }

@@ -121,12 +121,12 @@ pub async fn create_release(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromoteBody {
-    revision: String,
-    stage: String,
+    pub(super) revision: String,
+    pub(super) stage: String,
     /// Promote outside the stage's windows (only `overrideBy` users; needs `reason`).
     #[serde(default)]
-    override_window: bool,
-    reason: Option<String>,
+    pub(super) override_window: bool,
+    pub(super) reason: Option<String>,
 }
 
 /// Starts a promotion; it runs in the service (202). A blocked one is 409 with `blockers`.
@@ -176,11 +176,11 @@ pub async fn promote(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewBody {
-    revision: String,
-    comment: Option<String>,
+    pub(super) revision: String,
+    pub(super) comment: Option<String>,
     /// Take the caller's earlier review back.
     #[serde(default)]
-    withdraw: bool,
+    pub(super) withdraw: bool,
 }
 
 /// Approves a revision for a stage as the caller (the stage policy's `approvals.from`).
@@ -241,7 +241,7 @@ async fn review(
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
     /// A revision the stage verified before (default: the one before the current).
-    to: Option<String>,
+    pub(super) to: Option<String>,
 }
 
 /// Rolls a stage back: a forward promotion of a previously verified revision (202).
@@ -279,10 +279,10 @@ pub async fn rollback(
 pub struct PauseBody {
     /// The stages (default: the whole pipeline).
     #[serde(default)]
-    stages: Vec<String>,
+    pub(super) stages: Vec<String>,
     /// Why (required to pause; shown to everyone waiting, and audited).
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
 }
 
 /// Stops the line: no promotion starts in the stages until resumed (admin).

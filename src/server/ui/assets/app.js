@@ -1,0 +1,91 @@
+// ferry's web UI: live updates and the pipeline filter. Pages work without this script;
+// it only refreshes what they show as the service's events arrive.
+"use strict";
+
+(function () {
+  // Regions marked data-live are replaced by the same regions of a fresh copy of the page,
+  // unless the person is typing in one of them.
+  function busy(region) {
+    if (region.contains(document.activeElement) && document.activeElement !== document.body) {
+      return true;
+    }
+    return Array.prototype.some.call(region.querySelectorAll("textarea, input[type=text]"),
+      function (field) { return field.value !== ""; });
+  }
+
+  var pending = false;
+  var running = false;
+
+  function refresh() {
+    if (running) { pending = true; return; }
+    running = true;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "X-Ferry-Live": "1" } })
+      .then(function (response) {
+        if (response.redirected || !response.ok) { return null; }
+        return response.text();
+      })
+      .then(function (text) {
+        if (text === null) { return; }
+        var fresh = new DOMParser().parseFromString(text, "text/html");
+        document.querySelectorAll("[data-live]").forEach(function (region) {
+          var next = fresh.querySelector('[data-live="' + region.getAttribute("data-live") + '"]');
+          if (next && !busy(region)) {
+            region.replaceWith(document.importNode(next, true));
+          }
+        });
+        applyFilter();
+        document.dispatchEvent(new CustomEvent("ferry:refreshed"));
+      })
+      .catch(function () {})
+      .then(function () {
+        running = false;
+        if (pending) { pending = false; schedule(); }
+      });
+  }
+
+  var timer = null;
+  function schedule() {
+    if (timer !== null) { return; }
+    timer = setTimeout(function () { timer = null; refresh(); }, 150);
+  }
+
+  function listen() {
+    var live = document.getElementById("live");
+    if (!live || !document.querySelector("[data-live]") || !window.EventSource) { return; }
+    var source = new EventSource("/api/v1/events");
+    source.addEventListener("ready", function () { live.setAttribute("data-state", "on"); });
+    source.onerror = function () { live.setAttribute("data-state", "lost"); };
+    source.onmessage = schedule;
+    var kinds = ["promotion.requested", "promotion.checking", "promotion.blocked", "promotion.writing",
+      "promotion.syncing", "promotion.verifying", "promotion.succeeded", "promotion.failed",
+      "promotion.aborted", "release.created", "review.approval", "review.rejection",
+      "review.approval.withdrawn", "review.rejection.withdrawn", "stage.paused", "stage.resumed",
+      "source.moved", "lagged"];
+    kinds.forEach(function (kind) { source.addEventListener(kind, schedule); });
+  }
+
+  // The pipeline filter: hides stages whose name does not contain the text, as it is typed.
+  function applyFilter() {
+    var input = document.getElementById("q");
+    if (!input) { return; }
+    var text = input.value.trim().toLowerCase();
+    document.querySelectorAll("[data-stage]").forEach(function (el) {
+      el.hidden = text !== "" && el.getAttribute("data-stage").indexOf(text) < 0;
+    });
+    document.querySelectorAll("[data-kind=group]").forEach(function (el) {
+      el.hidden = text !== "" && el.getAttribute("data-group").indexOf(text) < 0;
+    });
+    document.querySelectorAll("details.group").forEach(function (group) {
+      var rows = group.querySelectorAll("tr[data-stage]");
+      var shown = Array.prototype.filter.call(rows, function (row) { return !row.hidden; });
+      group.hidden = shown.length === 0;
+      if (text !== "" && shown.length > 0) { group.open = true; }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var input = document.getElementById("q");
+    if (input) { input.addEventListener("input", applyFilter); }
+    listen();
+  });
+})();

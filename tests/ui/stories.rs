@@ -1,0 +1,156 @@
+//! The UI's stories, each in a real browser.
+
+use serde_json::json;
+
+use super::{Forger, Ui, stage};
+
+#[test]
+fn a_viewer_sees_the_pipeline_and_no_approve_button_and_a_forged_approval_is_refused() {
+    let ui = Ui::start();
+    ui.sign_in(&ui.victor);
+    let b = &ui.browser;
+    assert_eq!(b.text("#user"), "victor");
+    assert_eq!(b.count("#graph a.node[data-stage]"), 3);
+    assert_eq!(b.count("#graph path.edge"), 2);
+    b.wait_text(
+        "tr[data-stage=prod] td.why",
+        "needs 2 more approvals from group:release-managers",
+    );
+    assert!(b.text("tr[data-stage=qa]").contains(&ui.revision));
+    ui.shot("pipeline");
+
+    b.click("#graph a.node[data-stage=prod]");
+    b.wait_until("the prod page", || b.path() == "/stages/prod");
+    b.wait_text(
+        "#blockers li",
+        "needs 2 more approvals from group:release-managers — you cannot approve: victor may not review",
+    );
+    assert!(b.text("#diff").contains("acme/helloworld:1.4.2"));
+    assert!(!b.has("#approve"));
+    assert!(!b.has("#reject"));
+    assert!(!b.has("#promote"));
+    assert!(!b.has("#pause"));
+
+    // The same form, posted by hand with the right CSRF token, is refused by the API's check.
+    let csrf = b.script("return document.querySelector('input[name=csrf]').value");
+    let csrf = csrf.as_str().expect("a csrf token");
+    let session = b.cookie("ferry_session").expect("a session cookie");
+    let forger = Forger::new(&ui.served.url, &session);
+    let (status, body) = forger.post(
+        "/stages/prod/approve",
+        &[("csrf", csrf), ("revision", &ui.revision)],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("victor may not review this promotion"),
+        "{body}"
+    );
+    let prod = stage(&ui.api, &ui.victor, "prod");
+    assert_eq!(prod["reviews"], serde_json::Value::Null, "{prod}");
+}
+
+#[test]
+fn a_release_manager_approves_prod_and_the_second_approval_promotes_it_live() {
+    let ui = Ui::start();
+    ui.sign_in(&ui.bob);
+    let b = &ui.browser;
+    b.open("/stages/prod");
+    let diff = b.text("#diff");
+    assert!(
+        diff.contains("+    - image: acme/helloworld:1.4.2")
+            || diff.contains("acme/helloworld:1.4.2"),
+        "{diff}"
+    );
+    b.wait_text(
+        "#blockers li",
+        "needs 2 more approvals from group:release-managers — you can approve",
+    );
+    b.fill("#comment", "diff reviewed, go");
+    b.click("#approve");
+    b.wait_text("#flash", &format!("You approved {} for prod", ui.revision));
+    b.wait_text("#reviews li[data-user=bob]", "bob approved");
+    assert!(
+        b.text("#reviews li[data-user=bob]")
+            .contains("diff reviewed, go")
+    );
+    b.wait_text(
+        "#blockers li",
+        "needs 1 more approval from group:release-managers — you approved it already",
+    );
+    assert_eq!(b.text("#state"), "blocked");
+    ui.shot("stage-prod");
+    b.script("document.getElementById('diff-section').scrollIntoView(); return null;");
+    ui.shot("stage-prod-diff");
+
+    // The page stays as it is; the second approval arrives over the API.
+    b.script("window.ferryStayed = 42; return null;");
+    b.wait_until("the event stream to be open", || {
+        b.has("#live[data-state=on]")
+    });
+    ui.api
+        .post(
+            "/api/v1/stages/prod/approvals",
+            Some(&ui.carol),
+            &json!({"revision": ui.revision}),
+        )
+        .expect(200);
+    b.wait_text("#state", "succeeded");
+    b.wait_text("#verified", "✓ verified");
+    assert_eq!(b.text("#revision"), ui.revision);
+    assert!(b.has("#no-blockers"));
+    assert_eq!(b.script("return window.ferryStayed"), json!(42));
+    ui.shot("stage-prod-promoted");
+}
+
+#[test]
+fn forms_without_the_csrf_token_are_refused_and_signing_out_ends_the_session() {
+    let ui = Ui::start();
+    ui.sign_in(&ui.alice);
+    let b = &ui.browser;
+    let session = b.cookie("ferry_session").expect("a session cookie");
+    let forger = Forger::new(&ui.served.url, &session);
+
+    let (status, body) = forger.post("/stages/prod/pause", &[("reason", "forged")]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF token is missing or wrong"), "{body}");
+    let (status, _) = forger.post(
+        "/stages/prod/pause",
+        &[("csrf", "0000"), ("reason", "forged")],
+    );
+    assert_eq!(status, 403);
+    let paused = ui.api.get("/api/v1/status", Some(&ui.victor)).expect(200);
+    assert_eq!(
+        paused.body["paused"]["stages"],
+        json!({}),
+        "{}",
+        paused.text
+    );
+
+    // The session cookie reads the API (the browser's event stream needs it), but a change
+    // through the API still needs the bearer token.
+    assert_eq!(forger.get("/api/v1/status").0, 200);
+    let (status, _) = forger.post("/api/v1/pause", &[]);
+    assert_eq!(status, 401);
+
+    // The real form pauses, as the admin alice may.
+    b.open("/stages/prod");
+    b.fill("#pause-reason", "incident 42");
+    b.click("#pause");
+    b.wait_text("#flash", "Paused prod");
+    let status = ui.api.get("/api/v1/status", Some(&ui.victor)).expect(200);
+    assert_eq!(
+        status.body["paused"]["stages"]["prod"]["reason"],
+        "incident 42"
+    );
+
+    b.click("#logout");
+    b.wait_until("the login page", || b.path() == "/login");
+    assert_eq!(b.cookie("ferry_session"), None);
+    b.open("/stages/prod");
+    b.wait_until("the login page again", || b.path() == "/login");
+    let (status, location) = forger.get("/");
+    assert_eq!((status, location.as_str()), (303, "/login"));
+    assert_eq!(forger.get("/api/v1/status").0, 401);
+    let (status, _) = forger.post("/stages/prod/resume", &[("reason", "x")]);
+    assert_eq!(status, 403);
+}
