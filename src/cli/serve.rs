@@ -18,7 +18,8 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 /// The service holds the state: local writes against it (promote, approve, reject, rollback,
 /// release create, reconcile) are refused while it runs; send them with `--server URL`.
 /// Every API route but /healthz and /readyz needs `Authorization: Bearer TOKEN`. The push
-/// webhook secret is read at start from the file named by FERRY_WEBHOOK_SECRET_FILE.
+/// webhook secret is read at start from the file named by FERRY_WEBHOOK_SECRET_FILE. It
+/// delivers the notifications of policies/notifications.yaml itself.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the URL is printed on stderr)
@@ -40,6 +41,21 @@ pub struct ServeArgs {
     /// reaches it); /metrics on --listen always needs a viewer token
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// The URL people reach this service at (behind a proxy, or when listening on 0.0.0.0),
+    /// for links in Slack notifications; default: the --listen URL
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+}
+
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| format!("{text} is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') || text.contains(char::is_whitespace) {
+        return Err(format!("{text} has no host"));
+    }
+    Ok(text.to_string())
 }
 
 fn parse_span(text: &str) -> Result<Duration, String> {
@@ -65,6 +81,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), CliError> {
         webhook_secret,
         period: HEARTBEAT,
         metrics_listen: args.metrics_listen,
+        public_url: args.public_url,
     };
     crate::server::serve(options, |at| {
         eprintln!("ferry serve: listening on {}", at.url);

@@ -3,7 +3,7 @@
 //! until a delivery is 24 hours old.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -189,7 +189,7 @@ pub type OpenStore = Arc<dyn Fn() -> Result<Arc<dyn StateStore>, StateError> + S
 /// Sends the outbox's due deliveries, at least once each.
 pub struct Worker {
     open: OpenStore,
-    targets: Targets,
+    targets: RwLock<Targets>,
     options: WorkerOptions,
     client: reqwest::Client,
 }
@@ -208,18 +208,35 @@ impl Worker {
             .map_err(NotifyError::Client)?;
         Ok(Worker {
             open,
-            targets,
+            targets: RwLock::new(targets),
             options,
             client,
         })
     }
 
+    /// Sends from now on to `targets` (the webhooks of a changed `policies/notifications.yaml`).
+    pub fn set_targets(&self, targets: Targets) {
+        *self.targets.write().unwrap_or_else(|p| p.into_inner()) = targets;
+    }
+
     /// Attempts every delivery that is due now, once; returns when the next one falls due.
     pub async fn deliver_due(&self) -> Result<Option<DateTime<Utc>>, NotifyError> {
+        self.deliver_due_until(&CancellationToken::new()).await
+    }
+
+    /// Like [`Worker::deliver_due`], but starts no further attempt once `cancel` fired (a
+    /// delivery not attempted stays pending for the next pass).
+    async fn deliver_due_until(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<Option<DateTime<Utc>>, NotifyError> {
         let now = (self.options.clock)();
         let mut next: Option<DateTime<Utc>> = None;
-        let pending = outbox::pending((self.open)()?.as_ref())?;
+        let pending = self.with_store(|store| outbox::pending(store)).await?;
         for delivery in pending {
+            if cancel.is_cancelled() {
+                break;
+            }
             let due = delivery.next_attempt_at.unwrap_or(delivery.created_at);
             if due > now {
                 next = Some(next.map_or(due, |n| n.min(due)));
@@ -233,9 +250,25 @@ impl Worker {
                 }
             }
             let seq = delivery.seq;
-            (self.open)()?.transaction(|txn| outbox::record(txn, seq, &attempt))?;
+            self.with_store(move |store| {
+                store.transaction(|txn| outbox::record(txn, seq, &attempt))
+            })
+            .await?;
         }
         Ok(next)
+    }
+
+    /// Runs `work` on the store on a blocking thread: opening it may wait for another process.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn StateStore) -> Result<T, StateError> + Send + 'static,
+    ) -> Result<T, NotifyError> {
+        let open = Arc::clone(&self.open);
+        let joined = tokio::task::spawn_blocking(move || work(open()?.as_ref())).await;
+        match joined {
+            Ok(outcome) => Ok(outcome?),
+            Err(err) => Err(NotifyError::Task(err.to_string())),
+        }
     }
 
     async fn attempt(&self, delivery: &Delivery) -> Attempt {
@@ -257,7 +290,12 @@ impl Worker {
     }
 
     async fn send(&self, delivery: &Delivery) -> Result<(), String> {
-        let target = self.targets.get(&delivery.webhook)?;
+        let target = self
+            .targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&delivery.webhook)?
+            .clone();
         let body = body(
             target.format,
             &delivery.payload,
@@ -291,10 +329,14 @@ impl Worker {
     }
 
     /// Delivers until `cancel` fires: at once when `wake` is notified (a change enqueued
-    /// something), else when the next delivery falls due.
-    pub async fn run(self, cancel: CancellationToken, wake: Arc<tokio::sync::Notify>) {
+    /// something), else when the next delivery falls due. Once `cancel` fired no new attempt
+    /// starts; one under way is finished and recorded.
+    pub async fn run(&self, cancel: CancellationToken, wake: Arc<tokio::sync::Notify>) {
         loop {
-            let next = match self.deliver_due().await {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let next = match self.deliver_due_until(&cancel).await {
                 Ok(next) => next,
                 Err(err) => {
                     tracing::error!("failed to read the outbox: {err}");
@@ -474,7 +516,12 @@ mod tests {
         let worker = Worker::new(open, targets, WorkerOptions::default()).expect("worker");
         let cancel = CancellationToken::new();
         let wake = Arc::new(tokio::sync::Notify::new());
-        let running = tokio::spawn(worker.run(cancel.clone(), Arc::clone(&wake)));
+        let wake_for_worker = Arc::clone(&wake);
+        let worker = Arc::new(worker);
+        let runner = Arc::clone(&worker);
+        let stop = cancel.clone();
+        let running =
+            tokio::spawn(async move { runner.run(stop, Arc::clone(&wake_for_worker)).await });
 
         let event =
             super::super::Event::stage_paused(Utc::now(), "dana", Some("prod"), true, "incident");

@@ -30,4 +30,6 @@ pub enum NotifyError {
     State(#[from] StateError),
     #[error("failed to build the HTTP client for webhooks")]
     Client(#[source] reqwest::Error),
+    #[error("the outbox task failed: {0}")]
+    Task(String),
 }

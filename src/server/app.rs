@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use crate::access::Authenticator;
-use crate::pipeline::Config;
+use crate::notify::{Targets, Worker};
+use crate::pipeline::{Config, Notifications};
 use crate::promotion::{Actor, Engine, EngineEvent, EngineOptions};
 
 /// One state change, as the event stream carries it.
@@ -176,7 +177,22 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// The web UI's signed-in browsers.
     pub sessions: super::ui::session::Sessions,
+    /// Delivers the notification outbox.
+    pub notifier: Arc<Worker>,
+    /// Wakes the notification worker: a change may have enqueued deliveries.
+    pub deliveries: Arc<Notify>,
     config: Mutex<Option<(String, Arc<Config>)>>,
+}
+
+/// The webhooks of `notifications`, their URLs and secrets read from this process's
+/// environment and files; a webhook that cannot be resolved is logged (its deliveries fail
+/// with the reason and are retried).
+pub fn notification_targets(notifications: &Notifications) -> Targets {
+    let targets = Targets::resolve(notifications, &|name| std::env::var(name).ok());
+    for (webhook, why) in targets.problems() {
+        tracing::warn!(webhook = %webhook, "notifications: {why}");
+    }
+    targets
 }
 
 /// The name the reconcile loop acts as.
@@ -201,6 +217,8 @@ pub struct AppSettings {
     pub tls: bool,
     /// The pipeline and policies at start.
     pub config: Config,
+    /// The notification worker, sending to the webhooks of `config`.
+    pub notifier: Arc<Worker>,
 }
 
 impl AppState {
@@ -251,6 +269,8 @@ impl AppState {
                 webhook_secret: settings.webhook_secret,
                 authenticator,
                 sessions: super::ui::session::Sessions::new(settings.tls),
+                notifier: settings.notifier,
+                deliveries: Arc::new(Notify::new()),
                 config: Mutex::new(None),
             }
         })
@@ -313,6 +333,8 @@ impl AppState {
         *cache = Some((tip.clone(), Arc::clone(&config)));
         drop(cache);
         self.authenticator.set_policy(config.access.clone());
+        self.notifier
+            .set_targets(notification_targets(&config.notifications));
         if moved {
             self.changed(ServerEvent::new("source.moved").revision(&tip));
         }
@@ -325,6 +347,7 @@ impl AppState {
         // No subscribers is fine: nobody watches the stream right now.
         let _ = self.events.send(event);
         self.wake.notify_one();
+        self.deliveries.notify_one();
     }
 
     /// Records that the reconcile loop went round.

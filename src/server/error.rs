@@ -39,6 +39,10 @@ pub enum ServerError {
     Runtime(#[source] std::io::Error),
     #[error("failed to serve HTTP")]
     Serve(#[source] std::io::Error),
+    #[error("failed to load the pipeline and policies: {0}")]
+    Config(String),
+    #[error("failed to start the notification worker")]
+    Notify(#[source] crate::notify::NotifyError),
     #[error(transparent)]
     Engine(#[from] PromotionError),
 }

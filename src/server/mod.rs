@@ -1,10 +1,11 @@
 //! The service, `ferry serve`: the event-driven reconcile loop, the HTTP API with its
-//! authentication, server-sent events, push webhooks, `/metrics`, TLS and graceful shutdown.
-//! axum, axum-server, tower-http, utoipa and prometheus-client are used only here.
+//! authentication, server-sent events, push webhooks, `/metrics`, the notification worker,
+//! TLS and graceful shutdown. axum, axum-server, tower-http, utoipa and prometheus-client are
+//! used only here.
 //!
 //! One [`AppState`](app::AppState) is shared by every handler and background task; engine
-//! work runs on blocking threads; the reconcile loop and the fetch loop stop with the
-//! shutdown token.
+//! work runs on blocking threads; the reconcile loop, the fetch loop and the notification
+//! worker stop with the shutdown token.
 
 mod api;
 mod app;
@@ -35,6 +36,7 @@ pub use error::{ApiError, ServerError};
 pub use openapi::description as openapi;
 pub use signature::sign as sign_webhook;
 
+use crate::notify::{Targets, Worker, WorkerOptions};
 use crate::promotion::{Engine, EngineOptions, Holder, ServerRecord, Store};
 use app::{AppSettings, AppState, LOOP_ACTOR, loop_actor};
 
@@ -56,6 +58,9 @@ pub struct ServeOptions {
     pub period: Duration,
     /// A second listener serving only `/metrics`, without authentication.
     pub metrics_listen: Option<SocketAddr>,
+    /// The URL people reach the service (and its web UI) at, for links in notifications;
+    /// the listening URL when `None` (unless it listens on every address).
+    pub public_url: Option<String>,
 }
 
 /// Where a started service listens.
@@ -120,12 +125,20 @@ async fn run(options: ServeOptions, listening: impl FnOnce(&Listening)) -> Resul
         ),
     };
     let signals = Signals::install()?;
-    let state = open_state(&options, &url)?;
+    let state = open_state(&options, &url, addr)?;
     let handles = [
         axum_server::Handle::<SocketAddr>::new(),
         axum_server::Handle::<SocketAddr>::new(),
     ];
     let workers = TaskTracker::new();
+    let notifier = Arc::clone(&state.notifier);
+    let (cancel, wake) = (state.cancel.clone(), Arc::clone(&state.deliveries));
+    let deliveries = tokio::spawn(async move { notifier.run(cancel, wake).await });
+    let deliveries = tokio::spawn(stop_deliveries(
+        deliveries,
+        state.cancel.clone(),
+        options.grace,
+    ));
     let background = [
         tokio::spawn(reconcile::run(Arc::clone(&state), workers.clone())),
         tokio::spawn(reconcile::fetch_loop(Arc::clone(&state))),
@@ -162,6 +175,9 @@ async fn run(options: ServeOptions, listening: impl FnOnce(&Listening)) -> Resul
         tracing::warn!(
             "shutdown: engine work still running after the grace period; the next start resumes it"
         );
+    }
+    if deliveries.await.is_err() {
+        tracing::warn!("shutdown: the notification worker ended abnormally");
     }
     for task in background {
         task.abort();
@@ -200,8 +216,30 @@ async fn serve_on(
     }
 }
 
+/// Once shutdown began, lets the notification worker finish the attempt under way for at most
+/// `grace`; an attempt cut short is not recorded, so the next start sends it again with the
+/// same id.
+async fn stop_deliveries(
+    deliveries: tokio::task::JoinHandle<()>,
+    cancel: tokio_util::sync::CancellationToken,
+    grace: Duration,
+) {
+    cancel.cancelled().await;
+    let abort = deliveries.abort_handle();
+    if tokio::time::timeout(grace, deliveries).await.is_err() {
+        abort.abort();
+        tracing::warn!(
+            "shutdown: a notification was still being sent after the grace period; it is sent again on the next start"
+        );
+    }
+}
+
 /// Opens the state, loads the pipeline and records that this process holds the state.
-fn open_state(options: &ServeOptions, url: &str) -> Result<Arc<AppState>, ServerError> {
+fn open_state(
+    options: &ServeOptions,
+    url: &str,
+    addr: SocketAddr,
+) -> Result<Arc<AppState>, ServerError> {
     let engine = Engine::open(
         &options.repo,
         &options.state_dir,
@@ -228,7 +266,17 @@ fn open_state(options: &ServeOptions, url: &str) -> Result<Arc<AppState>, Server
         started_at: Utc::now(),
     };
     Store::open(&options.state_dir)?.set_server_record(&record)?;
-    Ok(AppState::new(AppSettings {
+    let notifier = Worker::new(
+        store::opener(options.state_dir.clone()),
+        Targets::default(),
+        WorkerOptions {
+            ui_url: ui_url(options.public_url.as_deref(), url, addr),
+            clock: engine.clock().unwrap_or_else(|| Arc::new(Utc::now)),
+            ..WorkerOptions::default()
+        },
+    )
+    .map_err(ServerError::Notify)?;
+    let state = AppState::new(AppSettings {
         repo: options.repo.clone(),
         state_dir: options.state_dir.clone(),
         engine_options: options.engine_options.clone(),
@@ -239,7 +287,28 @@ fn open_state(options: &ServeOptions, url: &str) -> Result<Arc<AppState>, Server
         webhook_secret: options.webhook_secret.clone(),
         tls: options.tls.is_some(),
         config,
-    }))
+        notifier: Arc::new(notifier),
+    });
+    // Loads the policies into the state, resolving the webhooks before the worker starts.
+    state
+        .config(&engine)
+        .map_err(|err| ServerError::Config(err.message().to_string()))?;
+    Ok(state)
+}
+
+/// The base URL of links in notifications: `public`, else the listening URL unless the
+/// service listens on every address (a link to 0.0.0.0 leads nowhere).
+fn ui_url(public: Option<&str>, url: &str, addr: SocketAddr) -> Option<String> {
+    match public {
+        Some(public) => Some(public.trim_end_matches('/').to_string()),
+        None if addr.ip().is_unspecified() => {
+            tracing::warn!(
+                "notifications: no --public-url, and the service listens on every address: Slack messages carry no link"
+            );
+            None
+        }
+        None => Some(url.to_string()),
+    }
 }
 
 fn release_state(state: &AppState) {

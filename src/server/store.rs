@@ -1,9 +1,11 @@
-//! The state store as the authenticator sees it: a [`StateStore`] that opens the state
-//! directory for each call, so that `ferry token create` and `ferry token revoke` in another
-//! process count from the next request on.
+//! The state store as the authenticator and the notification worker see it: opened for each
+//! call or step, so that `ferry token create` and `ferry token revoke` in another process
+//! count from the next request on, and no webhook request is made while the store is held.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use crate::notify::OpenStore;
 use crate::state::{DEFAULT_OPEN_WAIT, Entries, SqliteStore, StateError, StateStore, Txn};
 
 /// Opens the state directory for each operation and closes it right after.
@@ -49,4 +51,13 @@ impl StateStore for PerCallStore {
     ) -> Result<Result<(), Option<Vec<u8>>>, StateError> {
         self.open()?.compare_and_swap(key, old, new)
     }
+}
+
+/// How the notification worker opens the state: for each step of its own, so that no webhook
+/// request is made while it holds the store.
+pub fn opener(dir: PathBuf) -> OpenStore {
+    Arc::new(move || {
+        let store: Arc<dyn StateStore> = Arc::new(SqliteStore::open(&dir, DEFAULT_OPEN_WAIT)?);
+        Ok(store)
+    })
 }

@@ -3,6 +3,7 @@
 mod api;
 mod lifecycle;
 mod metrics;
+mod notifications;
 mod security;
 
 use serde_json::{Value, json};
