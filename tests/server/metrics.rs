@@ -20,6 +20,18 @@ const CHECK: &str =
     r#"run: ["sh", "-c", "grep -rq 'image: acme/helloworld[:@]' \"$FERRY_MANIFESTS\""]"#;
 const FAIL_143: &str = r#"run: ["sh", "-c", "! grep -rq 'helloworld:1.4.3' \"$FERRY_MANIFESTS\""]"#;
 
+/// A webhook that wants only pauses, of which the history has none: its outbox series are 0.
+const PAUSES_ONLY: &str = "apiVersion: ferry/v1
+kind: Notifications
+metadata: {name: notifications}
+spec:
+  webhooks:
+  - name: ops
+    format: slack
+    urlFrom: {env: OPS_WEBHOOK_URL}
+    events: [stage.paused]
+";
+
 /// How long Prometheus gets to start and scrape on a loaded machine.
 const PROMETHEUS_PATIENCE: Duration = Duration::from_secs(120);
 
@@ -28,6 +40,7 @@ const PROMETHEUS_PATIENCE: Duration = Duration::from_secs(120);
 fn repo_with_history() -> (TestRepo, String) {
     let repo = TestRepo::example();
     repo.edit("policies/dev.yaml", CHECK, FAIL_143);
+    repo.write("policies/notifications.yaml", PAUSES_ONLY);
     repo.commit("dev refuses 1.4.3");
     let release = |at: &str, tag: &str| {
         let image = format!("acme/helloworld={tag}");
@@ -193,6 +206,37 @@ fn samples(text: &str) -> Vec<String> {
     lines
 }
 
+/// The PromQL of every panel of docs/grafana-dashboard.json.
+fn dashboard_queries() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grafana-dashboard.json");
+    let text = std::fs::read_to_string(&path).expect("read the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().expect("an expr").to_string())
+        .collect();
+    assert!(queries.len() >= 10, "{queries:?}");
+    queries
+}
+
+/// The `ferry_…` metric names a query reads.
+fn metric_names(query: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = query;
+    while let Some(at) = rest.find("ferry_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.push(name);
+    }
+    names
+}
+
 fn start_server(repo: &TestRepo, api: &str, metrics: &str) -> Served {
     Served::start_on(
         repo,
@@ -278,10 +322,30 @@ fn prometheus_scrapes_the_dora_keys_and_the_stages_through_both_access_modes() {
         "ferry_reconcile_last_success_timestamp_seconds",
         &now.to_string(),
     );
+    expect(
+        "ferry_notifications{webhook=\"ops\",state=\"pending\"}",
+        "0",
+    );
+    expect("ferry_notification_attempts_total{webhook=\"ops\"}", "0");
+
+    // Every query of the checked-in dashboard is valid PromQL over metrics ferry serves.
+    let open = Api::new(&format!("http://{metrics_addr}"), None);
+    let exposition = open.get("/metrics", None).expect(200).text;
+    for expr in dashboard_queries() {
+        let query = expr.replace("$stage", ".*");
+        let path = format!("/api/v1/query?query={}", percent_encode(&query));
+        let reply = prometheus.api.get(&path, None);
+        assert_eq!(reply.body["status"], "success", "{query}: {}", reply.text);
+        for name in metric_names(&query) {
+            assert!(
+                exposition.lines().any(|l| l.starts_with(&name)),
+                "the dashboard queries {name}, which /metrics does not serve"
+            );
+        }
+    }
 
     // The values are facts of the state: a killed and restarted server serves the same ones,
     // and Prometheus sees no counter reset.
-    let open = Api::new(&format!("http://{metrics_addr}"), None);
     let before = open.get("/metrics", None).expect(200).text;
     served.stop("KILL");
     let started = chrono::Utc::now().timestamp();
