@@ -6,11 +6,10 @@
 //! stage's health gates, records the revision as verified there and only then lets it move on,
 //! when the next stage's policy allows.
 //!
-//! The library never prints, reads environment variables or exits: only [`cli`] knows about
-//! people. See `docs/architecture.md` for the code map and invariants.
+//! The library never prints, reads environment variables or exits: only the `ferry` binary's
+//! command line (`src/cli`) and the service (`server`) know about people. See `docs/architecture.md` for the code map and invariants.
 
 pub mod access;
-pub mod cli;
 pub mod cluster;
 pub mod gates;
 pub mod gitstore;
@@ -21,3 +20,4 @@ pub mod policy;
 pub mod promotion;
 pub mod server;
 pub mod state;
+pub mod words;

@@ -86,6 +86,7 @@ impl CliError {
     }
 
     /// The kind, which decides the exit code.
+    #[cfg(test)]
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }

@@ -66,11 +66,6 @@ impl GateProgress {
         GateProgress { shared, ticker }
     }
 
-    /// Stops redrawing and leaves the final state of every gate on screen.
-    pub fn finish(mut self) {
-        self.stop();
-    }
-
     fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(ticker) = self.ticker.take() {
@@ -367,7 +362,7 @@ mod tests {
             GateStatus::Passed,
             "1 of 1 workloads rolled out",
         ));
-        progress.finish();
+        drop(progress);
         let expected = "prod: gate rollout: pending (observation 1): 0 of 1 workloads rolled out
 prod: gate rollout: passing (observation 3): 1 of 1 workloads rolled out
 prod: gate rollout passed after 0s: 1 of 1 workloads rolled out

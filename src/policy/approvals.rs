@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::TimeDelta;
 
-use super::review::{Review, Verdict, allowed, list};
-use super::{Blocker, Facts};
+use super::review::{Review, Verdict, allowed};
+use super::{Blocker, Facts, Note};
 use crate::pipeline::ApprovalRule;
 
 /// Each person's latest review of `digest` that is not withdrawn.
@@ -34,7 +34,7 @@ fn verdicts<'r>(reviews: &'r [Review], digest: &str) -> BTreeMap<&'r str, &'r Re
 
 /// The rejections of the current content, as blockers, and notes about rejections of
 /// earlier content that no longer apply.
-pub(crate) fn rejections(facts: &Facts) -> (Vec<Blocker>, Vec<String>) {
+pub(crate) fn rejections(facts: &Facts) -> (Vec<Blocker>, Vec<Note>) {
     let current = verdicts(facts.reviews, facts.digest);
     let blockers = current
         .values()
@@ -54,8 +54,8 @@ pub(crate) fn rejections(facts: &Facts) -> (Vec<Blocker>, Vec<String>) {
         .collect();
     let notes = earlier
         .into_iter()
-        .map(|user| {
-            format!("the rejection by {user} no longer applies: the rendered content changed")
+        .map(|user| Note::RejectionStale {
+            by: user.to_string(),
         })
         .collect();
     (blockers, notes)
@@ -85,7 +85,7 @@ enum Disqualified {
 
 /// The approvals that count against `rule`, as a blocker when too few do, with notes on
 /// those that do not count and why.
-pub(crate) fn approvals(rule: &ApprovalRule, facts: &Facts) -> (Option<Blocker>, Vec<String>) {
+pub(crate) fn approvals(rule: &ApprovalRule, facts: &Facts) -> (Option<Blocker>, Vec<Note>) {
     let current = verdicts(facts.reviews, facts.digest);
     let mut have = 0u32;
     let mut notes = Vec::new();
@@ -94,38 +94,28 @@ pub(crate) fn approvals(rule: &ApprovalRule, facts: &Facts) -> (Option<Blocker>,
         match disqualified(rule, facts, review) {
             None => have += 1,
             Some(Disqualified::Expired) => expired += 1,
-            Some(Disqualified::NotAllowed) => notes.push(format!(
-                "the approval by {} does not count: reviewers are {}",
-                review.user,
-                list(&rule.from)
-            )),
-            Some(Disqualified::SelfApproval) => notes.push(format!(
-                "the approval by {} does not count: they requested this promotion",
-                review.user
-            )),
+            Some(Disqualified::NotAllowed) => notes.push(Note::NotReviewer {
+                user: review.user.clone(),
+                from: rule.from.iter().map(ToString::to_string).collect(),
+            }),
+            Some(Disqualified::SelfApproval) => notes.push(Note::SelfApproval {
+                user: review.user.clone(),
+            }),
         }
     }
     if expired > 0 {
-        notes.push(expired_note(expired, rule));
+        notes.push(Note::Expired {
+            count: expired,
+            valid_seconds: rule.expires.map_or(0, |e| e.as_secs()),
+        });
     }
     let stale = stale(rule, facts, &current);
     if stale > 0 {
-        notes.push(match stale {
-            1 => "1 approval no longer counts: the rendered content changed".to_string(),
-            n => format!("{n} approvals no longer count: the rendered content changed"),
-        });
+        notes.push(Note::Stale { count: stale });
     }
     let blocker =
         (have < rule.required).then(|| Blocker::approvals(have, rule.required, &rule.from, stale));
     (blocker, notes)
-}
-
-fn expired_note(expired: u32, rule: &ApprovalRule) -> String {
-    let valid = rule.expires.map(super::blocker::human).unwrap_or_default();
-    match expired {
-        1 => format!("1 approval expired (approvals count for {valid})"),
-        n => format!("{n} approvals expired (approvals count for {valid})"),
-    }
 }
 
 /// How many people, without a review of the current content, approved earlier content in a
@@ -402,7 +392,7 @@ mod tests {
                 .collect();
             assert_eq!(approvals, expected, "{story}");
             assert_eq!(rejections, rejected_by, "{story}");
-            assert_eq!(eval.notes, notes, "{story}");
+            assert_eq!(crate::policy::tests::texts(&eval.notes), notes, "{story}");
         }
     }
 

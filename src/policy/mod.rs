@@ -10,8 +10,9 @@
 
 mod approvals;
 mod blocker;
-mod clock;
+pub(crate) mod clock;
 mod due;
+mod note;
 mod pause;
 mod review;
 mod schedule;
@@ -19,7 +20,6 @@ mod soak;
 mod windows;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,7 @@ use crate::pipeline::{Groups, Policy, Stage};
 
 pub use blocker::Blocker;
 pub use due::next_due;
+pub use note::Note;
 pub use pause::{Pause, pause_of, paused_blocker};
 pub use review::{Review, ReviewRefusal, Verdict, may_override, may_reject, may_review};
 pub use schedule::{Occurrence, due_occurrences, next_occurrence};
@@ -70,7 +71,7 @@ pub struct Evaluation {
     pub blockers: Vec<Blocker>,
     /// What a person should know even when allowed: stale or expired approvals, an
     /// override, skipped requirements of a rollback.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
 }
 
 impl Evaluation {
@@ -80,24 +81,12 @@ impl Evaluation {
     }
 }
 
-impl fmt::Display for Evaluation {
-    /// `allowed`, or the blockers separated by `; `.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.allowed() {
-            return f.write_str("allowed");
-        }
-        let lines: Vec<String> = self.blockers.iter().map(Blocker::to_string).collect();
-        f.write_str(&lines.join("; "))
-    }
-}
-
 /// Decides whether `facts.revision` may enter `facts.stage` at `facts.now`, listing every
 /// blocker in this order: upstream, soak, rejections, approvals, window or freeze.
 pub fn evaluate(facts: &Facts) -> Evaluation {
     let mut out = Evaluation::default();
     if facts.rollback {
-        out.notes
-            .push("rollback: the upstream requirement and soak do not apply".to_string());
+        out.notes.push(Note::Rollback);
     } else {
         out.blockers
             .extend(soak::upstream(facts.stage, facts.upstream_verified));
@@ -126,8 +115,7 @@ fn check_approvals(facts: &Facts, out: &mut Evaluation) {
         return;
     };
     if facts.rollback && policy.rollback_skips_approvals {
-        out.notes
-            .push("rollback: approvals are not required (rollback.skipApprovals)".to_string());
+        out.notes.push(Note::ApprovalsSkipped);
         return;
     }
     let (blocker, notes) = approvals::approvals(rule, facts);
@@ -149,15 +137,15 @@ fn check_windows(policy: &Policy, facts: &Facts, out: &mut Evaluation) {
         (None, None) => {}
         (Some(blocker), None) => out.blockers.push(blocker),
         (Some(blocker), Some(o)) => {
-            out.notes.push(format!(
-                "window overridden by {}: {} (instead of: {blocker})",
-                o.user, o.reason
-            ));
+            out.notes.push(Note::WindowOverridden {
+                user: o.user.clone(),
+                reason: o.reason.clone(),
+                instead: Box::new(blocker),
+            });
         }
-        (None, Some(o)) => out.notes.push(format!(
-            "the window is open; the override by {} was not needed",
-            o.user
-        )),
+        (None, Some(o)) => out.notes.push(Note::OverrideUnneeded {
+            user: o.user.clone(),
+        }),
     }
 }
 
@@ -280,6 +268,11 @@ spec:
         }
     }
 
+    /// The notes as the command line words them.
+    pub(crate) fn texts(notes: &[Note]) -> Vec<String> {
+        notes.iter().map(ToString::to_string).collect()
+    }
+
     fn kinds(eval: &Evaluation) -> Vec<&'static str> {
         eval.blockers.iter().map(Blocker::kind).collect()
     }
@@ -312,7 +305,7 @@ spec:
     fn the_example_prod_policy_allows_a_soaked_approved_revision_in_its_window() {
         let eval = ready_for_prod(MONDAY_10).evaluate();
         assert!(eval.allowed(), "{eval}");
-        assert_eq!(eval.notes, Vec::<String>::new());
+        assert_eq!(eval.notes, Vec::<Note>::new());
         assert_eq!(eval.to_string(), "allowed");
     }
 
@@ -351,7 +344,7 @@ spec:
             ]
         );
         assert_eq!(
-            eval.notes,
+            texts(&eval.notes),
             ["1 approval no longer counts: the rendered content changed"]
         );
         let eval = Scenario::new(PROD, "2026-06-08T18:00:00+02:00").evaluate();
@@ -378,7 +371,7 @@ spec:
         let eval = s.evaluate();
         assert!(eval.allowed(), "{eval}");
         assert_eq!(
-            eval.notes,
+            texts(&eval.notes),
             [
                 "window overridden by dana: hotfix (instead of: year-end freeze until Mon 4 Jan 00:00 Europe/Berlin; window opens Mon 4 Jan 09:00 Europe/Berlin)"
             ]
@@ -395,7 +388,7 @@ spec:
         let eval = s.evaluate();
         assert!(eval.allowed(), "{eval}");
         assert_eq!(
-            eval.notes,
+            texts(&eval.notes),
             [
                 "window overridden by dana: hotfix (instead of: window opens Mon 15 Jun 09:00 Europe/Berlin)"
             ]
@@ -407,7 +400,7 @@ spec:
             reason: "hotfix".into(),
         });
         assert_eq!(
-            s.evaluate().notes,
+            texts(&s.evaluate().notes),
             ["the window is open; the override by dana was not needed"]
         );
     }
@@ -419,7 +412,7 @@ spec:
         let eval = s.evaluate();
         assert_eq!(kinds(&eval), ["approvals"]);
         assert_eq!(
-            eval.notes,
+            texts(&eval.notes),
             ["rollback: the upstream requirement and soak do not apply"]
         );
         s.now = at("2026-12-21T10:00:00+01:00");
@@ -434,7 +427,7 @@ spec:
         let eval = s.evaluate();
         assert!(eval.allowed(), "{eval}");
         assert_eq!(
-            eval.notes,
+            texts(&eval.notes),
             [
                 "rollback: the upstream requirement and soak do not apply",
                 "rollback: approvals are not required (rollback.skipApprovals)"

@@ -9,7 +9,7 @@ use super::engine::Engine;
 use super::record::{Lock, Promotion, PromotionState};
 use super::render::{Rendered, render};
 use crate::pipeline::{Config, Stage, SyncMode};
-use crate::policy::{Blocker, Review};
+use crate::policy::{Blocker, Note, Review};
 
 /// The state of a stage: that of its newest promotion, or idle when it never had one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub struct Plan {
     /// A unified diff of the rendered manifests against the stage's branch.
     pub diff: String,
     pub blockers: Vec<Blocker>,
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// For `sync: apply` stages: what a server-side dry run says each object would do.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dry_run: Vec<String>,
@@ -239,7 +239,7 @@ impl Engine {
         &self,
         stage: &Stage,
         rendered: &Rendered,
-        notes: &mut Vec<String>,
+        notes: &mut Vec<Note>,
     ) -> Result<Vec<String>, PromotionError> {
         let kubeconfig = self.options.kubeconfig.clone();
         let cluster = stage
@@ -262,10 +262,9 @@ impl Engine {
                 .map(|r| format!("{}: {}", r.object, format!("{:?}", r.action).to_lowercase()))
                 .collect()),
             Err(err) => {
-                notes.push(format!(
-                    "server-side dry run failed: {}",
-                    super::reconcile::error_chain(&err)
-                ));
+                notes.push(Note::DryRunFailed {
+                    error: super::reconcile::error_chain(&err),
+                });
                 Ok(Vec::new())
             }
         }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actor::Auth;
 use crate::gates::GateResult;
-use crate::policy::{Blocker, WindowOverride};
+use crate::policy::{Blocker, Note, WindowOverride};
 
 /// The states of a promotion: requested → checking → blocked ⇄ checking → writing → syncing
 /// → verifying → succeeded | failed | aborted.
@@ -95,7 +95,7 @@ pub struct Promotion {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blockers: Vec<Blocker>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
     /// Digest of the rendered output, once rendered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
