@@ -101,7 +101,7 @@ pub(crate) fn render(promotions: &[Promotion]) -> String {
                 if p.rollback {
                     "rollback".into()
                 } else {
-                    format!("{:?}", p.trigger).to_lowercase()
+                    p.trigger.as_str().into()
                 },
                 p.requested_by.clone(),
                 p.requested_at.format("%Y-%m-%d %H:%M:%S").to_string(),

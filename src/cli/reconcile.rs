@@ -63,8 +63,10 @@ pub(crate) fn write_report(
         };
         writeln!(
             out,
-            "{id} {} → {} ({:?}): {result}",
-            a.revision, a.stage, a.trigger
+            "{id} {} → {} ({}): {result}",
+            a.revision,
+            a.stage,
+            a.trigger.as_str()
         )?;
     }
     for waiting in &report.waiting {

@@ -67,6 +67,18 @@ pub enum Trigger {
     Rollback,
 }
 
+impl Trigger {
+    /// The lower-case name used in output and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Auto => "auto",
+            Trigger::Schedule => "schedule",
+            Trigger::Rollback => "rollback",
+        }
+    }
+}
+
 /// One recorded state change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {

@@ -313,7 +313,7 @@ fn reviews_act_as_the_caller_and_the_audit_log_says_how_they_authenticated() {
     );
     assert_eq!(
         h.store.as_ref().get(b"v1/layout").expect("read"),
-        Some(b"2".to_vec())
+        Some(b"3".to_vec())
     );
 }
 

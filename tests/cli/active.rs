@@ -148,7 +148,7 @@ fn a_rollback_left_verifying_is_resumed_by_reconcile() {
     let run = repo.ferry_at(MON_0900, "ci", &["reconcile"]).expect_code(0);
     assert_eq!(
         run.stdout.lines().next(),
-        Some(format!("{id} {r1} → dev (Rollback): succeeded").as_str()),
+        Some(format!("{id} {r1} → dev (rollback): succeeded").as_str()),
         "{}",
         run.stdout
     );
@@ -241,7 +241,7 @@ fn a_promotion_whose_branch_moved_on_ends_superseded_not_verified() {
         run.stdout.lines().next(),
         Some(
             format!(
-                "{p1} {r1} → dev (Manual): aborted: superseded: env/dev moved on to {} (not written by ferry)",
+                "{p1} {r1} → dev (manual): aborted: superseded: env/dev moved on to {} (not written by ferry)",
                 &moved[..12]
             )
             .as_str()

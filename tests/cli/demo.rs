@@ -10,8 +10,8 @@ fn the_demo_promotes_through_prod_and_ends_with_status_and_history() {
         .expect_code(0);
     let out = &run.stdout;
     for expected in [
-        "→ dev (Auto): succeeded",
-        "→ qa (Auto): succeeded",
+        "→ dev (auto): succeeded",
+        "→ qa (auto): succeeded",
         "alice approved",
         "bob approved",
         "verified in prod",

@@ -46,9 +46,22 @@ fn expected_json(name: &str) -> serde_json::Value {
 }
 
 /// Fields whose shape changed since the sled release on purpose: blockers (with their kinds,
-/// `blocked_on`) and approvals were sentences and are typed data now. Their content is
+/// `blocked_on`) and approvals were sentences and are typed data now (notes too, checked by
+/// [`assert_notes_recorded`]). Their content is
 /// compared through the table output.
 const RESHAPED: [&str; 3] = ["blockers", "blocked_on", "approvals"];
+
+/// Notes were sentences; each is kept as a `recorded` note holding the same sentence.
+#[track_caller]
+fn assert_notes_recorded(now: Option<&serde_json::Value>, before: &serde_json::Value, path: &str) {
+    let recorded: Vec<serde_json::Value> = before
+        .as_array()
+        .unwrap_or_else(|| panic!("{path} was not a list"))
+        .iter()
+        .map(|text| serde_json::json!({"kind": "recorded", "text": text}))
+        .collect();
+    assert_eq!(now, Some(&serde_json::Value::Array(recorded)), "{path}");
+}
 
 /// Asserts that `now` holds everything `before` held: the same values under the same keys
 /// (new keys are welcome) and arrays of the same length, except the [`RESHAPED`] fields.
@@ -59,6 +72,10 @@ fn assert_holds(now: &serde_json::Value, before: &serde_json::Value, path: &str)
         (Value::Object(now), Value::Object(before)) => {
             for (key, value) in before {
                 if RESHAPED.contains(&key.as_str()) {
+                    continue;
+                }
+                if key == "notes" {
+                    assert_notes_recorded(now.get(key), value, &format!("{path}.notes"));
                     continue;
                 }
                 let here = format!("{path}.{key}");

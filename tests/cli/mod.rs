@@ -14,5 +14,6 @@ mod pause;
 mod policies;
 mod promote;
 mod remote;
+mod snapshots;
 mod token;
 mod validate;
