@@ -381,7 +381,7 @@ fn diff(view: &StageView) -> Markup {
                         }
                     }
                     @if !waits_for(view, rev) && !plan.notes.is_empty() {
-                        p.hint { "If you requested this promotion now: " (plan.notes.join("; ")) }
+                        p.hint { "If you requested this promotion now: " (plan.notes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")) }
                     }
                 }
             }
