@@ -17,7 +17,7 @@ use super::error::{ApiError, ErrorBody};
 use crate::access::Action;
 use crate::policy::{Verdict, WindowOverride};
 use crate::promotion::{
-    Outcome, PromoteRequest, Promotion, PromotionError, RollbackRequest, Trigger,
+    Outcome, PromoteRequest, Promotion, PromotionError, PromotionState, RollbackRequest, Trigger,
 };
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
@@ -25,7 +25,20 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
 }
 
 /// The promotion a started promotion or rollback answers with, or why it did not start.
+///
+/// When the service's own loop moved the promotion on first (`Elsewhere`), the answer is
+/// what that move reached: a promotion the loop found blocked is as blocked as one this call
+/// found blocked.
 fn accepted(outcome: Outcome) -> Result<Promotion, ApiError> {
+    let outcome = match outcome {
+        Outcome::Elsewhere(p) => match p.state {
+            PromotionState::Blocked => Outcome::Blocked(p),
+            PromotionState::Failed => Outcome::Failed(p),
+            PromotionState::Aborted => Outcome::Aborted(p),
+            _ => Outcome::Elsewhere(p),
+        },
+        outcome => outcome,
+    };
     match outcome {
         Outcome::Blocked(p) => {
             let lines: Vec<String> = p.blockers.iter().map(ToString::to_string).collect();
