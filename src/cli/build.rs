@@ -5,7 +5,10 @@ use std::path::{Component, Path, PathBuf};
 
 use clap::Args;
 
-use crate::overlay::{self, DirSource, LoadRestriction, Warning};
+use crate::gitstore::RemoteBases;
+use crate::overlay::{
+    self, BuildOptions, DirSource, LoadRestriction, RemoteFetcher, Remotes, Unpinned, Warning,
+};
 
 use super::{CliError, ErrorKind, find_repo_root};
 
@@ -13,7 +16,9 @@ use super::{CliError, ErrorKind, find_repo_root};
 ///
 /// Files may be read from anywhere in the git repository containing DIR; outside a
 /// repository, kustomize's default load restriction applies (files in or below each
-/// kustomization's own directory).
+/// kustomization's own directory). Remote bases (git URLs) are fetched once into
+/// $XDG_CACHE_HOME/ferry/remote-bases (~/.cache/ferry/remote-bases); one that names a branch,
+/// or no ref, is built with a warning, since a promotion refuses it.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// The directory holding the kustomization
@@ -37,7 +42,12 @@ pub fn run(args: BuildArgs) -> Result<(), CliError> {
     let relative = relative_path(&dir, &root);
     let outside_repository = restriction == LoadRestriction::KustomizationDir;
     let source = DirSource::new(root);
-    let build = overlay::build_reporting(&source, &relative, restriction).map_err(|err| {
+    let cache = remote_cache().map(RemoteBases::new);
+    let options = BuildOptions {
+        restriction,
+        remotes: remotes(cache.as_ref(), Unpinned::Warn),
+    };
+    let build = overlay::build_options(&source, &relative, options).map_err(|err| {
         let err = if outside_repository {
             err.with_root("")
         } else {
@@ -48,6 +58,27 @@ pub fn run(args: BuildArgs) -> Result<(), CliError> {
     let root = if outside_repository { "/" } else { "" };
     warn(&build.warnings, root);
     write_stdout(&overlay::to_yaml(&build.resources))
+}
+
+/// Where remote bases are cached: `$XDG_CACHE_HOME/ferry/remote-bases`, else
+/// `~/.cache/ferry/remote-bases`; `None` (remote bases refused) when neither is set.
+pub(super) fn remote_cache() -> Option<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    let base =
+        absolute("XDG_CACHE_HOME").or_else(|| absolute("HOME").map(|home| home.join(".cache")))?;
+    Some(base.join("ferry").join("remote-bases"))
+}
+
+/// How a build fetches remote bases with `cache`.
+pub(super) fn remotes(cache: Option<&RemoteBases>, unpinned: Unpinned) -> Option<Remotes<'_>> {
+    cache.map(|fetcher| Remotes {
+        fetcher: fetcher as &dyn RemoteFetcher,
+        unpinned,
+    })
 }
 
 /// Prints the renderer's warnings on stderr, paths prefixed by `root` (`""` for none).

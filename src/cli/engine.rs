@@ -70,6 +70,7 @@ impl Context {
             step_hook: test_hooks::step_hook(),
             clock: test_hooks::clock(),
             events: None,
+            remote_cache: super::build::remote_cache(),
         }
     }
 }

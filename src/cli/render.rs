@@ -9,7 +9,8 @@ use clap::Args;
 use super::build::write_stdout;
 use super::engine::engine_error;
 use super::{CliError, Context, ErrorKind};
-use crate::overlay::{self, DirSource, Resource};
+use crate::gitstore::RemoteBases;
+use crate::overlay::{self, BuildOptions, DirSource, Resource, Unpinned};
 use crate::pipeline::{Config, Stage};
 use crate::promotion::render_resources;
 
@@ -105,9 +106,14 @@ fn render_all<'s>(
     stages: &[&'s Stage],
 ) -> Result<Vec<(&'s Stage, Vec<Resource>)>, CliError> {
     let dirs: Vec<&str> = stages.iter().map(|s| s.overlay.as_str()).collect();
+    let cache = super::build::remote_cache().map(RemoteBases::new);
+    let options = BuildOptions {
+        remotes: super::build::remotes(cache.as_ref(), Unpinned::Warn),
+        ..BuildOptions::default()
+    };
     stages
         .iter()
-        .zip(overlay::build_all_reporting(source, &dirs))
+        .zip(overlay::build_all_options(source, &dirs, options))
         .map(|(stage, result)| match result {
             Ok(build) => {
                 super::build::warn(&build.warnings, "");

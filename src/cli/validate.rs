@@ -3,7 +3,8 @@
 use clap::Args;
 
 use super::{CliError, Context, ErrorKind};
-use crate::overlay::{self, DirSource};
+use crate::gitstore::RemoteBases;
+use crate::overlay::{self, BuildOptions, DirSource, Unpinned};
 use crate::pipeline::Config;
 
 /// Check the pipeline, the policies, groups and access rules, and that every stage's overlay
@@ -25,13 +26,19 @@ pub fn run(ctx: &Context, _args: ValidateArgs) -> Result<(), CliError> {
         .iter()
         .map(|s| s.overlay.as_str())
         .collect();
+    // A stage renders only if a promotion could render it: remote bases must be pinned.
+    let cache = super::build::remote_cache().map(RemoteBases::new);
+    let options = BuildOptions {
+        remotes: super::build::remotes(cache.as_ref(), Unpinned::Refuse),
+        ..BuildOptions::default()
+    };
     let mut resources = 0;
     for (stage, rendered) in pipeline
         .stages()
         .iter()
-        .zip(overlay::build_all(&source, &dirs))
+        .zip(overlay::build_all_options(&source, &dirs, options))
     {
-        let rendered = rendered.map_err(|err| {
+        let rendered = rendered.map(|build| build.resources).map_err(|err| {
             CliError::bad_input(format!("stage {} does not render", stage.name))
                 .with_source(err)
                 .with_hint(format!(

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A git store operation that did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -84,5 +85,33 @@ pub enum GitStoreError {
         remote: String,
         branch: String,
         stderr: String,
+    },
+    #[error("failed to {action} {url}: {stderr}")]
+    RemoteBase {
+        action: &'static str,
+        url: String,
+        stderr: String,
+    },
+    #[error(
+        "failed to {action} {url}: git did not finish within {}s (a slower remote needs \
+         `timeout=` in the URL's query, e.g. `?ref=v1&timeout=120`)",
+        timeout.as_secs_f64()
+    )]
+    RemoteTimeout {
+        action: &'static str,
+        url: String,
+        timeout: Duration,
+    },
+    #[error("failed to find `{reference}` in {url}: {hint}")]
+    UnknownRemoteRef {
+        url: String,
+        reference: String,
+        hint: &'static str,
+    },
+    #[error("failed to write the remote base cache in {path}")]
+    RemoteCache {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
     },
 }

@@ -4,7 +4,8 @@
 //! ferry never touches the source branch, the index or the working tree: it reads trees
 //! straight from the object database and writes only the output branches it is asked to
 //! (`refs/heads/env/<stage>`-style), through object writes and a compare-and-swap ref update.
-//! Only [`GitStore::push`] and [`GitStore::fetch_branch`] run the `git` program.
+//! Only [`GitStore::push`], [`GitStore::fetch_branch`] and the cache of remote bases
+//! ([`RemoteBases`]) run the `git` program.
 //!
 //! Writing a stage's output when the branch is also pushed to a remote, until it succeeds:
 //! 1. [`fetch_branch`](GitStore::fetch_branch) gives the remote tip `R` (`None`: no branch yet);
@@ -20,18 +21,21 @@ mod commit;
 mod error;
 mod message;
 mod remote;
+mod remote_base;
 mod tree;
 
 #[cfg(test)]
 mod test_repo;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gix::ObjectId;
 
 pub use commit::{CommitInfo, CommitRequest, Signature, WriteOutcome};
 pub use error::GitStoreError;
 pub use remote::PushOutcome;
+pub use remote_base::RemoteBases;
 pub use tree::TreeSource;
 
 /// A git repository (normal or bare) that ferry reads from and writes output branches to.
@@ -42,6 +46,7 @@ pub struct GitStore {
     repo: gix::ThreadSafeRepository,
     git_dir: PathBuf,
     workdir: Option<PathBuf>,
+    remote_bases: Option<Arc<RemoteBases>>,
 }
 
 impl std::fmt::Debug for GitStore {
@@ -82,7 +87,20 @@ impl GitStore {
             repo,
             git_dir,
             workdir,
+            remote_bases: None,
         }
+    }
+
+    /// The same store, fetching the remote bases of the kustomizations it renders into a cache
+    /// in `dir` (without one, remote bases are refused).
+    pub fn with_remote_cache(mut self, dir: Option<PathBuf>) -> GitStore {
+        self.remote_bases = dir.map(|dir| Arc::new(RemoteBases::new(dir)));
+        self
+    }
+
+    /// The cache of remote bases, if this store has one.
+    pub fn remote_bases(&self) -> Option<&RemoteBases> {
+        self.remote_bases.as_deref()
     }
 
     /// The working tree, or `None` for a bare repository.

@@ -1,5 +1,5 @@
-//! Pushing an output branch to a remote and fetching it back: the only places that run `git`,
-//! which brings the user's transports, credentials and hooks along.
+//! Pushing an output branch to a remote and fetching it back with `git` (as the cache of remote
+//! bases does), which brings the user's transports, credentials and hooks along.
 
 use std::process::{Command, Output};
 

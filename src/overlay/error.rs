@@ -68,6 +68,50 @@ pub enum RenderError {
         kustomization: String,
         message: String,
     },
+    /// A `resources:` or `components:` entry looks like a URL but names no repository.
+    #[error("{path}:{line}: invalid remote base `{url}`: {reason}")]
+    InvalidRemote {
+        path: String,
+        line: usize,
+        url: String,
+        reason: String,
+    },
+    /// A remote base where this build fetches none.
+    #[error("{path}:{line}: remote base `{url}`: remote bases are not fetched in this build")]
+    RemoteDisabled {
+        path: String,
+        line: usize,
+        url: String,
+    },
+    /// A remote base whose ref may change, where the build must be reproducible.
+    #[error(
+        "{path}:{line}: remote base `{url}` is not pinned ({what}); a render for a promotion \
+         must be reproducible: pin it with `?ref=` and a tag or a full commit id"
+    )]
+    Unpinned {
+        path: String,
+        line: usize,
+        url: String,
+        what: String,
+    },
+    /// A remote base could not be fetched.
+    #[error("{path}:{line}: failed to fetch remote base `{url}`")]
+    Fetch {
+        path: String,
+        line: usize,
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Building a remote base failed; paths in the cause are inside its repository.
+    #[error("{path}:{line}: in remote base `{url}`")]
+    InRemote {
+        path: String,
+        line: usize,
+        url: String,
+        #[source]
+        source: Box<RenderError>,
+    },
     /// A JSON 6902 patch operation failed.
     #[error("{0}")]
     JsonPatch(Box<PatchFailure>),
@@ -138,7 +182,12 @@ impl RenderError {
             | RenderError::Unsupported { path, .. }
             | RenderError::UnknownField { path, .. }
             | RenderError::InvalidField { path, .. }
-            | RenderError::InvalidResource { path, .. } => fix(path),
+            | RenderError::InvalidResource { path, .. }
+            | RenderError::InvalidRemote { path, .. }
+            | RenderError::RemoteDisabled { path, .. }
+            | RenderError::Unpinned { path, .. }
+            | RenderError::Fetch { path, .. }
+            | RenderError::InRemote { path, .. } => fix(path),
             RenderError::NotFound { path, referrer } => {
                 fix(path);
                 fix(referrer);

@@ -23,6 +23,7 @@ mod order;
 mod patch;
 mod pattern;
 mod plugin;
+mod remote;
 mod replacement;
 mod resid;
 mod resmap;
@@ -43,6 +44,10 @@ pub use images::{ImageOverride, apply_images};
 pub use kustomization::Warning;
 pub use layered::LayeredSource;
 pub use loader::LoadRestriction;
+pub use remote::{
+    Checkout, DEFAULT_TIMEOUT, FetchError, RefKind, RemoteFetcher, RemoteRepo, Remotes, Resolved,
+    Unpinned,
+};
 pub use resource::Resource;
 pub use source::{DirSource, EntryKind, FileSource, MAX_FILE_BYTES, check_size};
 
@@ -75,7 +80,28 @@ pub fn build_reporting(
     dir: &str,
     restriction: LoadRestriction,
 ) -> Result<Build, RenderError> {
-    build_shared(source, dir, restriction, &target::Shared::default())
+    let options = BuildOptions {
+        restriction,
+        remotes: None,
+    };
+    build_options(source, dir, options)
+}
+
+/// How a build reads: which files a kustomization may read, and whether and how remote bases
+/// are fetched (by default they are refused).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions<'a> {
+    pub restriction: LoadRestriction,
+    pub remotes: Option<Remotes<'a>>,
+}
+
+/// Builds the kustomization in `dir` with `options`, reporting warnings.
+pub fn build_options(
+    source: &dyn FileSource,
+    dir: &str,
+    options: BuildOptions<'_>,
+) -> Result<Build, RenderError> {
+    build_shared(source, dir, options, &target::Shared::default())
 }
 
 /// The stack of each thread of [`build_all`].
@@ -100,6 +126,15 @@ pub fn build_all_reporting(
     source: &dyn FileSource,
     dirs: &[&str],
 ) -> Vec<Result<Build, RenderError>> {
+    build_all_options(source, dirs, BuildOptions::default())
+}
+
+/// [`build_all_reporting`] with `options`.
+pub fn build_all_options(
+    source: &dyn FileSource,
+    dirs: &[&str],
+    options: BuildOptions<'_>,
+) -> Vec<Result<Build, RenderError>> {
     let shared = target::Shared::default();
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
@@ -112,10 +147,7 @@ pub fn build_all_reporting(
             let Some(dir) = dirs.get(index) else {
                 return done;
             };
-            done.push((
-                index,
-                build_shared(source, dir, LoadRestriction::SourceRoot, &shared),
-            ));
+            done.push((index, build_shared(source, dir, options, &shared)));
         }
     };
     let finished: Vec<(usize, Result<Build, RenderError>)> = std::thread::scope(|scope| {
@@ -143,22 +175,19 @@ pub fn build_all_reporting(
     results
         .into_iter()
         .zip(dirs)
-        .map(|(result, dir)| {
-            result
-                .unwrap_or_else(|| build_shared(source, dir, LoadRestriction::SourceRoot, &shared))
-        })
+        .map(|(result, dir)| result.unwrap_or_else(|| build_shared(source, dir, options, &shared)))
         .collect()
 }
 
 fn build_shared(
     source: &dyn FileSource,
     dir: &str,
-    restriction: LoadRestriction,
+    options: BuildOptions<'_>,
     shared: &target::Shared,
 ) -> Result<Build, RenderError> {
     let loader = loader::Loader {
         source,
-        restriction,
+        restriction: options.restriction,
     };
     let dir = loader::join("", dir).map_err(|reason| RenderError::Restricted {
         path: dir.to_string(),
@@ -166,7 +195,7 @@ fn build_shared(
         reason,
     })?;
     let real = loader.resolve("", &dir, "the build request")?;
-    let (resources, warnings) = target::build(loader, &real, shared)?;
+    let (resources, warnings) = target::build(loader, &real, shared, options.remotes)?;
     Ok(Build {
         resources,
         warnings,

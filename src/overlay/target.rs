@@ -21,6 +21,7 @@ use super::namereference;
 use super::order;
 use super::patch::{self, Body, Patch};
 use super::plugin;
+use super::remote::{self, RemoteSpec, Remotes};
 use super::replacement;
 use super::resmap::{Ids, ResMap, absorb, append_indexed};
 use super::resource::{Resource, assign_file_names};
@@ -41,6 +42,7 @@ pub fn build(
     loader: Loader<'_>,
     dir: &str,
     shared: &Shared,
+    remotes: Option<Remotes<'_>>,
 ) -> Result<(Vec<Resource>, Vec<Warning>), RenderError> {
     let mut builder = Builder {
         loader,
@@ -49,6 +51,9 @@ pub fn build(
         origin: None,
         warnings: Vec::new(),
         schema_set: false,
+        remotes,
+        repositories: Vec::new(),
+        outer_depth: 0,
     };
     schema::scoped(|| {
         // A Component is built directly like a Kustomization, as kustomize builds it.
@@ -120,11 +125,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn get(&self, dir: &str) -> Option<Accumulated> {
+    pub(super) fn get(&self, dir: &str) -> Option<Accumulated> {
         self.lock().get(dir).cloned()
     }
 
-    fn insert(&self, dir: &str, built: &Accumulated) {
+    pub(super) fn insert(&self, dir: &str, built: &Accumulated) {
         self.lock().insert(dir.to_string(), built.clone());
     }
 
@@ -137,20 +142,54 @@ pub(super) struct Builder<'a> {
     pub(super) loader: Loader<'a>,
     /// The kustomization directories being built, outermost first.
     chain: Vec<String>,
-    shared: &'a Shared,
+    pub(super) shared: &'a Shared,
     /// Where the kustomization being built is, relative to the outermost one, while
     /// `buildMetadata` asks for origins to be tracked.
     pub(super) origin: Option<Origin>,
     /// Warnings about the kustomizations read so far.
-    warnings: Vec<Warning>,
+    pub(super) warnings: Vec<Warning>,
     /// Whether a kustomization of this build chose the OpenAPI schema: as in kustomize, the
     /// first `openapi:` (the outermost one, else the first met) holds for the rest of the build.
-    schema_set: bool,
+    pub(super) schema_set: bool,
+    /// How remote bases are fetched; `None`: they are refused.
+    pub(super) remotes: Option<Remotes<'a>>,
+    /// The URLs of the remote bases being built, outermost first (to refuse a cycle).
+    pub(super) repositories: Vec<String>,
+    /// How deep the kustomization that started this builder is nested (for a remote base's).
+    outer_depth: usize,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder for the remote base `spec`, reading its repository through `loader`, with
+    /// this build's shared results, schema choice and remote options.
+    pub(super) fn for_repository<'b>(&self, loader: Loader<'b>, spec: &RemoteSpec) -> Builder<'b>
+    where
+        'a: 'b,
+    {
+        let mut repositories = self.repositories.clone();
+        repositories.push(spec.raw.clone());
+        Builder {
+            loader,
+            chain: Vec::new(),
+            shared: self.shared,
+            origin: self.origin.as_ref().map(|_| remote::origin(spec)),
+            warnings: Vec::new(),
+            schema_set: self.schema_set,
+            remotes: self.remotes,
+            repositories,
+            outer_depth: self.outer_depth + self.chain.len(),
+        }
+    }
+
+    /// Makes `dir` the kustomization this builder starts from.
+    pub(super) fn start_at(&mut self, dir: &str) {
+        self.chain = vec![dir.to_string()];
+    }
 }
 
 impl Builder<'_> {
     /// Applies `k`'s `openapi:` unless an earlier kustomization of the build chose a schema.
-    fn set_schema(&mut self, k: &Kustomization, dir: &str) -> Result<(), RenderError> {
+    pub(super) fn set_schema(&mut self, k: &Kustomization, dir: &str) -> Result<(), RenderError> {
         let line = k.lines.get("openapi").copied().unwrap_or(1);
         let invalid = |message: &str| RenderError::InvalidField {
             path: k.path.clone(),
@@ -204,7 +243,7 @@ impl Builder<'_> {
         }
     }
 
-    fn load(&mut self, dir: &str) -> Result<Kustomization, RenderError> {
+    pub(super) fn load(&mut self, dir: &str) -> Result<Kustomization, RenderError> {
         let path = self.loader.kustomization_file(dir)?;
         let bytes = self
             .loader
@@ -232,7 +271,7 @@ impl Builder<'_> {
             chain.push(display(dir).to_string());
             return Err(RenderError::Cycle { chain });
         }
-        if self.chain.len() > MAX_NESTING {
+        if self.outer_depth + self.chain.len() > MAX_NESTING {
             let referrer = self.chain.last().map_or("", String::as_str);
             return Err(RenderError::Kustomization {
                 dir: display(dir).to_string(),
@@ -248,7 +287,10 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn build_dir(&mut self, dir: &str) -> Result<(Kustomization, Accumulated), RenderError> {
+    pub(super) fn build_dir(
+        &mut self,
+        dir: &str,
+    ) -> Result<(Kustomization, Accumulated), RenderError> {
         let k = self.load(dir)?;
         self.set_schema(&k, dir)?;
         if k.is_component {
@@ -261,7 +303,7 @@ impl Builder<'_> {
         Ok((k, built))
     }
 
-    fn accumulate(
+    pub(super) fn accumulate(
         &mut self,
         k: &Kustomization,
         dir: &str,
@@ -346,8 +388,12 @@ impl Builder<'_> {
         acc: &mut Accumulated,
         ids: &mut Ids,
     ) -> Result<(), RenderError> {
-        let path = self.loader.resolve(dir, entry, &k.path)?;
         let failed = |err: String| RenderError::transform(&k.path, format!("{entry}: {err}"));
+        if let Some(spec) = self.remote_entry(k, dir, "resources", entry)? {
+            let built = self.remote_base(k, "resources", &spec, None)?;
+            return acc.absorb_child(built, ids).map_err(failed);
+        }
+        let path = self.loader.resolve(dir, entry, &k.path)?;
         match self.loader.entry(&path)? {
             Some(EntryKind::File) => {
                 let (path, text) = self.loader.read_text(dir, entry, &k.path)?;
@@ -400,6 +446,9 @@ impl Builder<'_> {
         entry: &str,
         acc: Accumulated,
     ) -> Result<Accumulated, RenderError> {
+        if let Some(spec) = self.remote_entry(k, dir, "components", entry)? {
+            return self.remote_base(k, "components", &spec, Some(acc));
+        }
         let path = self.loader.resolve(dir, entry, &k.path)?;
         if self.loader.entry(&path)? != Some(EntryKind::Dir) {
             return Err(RenderError::NotFound {

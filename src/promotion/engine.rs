@@ -47,6 +47,8 @@ pub struct EngineOptions {
     pub clock: Option<Clock>,
     /// Called after every persisted change (see [`EngineEvent`]).
     pub events: Option<EventHook>,
+    /// Where the remote bases of kustomizations are cached; `None`: they are refused.
+    pub remote_cache: Option<PathBuf>,
 }
 
 /// A request to move a revision into a stage.
@@ -152,7 +154,7 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Engine, PromotionError> {
         Ok(Engine {
-            git: GitStore::open(repo)?,
+            git: GitStore::open(repo)?.with_remote_cache(options.remote_cache.clone()),
             repo: repo.to_path_buf(),
             state,
             holder: Holder::current(&actor.name),

@@ -9,7 +9,9 @@ use super::PromotionError;
 use super::audit::hex;
 use super::revision::Revision;
 use crate::gitstore::GitStore;
-use crate::overlay::{self, ImageOverride, LayeredSource, Resource};
+use crate::overlay::{
+    self, BuildOptions, ImageOverride, LayeredSource, RemoteFetcher, Remotes, Resource, Unpinned,
+};
 use crate::pipeline::Stage;
 
 /// A stage's rendered output.
@@ -50,8 +52,17 @@ pub fn render_resources(
     let owned = git.tree_source(&tip)?;
     let shared = git.tree_source(&revision.config_commit)?;
     let source = LayeredSource::new(&stage.overlay, &owned, &shared);
-    let mut resources =
-        overlay::build(&source, &stage.overlay).map_err(|source| PromotionError::Render {
+    // What a promotion writes must be reproducible: a remote base must name a tag or commit.
+    let options = BuildOptions {
+        remotes: git.remote_bases().map(|fetcher| Remotes {
+            fetcher: fetcher as &dyn RemoteFetcher,
+            unpinned: Unpinned::Refuse,
+        }),
+        ..BuildOptions::default()
+    };
+    let mut resources = overlay::build_options(&source, &stage.overlay, options)
+        .map(|build| build.resources)
+        .map_err(|source| PromotionError::Render {
             stage: stage.name.clone(),
             source,
         })?;

@@ -7,6 +7,7 @@ mod golden;
 mod layered;
 mod limits;
 mod refusals;
+mod remote;
 
 use std::path::{Path, PathBuf};
 
