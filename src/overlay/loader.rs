@@ -28,7 +28,7 @@ pub fn display(path: &str) -> &str {
     if path.is_empty() { "." } else { path }
 }
 
-/// Whether `path` names a remote location (a URL or a git repository).
+/// Whether `path` names a remote location (a URL or a git repository) rather than a file.
 fn is_remote(path: &str) -> bool {
     path.contains("://")
         || path.starts_with("git@")
@@ -77,10 +77,13 @@ impl Loader<'_> {
         referrer: &str,
     ) -> Result<String, RenderError> {
         if is_remote(relative) {
-            return Err(RenderError::Unsupported {
-                path: referrer.to_string(),
-                line: 0,
-                field: format!("remote resource {relative}"),
+            // Remote bases are resolved before this; a file is read from the source only.
+            return Err(RenderError::Restricted {
+                path: relative.to_string(),
+                referrer: referrer.to_string(),
+                reason: "a URL, not a file: files are read from the repository (a \
+                         kustomization in another repository is included as a remote base)"
+                    .to_string(),
             });
         }
         let restricted = |reason: String| RenderError::Restricted {
