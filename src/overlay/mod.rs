@@ -34,6 +34,7 @@ mod source;
 mod target;
 mod transform;
 mod transformer_config;
+mod value_add;
 mod vars;
 mod yaml;
 

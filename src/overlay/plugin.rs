@@ -10,7 +10,9 @@ use super::error::RenderError;
 use super::generator::{self, Generated};
 use super::hash;
 use super::images;
-use super::kustomization::plugins::{self, IamPolicy, PluginConfig};
+use super::kustomization::plugins::{
+    self, IamPolicy, PluginConfig, ValueTarget, parse_value_targets_file,
+};
 use super::kustomization::{Behavior, Kustomization, PatchSpec};
 use super::loader::display;
 use super::patch::{self, Body, Patch};
@@ -20,6 +22,7 @@ use super::resource::{NEEDS_HASH, Resource};
 use super::source::EntryKind;
 use super::target::{Builder, strategic_merge_docs};
 use super::transform;
+use super::value_add;
 use super::yaml::{Schema, parse_documents};
 
 /// The label kustomize ignores when it checks that a validator changed nothing.
@@ -280,9 +283,54 @@ impl Builder<'_> {
                 let replacements = self.replacements(k, dir, entries)?;
                 replacement::apply(resources, &replacements).map_err(failed)?
             }
+            PluginConfig::ValueAdd {
+                value,
+                targets,
+                target_file,
+            } => self.value_add(k, dir, plugin, (value, targets, target_file), resources)?,
         }
         resources.retain(|r| !r.is_empty());
         Ok(())
+    }
+
+    /// A ValueAddTransformer: its targets (with those of its target file) checked as
+    /// kustomize checks them, and its value, by default the kustomization directory's name.
+    fn value_add(
+        &self,
+        k: &Kustomization,
+        dir: &str,
+        plugin: &Plugin,
+        (value, targets, target_file): (&String, &Vec<ValueTarget>, &String),
+        resources: &mut ResMap,
+    ) -> Result<(), RenderError> {
+        let failed = |err: String| RenderError::transform(&k.path, format!("{}: {err}", plugin.id));
+        let mut targets = targets.clone();
+        if !target_file.is_empty() {
+            let (path, text) = self.loader.read_text(dir, target_file, &k.path)?;
+            targets.extend(parse_value_targets_file(&path, &text)?);
+        }
+        if targets.is_empty() {
+            return Err(failed("must specify at least one target".to_string()));
+        }
+        for target in &targets {
+            if target.field_path.is_empty() {
+                return Err(failed("fieldPath cannot be empty".to_string()));
+            }
+            if target.file_path_position < 0 {
+                return Err(failed(format!(
+                    "filePathPosition ({}) cannot be negative",
+                    target.file_path_position
+                )));
+            }
+        }
+        let value = match (value.is_empty(), dir.rsplit('/').next()) {
+            (false, _) => value.clone(),
+            (true, Some(name)) if !name.is_empty() => name.to_string(),
+            (true, _) => self.loader.source.root_name().ok_or_else(|| {
+                failed("`value` is needed: the kustomization's directory has no name".to_string())
+            })?,
+        };
+        value_add::apply(resources, &value, &targets).map_err(failed)
     }
 
     fn patch(

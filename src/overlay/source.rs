@@ -39,6 +39,11 @@ pub trait FileSource: Send + Sync {
     fn resolve(&self, path: &str) -> io::Result<Option<String>> {
         Ok(Some(path.to_string()))
     }
+
+    /// The name of the root directory itself, where it has one (a directory on disk).
+    fn root_name(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A [`FileSource`] over a directory on disk. Symbolic links are followed when they lead to a
@@ -175,6 +180,15 @@ impl FileSource for DirSource {
         }
         names.sort();
         Ok(names)
+    }
+
+    fn root_name(&self) -> Option<String> {
+        let root = self
+            .real_root
+            .get_or_init(|| std::fs::canonicalize(&self.root).ok());
+        root.as_ref()?
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
     }
 
     fn resolve(&self, path: &str) -> io::Result<Option<String>> {

@@ -63,7 +63,11 @@ pub fn namespace_with(resources: &mut ResMap, config: &NamespaceConfig) -> Resul
     Ok(())
 }
 
-fn set_namespace(resource: &mut Resource, config: &NamespaceConfig) -> Result<(), String> {
+/// Sets the namespace of one object as configured (no ID conflict check).
+pub(super) fn set_namespace(
+    resource: &mut Resource,
+    config: &NamespaceConfig,
+) -> Result<(), String> {
     let gvk = resource.gvk();
     let api_version = resource.api_version().to_string();
     let namespace = config.namespace.as_str();

@@ -76,6 +76,8 @@ refused! {
     vars_field_not_found => "vars-field-not-found",
     vars_objref_without_api_version => "vars-objref-without-api-version",
     vars_unknown_field => "vars-unknown-field",
+    value_add_field_is_a_mapping => "value-add-field-is-a-mapping",
+    value_add_without_targets => "value-add-without-targets",
 }
 
 #[test]

@@ -94,6 +94,25 @@ pub enum PluginConfig {
     IamPolicy(IamPolicy),
     /// A ReplacementTransformer: its `replacements:`, inline or by path.
     Replacement(Vec<ReplacementEntry>),
+    /// A ValueAddTransformer: `value` (empty: the kustomization directory's name) into the
+    /// fields of `targets` and of the targets listed in `target_file`.
+    ValueAdd {
+        value: String,
+        targets: Vec<ValueTarget>,
+        target_file: String,
+    },
+}
+
+/// Where a ValueAddTransformer writes its value.
+#[derive(Debug, Clone, Default)]
+pub struct ValueTarget {
+    /// Which objects; `None`: all.
+    pub selector: Option<Selector>,
+    /// `/`-separated, `\/` for a slash in a key.
+    pub field_path: String,
+    /// When positive, the value is inserted into the field's file path before its part
+    /// number `file_path_position` (1 first).
+    pub file_path_position: i64,
 }
 
 /// Why a plugin configuration could not be used, before the file and line are added.
@@ -198,12 +217,85 @@ pub fn parse(path: &str, line: usize, config: &Value) -> Result<PluginConfig, Re
             get("replacements"),
         )?),
         "IAMPolicyGenerator" => PluginConfig::IamPolicy(iam_policy_config(&f, map)?),
-        "HelmChartInflationGenerator" | "ValueAddTransformer" => {
+        "ValueAddTransformer" => PluginConfig::ValueAdd {
+            value: string(&at("value"), get("value"))?.trim().to_string(),
+            targets: value_targets(&at("targets"), get("targets"))?,
+            target_file: string(&at("targetFilePath"), get("targetFilePath"))?,
+        },
+        "HelmChartInflationGenerator" => {
             return Err(problem(PluginProblem::Unsupported(kind.to_string())));
         }
         _ => return Err(problem(PluginProblem::UnknownBuiltin(kind.to_string()))),
     };
     Ok(config)
+}
+
+/// The `targets:` of a ValueAddTransformer; keys it does not know are ignored, as kustomize
+/// ignores them.
+fn value_targets(f: &Field<'_>, v: &Value) -> Result<Vec<ValueTarget>, RenderError> {
+    list(f, v, |f, v| {
+        let Some(map) = object(f, v)? else {
+            return Ok(ValueTarget::default());
+        };
+        let get = |key: &str| map.get(key).unwrap_or(&Value::Null);
+        let at = |key: &str| f.nested(format_args!(".{key}"));
+        let selector = match get("selector") {
+            Value::Null => None,
+            Value::Object(fields) => {
+                let known = [
+                    "group",
+                    "version",
+                    "kind",
+                    "name",
+                    "namespace",
+                    "labelSelector",
+                    "annotationSelector",
+                ];
+                Some(selector(&at("selector"), &only(fields, &known))?)
+            }
+            _ => return Err(at("selector").invalid("expected a mapping")),
+        };
+        let position = match get("filePathPosition") {
+            Value::Null => 0,
+            Value::Number(n) if n.is_i64() => n.as_i64().unwrap_or(0),
+            _ => return Err(at("filePathPosition").invalid("expected a whole number")),
+        };
+        Ok(ValueTarget {
+            selector,
+            field_path: string(&at("fieldPath"), get("fieldPath"))?,
+            file_path_position: position,
+        })
+    })
+}
+
+/// The `targets:` of a ValueAddTransformer's `targetFilePath` file.
+pub fn parse_value_targets_file(path: &str, text: &str) -> Result<Vec<ValueTarget>, RenderError> {
+    let documents =
+        crate::overlay::yaml::parse_documents(text, crate::overlay::yaml::Schema::Yaml11).map_err(
+            |err| RenderError::Yaml {
+                path: path.to_string(),
+                position: crate::overlay::error::Position {
+                    line: err.line,
+                    column: err.column,
+                },
+                message: err.message,
+            },
+        )?;
+    let Some(document) = documents.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let warnings = Warnings::default();
+    let f = Field {
+        path,
+        line: document.line,
+        name: "targets".to_string(),
+        warnings: &warnings,
+    };
+    match document.value {
+        Value::Null => Ok(Vec::new()),
+        Value::Object(map) => value_targets(&f, map.get("targets").unwrap_or(&Value::Null)),
+        _ => Err(f.invalid("expected a mapping with `targets:`")),
+    }
 }
 
 fn plugin_error(path: &str, line: usize, problem: PluginProblem) -> RenderError {
