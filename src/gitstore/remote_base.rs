@@ -258,6 +258,10 @@ impl RemoteFetcher for RemoteBases {
         if let Some(commit) = &resolved.commit {
             let dir = self.checkout_dir(repo.url, commit);
             if dir.is_dir() {
+                // The commit was fetched under another name: remember the tag for next time.
+                if resolved.kind == RefKind::Tag && self.cached_tag(repo).is_none() {
+                    self.remember_tag(repo, commit)?;
+                }
                 return Ok(Checkout {
                     dir,
                     commit: commit.clone(),
