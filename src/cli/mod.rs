@@ -172,13 +172,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs warnings and errors on stderr; `FERRY_LOG` (an env-filter directive) chooses more.
+/// Without it no filter is parsed, which keeps short commands' start-up short.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let log = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    let _ = match std::env::var_os("FERRY_LOG") {
+        Some(_) => log
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .try_init(),
+        None => log.with_max_level(tracing::Level::WARN).try_init(),
+    };
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
