@@ -50,8 +50,7 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<(), CliError> {
     let config =
         Config::load(&source).map_err(|err| CliError::from_error(ErrorKind::BadInput, err))?;
     let stages = selected_stages(&config, args.stage.as_deref())?;
-    let rendered = render_all(&source, &stages)?;
-    output(&args, &rendered)
+    render_streaming(&source, &stages, &args)
 }
 
 /// Renders the selected stages with `revision`, reading git trees as a promotion does.
@@ -100,47 +99,76 @@ fn selected_stages<'c>(config: &'c Config, name: Option<&str>) -> Result<Vec<&'c
     }
 }
 
-/// Renders every stage (in one process, on all cores); results keep the stages' order.
-fn render_all<'s>(
+/// Renders the stages (in one process, on all cores) and prints or writes each as soon as it
+/// and the stages before it are done, so that only a few stages are held at a time; stops at
+/// the first stage that does not render.
+fn render_streaming(
     source: &DirSource,
-    stages: &[&'s Stage],
-) -> Result<Vec<(&'s Stage, Vec<Resource>)>, CliError> {
+    stages: &[&Stage],
+    args: &RenderArgs,
+) -> Result<(), CliError> {
     let dirs: Vec<&str> = stages.iter().map(|s| s.overlay.as_str()).collect();
     let cache = super::build::remote_cache().map(RemoteBases::new);
     let options = BuildOptions {
         remotes: super::build::remotes(cache.as_ref(), Unpinned::Warn),
         ..BuildOptions::default()
     };
-    stages
-        .iter()
-        .zip(overlay::build_all_options(source, &dirs, options))
-        .map(|(stage, result)| match result {
-            Ok(build) => {
-                super::build::warn(&build.warnings, "");
-                Ok((*stage, build.resources))
+    let finish = |index: usize, result: Result<overlay::Build, overlay::RenderError>| {
+        let stage = stages[index];
+        let build = result.map_err(|err| {
+            CliError::from_error(ErrorKind::BadInput, err).with_hint(format!(
+                "while rendering stage {} ({})",
+                stage.name, stage.overlay
+            ))
+        })?;
+        let text = match &args.out {
+            Some(out) => {
+                write_stage(out, &stage.name, &build.resources)?;
+                String::new()
             }
-            Err(err) => Err(
-                CliError::from_error(ErrorKind::BadInput, err).with_hint(format!(
-                    "while rendering stage {} ({})",
-                    stage.name, stage.overlay
-                )),
-            ),
-        })
-        .collect()
+            None => stage_text(index, stage, &build.resources, args.all),
+        };
+        Ok((build.warnings, text))
+    };
+    let mut failure = None;
+    overlay::build_each(source, &dirs, options, finish, |_, done| match done {
+        Ok((warnings, text)) => {
+            super::build::warn(&warnings, "");
+            match write_stdout(&text) {
+                Ok(()) => true,
+                Err(err) => {
+                    failure = Some(err);
+                    false
+                }
+            }
+        }
+        Err(err) => {
+            failure = Some(err);
+            false
+        }
+    });
+    failure.map_or(Ok(()), Err)
+}
+
+/// One stage's documents as printed, after a `# stage: NAME` header when `headers`.
+fn stage_text(index: usize, stage: &Stage, resources: &[Resource], headers: bool) -> String {
+    let mut text = String::new();
+    if headers {
+        if index > 0 {
+            text.push_str("---\n");
+        }
+        let _ = writeln!(text, "# stage: {}", stage.name);
+    }
+    text.push_str(&overlay::to_yaml(resources));
+    text
 }
 
 fn printed(rendered: &[(&Stage, Vec<Resource>)], headers: bool) -> String {
-    let mut text = String::new();
-    for (i, (stage, resources)) in rendered.iter().enumerate() {
-        if headers {
-            if i > 0 {
-                text.push_str("---\n");
-            }
-            let _ = writeln!(text, "# stage: {}", stage.name);
-        }
-        text.push_str(&overlay::to_yaml(resources));
-    }
-    text
+    rendered
+        .iter()
+        .enumerate()
+        .map(|(i, (stage, resources))| stage_text(i, stage, resources, headers))
+        .collect()
 }
 
 /// Writes `resources` to `out/<stage>/`, one file each, replacing earlier `.yaml` files.

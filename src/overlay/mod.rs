@@ -38,7 +38,7 @@ mod value_add;
 mod vars;
 mod yaml;
 
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 
 pub use error::{PatchFailure, Position, RenderError};
 pub use images::{ImageOverride, apply_images};
@@ -136,48 +136,89 @@ pub fn build_all_options(
     dirs: &[&str],
     options: BuildOptions<'_>,
 ) -> Vec<Result<Build, RenderError>> {
+    let mut results = Vec::with_capacity(dirs.len());
+    build_each(
+        source,
+        dirs,
+        options,
+        |_, result| result,
+        |_, result| {
+            results.push(result);
+            true
+        },
+    );
+    results
+}
+
+/// Builds the kustomizations in each of `dirs` as [`build_all_options`] does, on all cores,
+/// and hands each result to `sink` in the order of `dirs` as soon as it and those before it
+/// are done, after turning it into what the caller keeps with `map` (on the worker that built
+/// it: printing it there keeps only text, not objects, waiting for its turn). Stops early
+/// when `sink` returns `false`.
+pub fn build_each<T: Send>(
+    source: &dyn FileSource,
+    dirs: &[&str],
+    options: BuildOptions<'_>,
+    map: impl Fn(usize, Result<Build, RenderError>) -> T + Sync,
+    mut sink: impl FnMut(usize, T) -> bool,
+) {
     let shared = target::Shared::default();
     let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, dirs.len().max(1));
-    let work = || {
-        let mut done = Vec::new();
-        loop {
+    let (done, finished) = std::sync::mpsc::channel::<(usize, T)>();
+    std::thread::scope(|scope| {
+        let work = |done: std::sync::mpsc::Sender<(usize, T)>| loop {
             let index = next.fetch_add(1, AtomicOrdering::Relaxed);
             let Some(dir) = dirs.get(index) else {
-                return done;
+                return;
             };
-            done.push((index, build_shared(source, dir, options, &shared)));
+            if stop.load(AtomicOrdering::Relaxed) {
+                return;
+            }
+            let built = map(index, build_shared(source, dir, options, &shared));
+            if done.send((index, built)).is_err() {
+                return;
+            }
+        };
+        for _ in 0..threads {
+            let done = done.clone();
+            // As much stack as the main thread has, for the deepest inputs the bounds allow.
+            let spawned = std::thread::Builder::new()
+                .stack_size(WORKER_STACK)
+                .spawn_scoped(scope, move || work(done));
+            if spawned.is_err() {
+                break;
+            }
         }
-    };
-    let finished: Vec<(usize, Result<Build, RenderError>)> = std::thread::scope(|scope| {
-        // As much stack as the main thread has, for the deepest inputs the bounds allow.
-        let helpers: Vec<_> = (1..threads)
-            .filter_map(|_| {
-                std::thread::Builder::new()
-                    .stack_size(WORKER_STACK)
-                    .spawn_scoped(scope, work)
-                    .ok()
-            })
-            .collect();
-        let mut all = work();
-        for helper in helpers {
-            all.extend(helper.join().unwrap_or_default());
+        drop(done);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut turn = 0;
+        for (index, built) in finished.iter() {
+            waiting.insert(index, built);
+            while let Some(built) = waiting.remove(&turn) {
+                if !sink(turn, built) {
+                    stop.store(true, AtomicOrdering::Relaxed);
+                    return;
+                }
+                turn += 1;
+            }
         }
-        all
+        // Every worker is gone: one that stopped early (or could not start) left gaps, which
+        // are built here.
+        while let Some(dir) = dirs.get(turn) {
+            let built = match waiting.remove(&turn) {
+                Some(built) => built,
+                None => map(turn, build_shared(source, dir, options, &shared)),
+            };
+            if !sink(turn, built) {
+                return;
+            }
+            turn += 1;
+        }
     });
-    let mut results: Vec<Option<Result<Build, RenderError>>> =
-        (0..dirs.len()).map(|_| None).collect();
-    for (index, result) in finished {
-        results[index] = Some(result);
-    }
-    // A worker that stopped early leaves gaps; those directories are built here.
-    results
-        .into_iter()
-        .zip(dirs)
-        .map(|(result, dir)| result.unwrap_or_else(|| build_shared(source, dir, options, &shared)))
-        .collect()
 }
 
 fn build_shared(

@@ -118,22 +118,44 @@ impl Accumulated {
 
 /// Kustomizations already built by a batch of builds of one source, by directory: a base that
 /// several overlays include is built once. (A nested kustomization's result does not depend on
-/// who includes it.)
+/// who includes it.) At most [`SHARED_CAPACITY`] are kept, the oldest dropped first: overlays
+/// of one base are usually built one after the other, and a dropped base is only built again.
 #[derive(Default)]
 pub struct Shared {
-    built: Mutex<HashMap<String, Accumulated>>,
+    built: Mutex<SharedBuilds>,
+}
+
+/// How many built kustomizations a [`Shared`] keeps.
+const SHARED_CAPACITY: usize = 256;
+
+#[derive(Default)]
+struct SharedBuilds {
+    by_dir: HashMap<String, Arc<Accumulated>>,
+    /// The directories in the order they were added.
+    order: std::collections::VecDeque<String>,
 }
 
 impl Shared {
     pub(super) fn get(&self, dir: &str) -> Option<Accumulated> {
-        self.lock().get(dir).cloned()
+        let built = self.lock().by_dir.get(dir).cloned()?;
+        // Copied outside the lock, so that other builds need not wait for it.
+        Some(built.as_ref().clone())
     }
 
     pub(super) fn insert(&self, dir: &str, built: &Accumulated) {
-        self.lock().insert(dir.to_string(), built.clone());
+        let built = Arc::new(built.clone());
+        let mut shared = self.lock();
+        if shared.by_dir.insert(dir.to_string(), built).is_none() {
+            shared.order.push_back(dir.to_string());
+        }
+        while shared.order.len() > SHARED_CAPACITY {
+            if let Some(oldest) = shared.order.pop_front() {
+                shared.by_dir.remove(&oldest);
+            }
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Accumulated>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SharedBuilds> {
         self.built.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

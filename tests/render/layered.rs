@@ -116,3 +116,49 @@ fn building_many_directories_at_once_gives_each_build_result() {
         }
     }
 }
+
+/// Many overlays of one base, each with its own prefix.
+fn many_overlays(dir: &std::path::Path, count: usize) -> Vec<String> {
+    let write = |path: &str, text: &str| {
+        let full = dir.join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("create dir");
+        std::fs::write(full, text).expect("write");
+    };
+    write("base/kustomization.yaml", "resources:\n- settings.yaml\n");
+    write("base/settings.yaml", BASE);
+    (0..count)
+        .map(|i| {
+            let overlay = format!("overlays/o{i}");
+            write(
+                &format!("{overlay}/kustomization.yaml"),
+                &format!("resources:\n- ../../base\nnamePrefix: o{i}-\n"),
+            );
+            overlay
+        })
+        .collect()
+}
+
+#[test]
+fn build_each_hands_results_over_in_order_and_stops_when_asked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let overlays = many_overlays(dir.path(), 40);
+    let dirs: Vec<&str> = overlays.iter().map(String::as_str).collect();
+    let source = DirSource::new(dir.path());
+    let mut seen = Vec::new();
+    overlay::build_each(
+        &source,
+        &dirs,
+        overlay::BuildOptions::default(),
+        |index, result| {
+            let build = result.expect("builds");
+            (index, build.resources[0].name().to_string())
+        },
+        |index, (mapped, name)| {
+            assert_eq!(index, mapped);
+            seen.push(name);
+            index < 9
+        },
+    );
+    let expected: Vec<String> = (0..10).map(|i| format!("o{i}-settings")).collect();
+    assert_eq!(seen, expected);
+}
