@@ -5,12 +5,15 @@
 #
 # FERRY defaults to target/release/ferry (build it with `cargo build --release` first);
 # WORKDIR (default: a new temporary directory) receives the generated repositories. Needs
-# `kubectl` (with its built-in kustomize) and `hyperfine`. Three measurements:
+# `kubectl` (with its built-in kustomize) and `hyperfine`. The load average is printed before
+# each measurement: on a shared machine the figures are upper bounds. Measurements:
 #
+#   0. start-up: `ferry --version`;
 #   1. one overlay, one process each: `ferry build` vs `kubectl kustomize`;
 #   2. 50 apps x dev/qa/prod = 150 overlays: one `ferry render --all` vs 150 `kubectl
 #      kustomize` processes;
-#   3. 1,000 apps x dev/qa/prod = 3,000 overlays: one `ferry render --all`.
+#   3. 1,000 apps x dev/qa/prod = 3,000 overlays: one `ferry render --all`, and its peak
+#      memory (maximum resident set size, from GNU time when installed).
 #
 # Before timing, every overlay of the 50-app repository is checked to render byte for byte as
 # kustomize renders it.
@@ -51,14 +54,27 @@ done
 EOF
 chmod +x "$work/kustomize-all.sh"
 
+load() { echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+load
+hyperfine -N --warmup 3 --min-runs 20 \
+    --command-name "ferry --version" "$ferry --version"
+
+load
 hyperfine -N --warmup 3 --min-runs 20 \
     --command-name "ferry build (1 overlay)" "$ferry build environments/app1/prod" \
     --command-name "kubectl kustomize (1 overlay)" "kubectl kustomize environments/app1/prod"
 
+load
 hyperfine -N --warmup 1 --min-runs 5 \
     --command-name "ferry render --all (150 overlays)" "$ferry render --all" \
     --command-name "kubectl kustomize x 150" "$work/kustomize-all.sh"
 
 cd "$work/apps1000"
+load
 hyperfine -N --warmup 1 --min-runs 5 \
     --command-name "ferry render --all (3000 overlays)" "$ferry render --all"
+if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f "ferry render --all (3000 overlays): max RSS %M KiB, %e s" \
+        "$ferry" render --all > /dev/null
+fi
