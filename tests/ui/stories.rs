@@ -100,6 +100,16 @@ fn a_release_manager_approves_prod_and_the_second_approval_promotes_it_live() {
     assert!(b.has("#no-blockers"));
     assert_eq!(b.script("return window.ferryStayed"), json!(42));
     ui.shot("stage-prod-promoted");
+
+    // The release page shows where the revision is, with the lead time to prod.
+    b.open(&format!("/releases/{}", ui.revision));
+    assert_eq!(b.text("tr[data-stage=prod] .pill"), "succeeded");
+    assert_ne!(b.text("tr[data-stage=prod] td.lead"), "—");
+    assert!(b.text("#config-commit").len() >= 40);
+    // The audit log of prod has the approval with its comment, and the chain checks out.
+    b.open("/audit?stage=prod");
+    assert!(b.text("#chain").starts_with("The hash chain checks out"));
+    assert!(b.text("#audit").contains("bob approval"));
 }
 
 #[test]
@@ -153,4 +163,90 @@ fn forms_without_the_csrf_token_are_refused_and_signing_out_ends_the_session() {
     assert_eq!(forger.get("/api/v1/status").0, 401);
     let (status, _) = forger.post("/stages/prod/resume", &[("reason", "x")]);
     assert_eq!(status, 403);
+}
+
+/// A pipeline of `apps` applications, each `dev` → `qa-eu`, `qa-us` → `prod` (`requires: any`).
+fn wide_repo(apps: usize) -> crate::support::TestRepo {
+    let repo = crate::support::TestRepo::empty();
+    repo.write(
+        "environments/base/kustomization.yaml",
+        "resources: [deployment.yaml]\n",
+    );
+    repo.write(
+        "environments/base/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: acme/web:latest\n",
+    );
+    let mut pipeline = String::from(
+        "apiVersion: ferry/v1\nkind: Pipeline\nmetadata: {name: wide}\nspec:\n  images: [acme/web]\n  stages:\n",
+    );
+    for app in 0..apps {
+        let a = format!("app{app}");
+        for env in ["dev", "qa-eu", "qa-us", "prod"] {
+            repo.write(
+                &format!("environments/{a}-{env}/kustomization.yaml"),
+                &format!("resources: [../base]\nnamespace: {a}-{env}\n"),
+            );
+        }
+        pipeline.push_str(&format!(
+            "  - {{name: {a}-dev, overlay: environments/{a}-dev}}\n  - {{name: {a}-qa-eu, overlay: environments/{a}-qa-eu, upstream: [{a}-dev]}}\n  - {{name: {a}-qa-us, overlay: environments/{a}-qa-us, upstream: [{a}-dev]}}\n  - {{name: {a}-prod, overlay: environments/{a}-prod, upstream: [{a}-qa-eu, {a}-qa-us], requires: any}}\n"
+        ));
+    }
+    repo.write("environments/pipeline.yaml", &pipeline);
+    repo.write(
+        "policies/access.yaml",
+        "apiVersion: ferry/v1\nkind: Access\nmetadata: {name: access}\nspec:\n  roles:\n  - {role: viewer, subjects: [\"*\"]}\n",
+    );
+    repo.commit("A wide pipeline");
+    repo
+}
+
+#[test]
+fn a_large_pipeline_collapses_into_groups_and_filters_by_name() {
+    let repo = wide_repo(30);
+    let viewer = super::token(&repo, "victor");
+    let served = crate::support::server::Served::start(&repo, &[], &[]);
+    let shots = tempfile::tempdir().expect("screenshot dir");
+    let b = super::Browser::start(&served.url, shots.path());
+    b.open("/login");
+    b.fill("#token", &viewer);
+    b.click("#signin");
+    b.wait_until("the pipeline page", || b.path() == "/");
+    // 120 stages: one box per application.
+    assert_eq!(b.count("#graph a.node[data-kind=group]"), 30);
+    assert_eq!(b.count("#graph a.node[data-kind=stage]"), 0);
+    assert!(
+        b.text("#summary")
+            .contains("120 of 120 stages, groups collapsed")
+    );
+
+    // Typing filters at once, without a request.
+    b.fill("#q", "app7-");
+    b.wait_until("only app7 rows to show", || {
+        b.script("return document.querySelectorAll('tr[data-stage]:not([hidden])').length")
+            == serde_json::json!(4)
+    });
+    assert_eq!(
+        b.script("return document.querySelectorAll('#graph a.node:not([hidden])').length"),
+        serde_json::json!(1)
+    );
+
+    // Opening a group draws its stages: fan-out from dev, fan-in into prod marked `any`.
+    b.open("/?expand=app7");
+    assert_eq!(b.count("#graph a.node[data-kind=stage]"), 4);
+    assert_eq!(b.count("#graph a.node[data-kind=group]"), 29);
+    assert_eq!(b.count("#graph path.edge.any[data-to=app7-prod]"), 2);
+    assert_eq!(b.count("#graph path.edge:not(.any)[data-from=app7-dev]"), 2);
+
+    // Submitting the filter asks the server for the matching stages only.
+    b.open("/?q=app12-");
+    assert_eq!(b.count("#graph a.node[data-kind=stage]"), 4);
+    assert_eq!(b.count("tr[data-stage]"), 4);
+    let path = b.screenshot("pipeline-filtered");
+    assert!(path.exists());
+    if let Ok(dir) = std::env::var("FERRY_UI_SHOTS") {
+        b.open("/?expand=app3");
+        let shot = b.screenshot("pipeline-groups");
+        std::fs::copy(shot, std::path::Path::new(&dir).join("pipeline-groups.png"))
+            .expect("copy shot");
+    }
 }

@@ -50,19 +50,11 @@ pub fn draw(nodes: &[Node], layers: &[usize], links: &[Link]) -> Markup {
         })
         .collect();
     let placement = layout::place(dense(layers), &edges);
-    let tallest = placement.layers.iter().map(Vec::len).max().unwrap_or(0);
-    let step_y = NODE_H + GAP_Y;
-    let width = PAD * 2 + placement.layers.len() * (NODE_W + GAP_X)
-        - GAP_X.min(placement.layers.len() * GAP_X);
-    let height = PAD * 2 + tallest * step_y;
-    let position = |v: usize| {
-        let column = placement.layer[v];
-        let offset = (tallest - placement.layers[column].len()) * step_y / 2;
-        (
-            PAD + column * (NODE_W + GAP_X),
-            PAD + offset + placement.row[v] * step_y,
-        )
-    };
+    let tops = tops(&placement, links);
+    let columns = placement.layers.len();
+    let width = PAD * 2 + columns * (NODE_W + GAP_X) - GAP_X.min(columns * GAP_X);
+    let height = PAD * 2 + tops.iter().max().map_or(0, |top| top + NODE_H);
+    let position = |v: usize| (PAD + placement.layer[v] * (NODE_W + GAP_X), PAD + tops[v]);
     html! {
         svg.graph #graph xmlns="http://www.w3.org/2000/svg" role="group" aria-label="Pipeline graph"
             width=(width) height=(height) viewBox=(format!("0 0 {width} {height}")) {
@@ -88,7 +80,7 @@ pub fn draw(nodes: &[Node], layers: &[usize], links: &[Link]) -> Markup {
                 @for (v, node) in nodes.iter().enumerate() {
                     @let (x, y) = position(v);
                     a class=(format!("node {}", node.class)) href=(node.href)
-                        data-stage=[node.stage.as_deref()] data-group=(node.group)
+                        data-stage=[node.stage.as_deref()] data-group=(node.group) data-label=(node.label)
                         data-kind=(if node.stage.is_some() { "stage" } else { "group" }) {
                         title { (node.title) }
                         rect.box x=(x) y=(y) width=(NODE_W) height=(NODE_H) rx="6" {}
@@ -102,6 +94,32 @@ pub fn draw(nodes: &[Node], layers: &[usize], links: &[Link]) -> Markup {
             }
         }
     }
+}
+
+/// The top of each box: column by column, as close to the mean height of its upstream boxes
+/// as the boxes above it in its column allow (so a fan-out opens beside its source).
+fn tops(placement: &layout::Placement, links: &[Link]) -> Vec<usize> {
+    let step = NODE_H + GAP_Y;
+    let mut top = vec![0usize; placement.layer.len()];
+    let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); placement.layer.len()];
+    for link in links {
+        if placement.layer[link.from] < placement.layer[link.to] {
+            upstream[link.to].push(link.from);
+        }
+    }
+    for column in &placement.layers {
+        let mut next = 0;
+        for &v in column {
+            let wanted = if upstream[v].is_empty() {
+                0
+            } else {
+                upstream[v].iter().map(|&u| top[u]).sum::<usize>() / upstream[v].len()
+            };
+            top[v] = wanted.max(next);
+            next = top[v] + step;
+        }
+    }
+    top
 }
 
 /// Renumbers layers 0, 1, 2, … keeping their order (collapsed groups can leave gaps).
@@ -173,7 +191,20 @@ mod tests {
         assert!(svg.contains("needs 1 more approval from group:…"), "{svg}");
         assert!(svg.contains("<title>dev</title>"));
         // Three columns, two rows.
-        assert!(svg.contains("viewBox=\"0 0 854 184\""), "{svg}");
+        assert!(svg.contains("viewBox=\"0 0 854 166\""), "{svg}");
+        // dev and qa-a on top, qa-b under qa-a, prod between them.
+        assert!(
+            svg.contains("<rect class=\"box\" x=\"12\" y=\"12\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect class=\"box\" x=\"312\" y=\"92\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect class=\"box\" x=\"612\" y=\"52\""),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -64,22 +64,42 @@
     kinds.forEach(function (kind) { source.addEventListener(kind, schedule); });
   }
 
-  // The pipeline filter: hides stages whose name does not contain the text, as it is typed.
+  // The pipeline filter: hides the stages (rows and boxes) whose name does not contain the
+  // text as it is typed, the boxes of groups with no such stage, and arrows to hidden boxes.
+  function setHidden(el, hide) {
+    if (hide) { el.setAttribute("hidden", ""); } else { el.removeAttribute("hidden"); }
+  }
+
   function applyFilter() {
     var input = document.getElementById("q");
     if (!input) { return; }
     var text = input.value.trim().toLowerCase();
-    document.querySelectorAll("[data-stage]").forEach(function (el) {
-      el.hidden = text !== "" && el.getAttribute("data-stage").indexOf(text) < 0;
+    var matches = function (name) { return text === "" || name.indexOf(text) >= 0; };
+    var groups = {};
+    document.querySelectorAll("tr[data-stage]").forEach(function (row) {
+      var show = matches(row.getAttribute("data-stage"));
+      setHidden(row, !show);
+      var group = row.closest("details");
+      if (show && group) { groups[group.getAttribute("data-group")] = true; }
     });
-    document.querySelectorAll("[data-kind=group]").forEach(function (el) {
-      el.hidden = text !== "" && el.getAttribute("data-group").indexOf(text) < 0;
+    var shown = {};
+    document.querySelectorAll("#graph a.node").forEach(function (node) {
+      var show = node.getAttribute("data-kind") === "group"
+        ? text === "" || groups[node.getAttribute("data-group")] === true
+        : matches(node.getAttribute("data-stage"));
+      setHidden(node, !show);
+      if (show) { shown[node.getAttribute("data-label")] = true; }
+    });
+    document.querySelectorAll("#graph .edge").forEach(function (edge) {
+      var show = shown[edge.getAttribute("data-from")] === true && shown[edge.getAttribute("data-to")] === true;
+      setHidden(edge, !show);
+      var label = edge.nextElementSibling;
+      if (label && label.classList.contains("any-label")) { setHidden(label, !show); }
     });
     document.querySelectorAll("details.group").forEach(function (group) {
-      var rows = group.querySelectorAll("tr[data-stage]");
-      var shown = Array.prototype.filter.call(rows, function (row) { return !row.hidden; });
-      group.hidden = shown.length === 0;
-      if (text !== "" && shown.length > 0) { group.open = true; }
+      var any = groups[group.getAttribute("data-group")] === true;
+      setHidden(group, !any);
+      if (text !== "" && any) { group.open = true; }
     });
   }
 
