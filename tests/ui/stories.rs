@@ -47,6 +47,28 @@ fn a_viewer_sees_the_pipeline_and_no_approve_button_and_a_forged_approval_is_ref
     );
     let prod = stage(&ui.api, &ui.victor, "prod");
     assert_eq!(prod["reviews"], serde_json::Value::Null, "{prod}");
+
+    // The pipeline page follows the promotion live once two managers approved elsewhere.
+    b.open("/");
+    b.script("window.ferryStayed = 7; return null;");
+    b.wait_until("the event stream to be open", || {
+        b.has("#live[data-state=on]")
+    });
+    for manager in [&ui.bob, &ui.carol] {
+        ui.api
+            .post(
+                "/api/v1/stages/prod/approvals",
+                Some(manager),
+                &json!({"revision": ui.revision}),
+            )
+            .expect(200);
+    }
+    b.wait_text("tr[data-stage=prod] .pill", "succeeded");
+    b.wait_until("the prod box to turn green", || {
+        b.has("#graph a.node.st-ok[data-stage=prod]")
+    });
+    assert!(b.text("tr[data-stage=prod]").contains("✓ verified"));
+    assert_eq!(b.script("return window.ferryStayed"), json!(7));
 }
 
 #[test]
