@@ -164,8 +164,19 @@ fn forms_without_the_csrf_token_are_refused_and_signing_out_ends_the_session() {
     let (status, _) = forger.post("/api/v1/pause", &[]);
     assert_eq!(status, 401);
 
-    // The real form pauses, as the admin alice may.
+    // alice requested prod: she may reject it but not approve it.
     b.open("/stages/prod");
+    b.wait_text(
+        "#blockers li",
+        "you cannot approve: alice requested this promotion and may not approve it",
+    );
+    assert!(!b.has("#approve"));
+    b.fill("#comment", "not on a Friday");
+    b.click("#reject");
+    b.wait_text("#flash", &format!("You rejected {} for prod", ui.revision));
+    b.wait_text("#blockers", "rejected by alice: not on a Friday");
+
+    // The real form pauses, as the admin alice may.
     b.fill("#pause-reason", "incident 42");
     b.click("#pause");
     b.wait_text("#flash", "Paused prod");
