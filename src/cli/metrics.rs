@@ -1,13 +1,11 @@
 //! `ferry metrics`: the DORA keys per stage over a window, for teams without Prometheus.
 
 use clap::Args;
-use serde::Serialize;
 
 use super::engine::engine_error;
 use super::output::{emit, table};
 use super::{CliError, Context};
-use crate::pipeline::Span;
-use crate::promotion::metrics::{self, DoraSummary};
+use crate::promotion::metrics::{self, DoraReport};
 
 /// Show the DORA keys per stage: deployments (and per day), change failures and their rate,
 /// median lead time (release created → verified) and median time to restore
@@ -18,17 +16,22 @@ pub struct MetricsArgs {
     pub since: String,
 }
 
-#[derive(Debug, Serialize)]
-struct Report {
-    since: chrono::DateTime<chrono::Utc>,
-    until: chrono::DateTime<chrono::Utc>,
-    stages: Vec<DoraSummary>,
+pub fn run(ctx: &Context, args: MetricsArgs) -> Result<(), CliError> {
+    let report = match ctx.client()? {
+        // The server checks the window and answers with the same report.
+        Some(client) => {
+            client.get::<DoraReport>("/api/v1/metrics/dora", &[("since", args.since.clone())])?
+        }
+        None => local_report(ctx, &args.since)?,
+    };
+    emit(ctx.format(), &report, |out| {
+        out.write_all(render(&report).as_bytes())
+    })
 }
 
-pub fn run(ctx: &Context, args: MetricsArgs) -> Result<(), CliError> {
-    let window = Span::parse(&args.since)
-        .map_err(|err| CliError::bad_input(format!("--since {}: {err}", args.since)))?
-        .get();
+fn local_report(ctx: &Context, since: &str) -> Result<DoraReport, CliError> {
+    let window = metrics::window(since)
+        .map_err(|err| CliError::bad_input(format!("--since {since}: {err}")))?;
     let engine = ctx.engine()?;
     let branch = engine.source_branch().map_err(engine_error)?;
     let config = engine.config_at_branch(&branch).map_err(engine_error)?;
@@ -37,24 +40,11 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<(), CliError> {
         .topological()
         .map(|s| s.name.clone())
         .collect();
-    let until = engine.now();
-    let since = until
-        - chrono::Duration::from_std(window)
-            .map_err(|_| CliError::bad_input(format!("--since {}: too long", args.since)))?;
     let store = engine.store().map_err(engine_error)?;
-    let facts = metrics::facts(&store, &stages, Some(since)).map_err(engine_error)?;
-    let days = window.as_secs_f64() / 86_400.0;
-    let report = Report {
-        since,
-        until,
-        stages: metrics::summarize(&facts, days),
-    };
-    emit(ctx.format(), &report, |out| {
-        out.write_all(render(&report).as_bytes())
-    })
+    metrics::dora_report(&store, &stages, engine.now(), window).map_err(engine_error)
 }
 
-fn render(report: &Report) -> String {
+fn render(report: &DoraReport) -> String {
     let rows: Vec<Vec<String>> = report
         .stages
         .iter()

@@ -125,7 +125,6 @@ impl Command {
             Command::Diff(_) => Some(("diff", "it compares output branches of a local clone")),
             Command::Abort(_) => Some(("abort", "the API has no abort")),
             Command::Notifications(_) => Some(("notifications", NOT_YET)),
-            Command::Metrics(_) => Some(("metrics", NOT_YET)),
             Command::Serve(_) => Some(("serve", "it runs the service itself, on a local state")),
             Command::Demo(_)
             | Command::Build(_)
@@ -144,6 +143,7 @@ impl Command {
             | Command::Audit(_)
             | Command::Pause(_)
             | Command::Resume(_)
+            | Command::Metrics(_)
             | Command::Completions(_) => None,
         }
     }

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::PromotionError;
 use super::record::{Promotion, PromotionState};
@@ -234,8 +234,10 @@ fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds().max(0) as f64 / 1000.0
 }
 
-/// The DORA keys of one stage over a window, for people and `ferry metrics`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The DORA keys of one stage over a window, for people and `ferry metrics`. Rates and
+/// per-day figures are rounded to 4 decimals and times to the millisecond, so the numbers
+/// read the same after a trip through JSON (the service answers with this).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DoraSummary {
     pub stage: String,
     pub deployments: u64,
@@ -259,19 +261,65 @@ pub fn summarize(facts: &Facts, days: f64) -> Vec<DoraSummary> {
                 stage: stage.clone(),
                 deployments: d.deployments,
                 deployments_per_day: if days > 0.0 {
-                    d.deployments as f64 / days
+                    rounded(d.deployments as f64 / days, 10_000.0)
                 } else {
                     0.0
                 },
                 change_failures: d.change_failures,
                 change_failure_rate: (attempts > 0)
-                    .then(|| d.change_failures as f64 / attempts as f64),
-                lead_time_median_seconds: median(&d.lead_times),
-                time_to_restore_median_seconds: median(&d.restore_times),
+                    .then(|| rounded(d.change_failures as f64 / attempts as f64, 10_000.0)),
+                lead_time_median_seconds: median(&d.lead_times).map(|s| rounded(s, 1000.0)),
+                time_to_restore_median_seconds: median(&d.restore_times)
+                    .map(|s| rounded(s, 1000.0)),
                 restores: d.restore_times.len() as u64,
             }
         })
         .collect()
+}
+
+/// `value` to the nearest multiple of `1 / per_unit` (the shortest decimal of the result
+/// parses back to the same number).
+fn rounded(value: f64, per_unit: f64) -> f64 {
+    (value * per_unit).round() / per_unit
+}
+
+/// The DORA keys per stage over a window: what `ferry metrics` shows, locally or from the
+/// service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DoraReport {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub stages: Vec<DoraSummary>,
+}
+
+/// The window of a report as written (`30d`, `12h`, `1d12h`): a duration of at least a
+/// second, or why not.
+pub fn window(text: &str) -> Result<chrono::Duration, String> {
+    let span = crate::pipeline::Span::parse(text)?.get();
+    if span.is_zero() {
+        return Err(format!("the window `{}` is empty", text.trim()));
+    }
+    chrono::Duration::from_std(span)
+        .map_err(|_| format!("the window `{}` is too long", text.trim()))
+}
+
+/// The DORA keys of `stages` (in pipeline order) over the `window` that ends `until`.
+pub fn dora_report(
+    store: &Store,
+    stages: &[String],
+    until: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Result<DoraReport, PromotionError> {
+    let since = until
+        .checked_sub_signed(window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let facts = facts(store, stages, Some(since))?;
+    let days = window.num_milliseconds() as f64 / 86_400_000.0;
+    Ok(DoraReport {
+        since,
+        until,
+        stages: summarize(&facts, days),
+    })
 }
 
 fn median(values: &[f64]) -> Option<f64> {
@@ -337,6 +385,23 @@ mod tests {
         assert_eq!(windowed.deployments, 3);
         assert_eq!(windowed.change_failures, 2);
         assert_eq!(windowed.restore_times, vec![600.0, 180.0, 60.0]);
+    }
+
+    #[test]
+    fn windows_are_at_least_a_second_and_rounded_figures_survive_json() {
+        assert_eq!(window("1d12h"), Ok(chrono::Duration::hours(36)));
+        assert_eq!(window("0s"), Err("the window `0s` is empty".to_string()));
+        assert!(window("soon").is_err());
+        for value in [1.0 / 7.0, 2.0 / 3.0, 1234.5675, 0.1 + 0.2] {
+            let r = rounded(value, 10_000.0);
+            let text = serde_json::to_string(&r).expect("encode");
+            assert_eq!(
+                serde_json::from_str::<f64>(&text).expect("decode"),
+                r,
+                "{text}"
+            );
+        }
+        assert_eq!(rounded(1.0 / 7.0, 10_000.0), 0.1429);
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/resume", post(writes::resume))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
+        .route("/api/v1/metrics/dora", get(dora))
         .route("/api/v1/events", get(events::stream))
         .route("/api/v1/hooks/git", post(hooks::git))
         .route("/api/v1/openapi.json", get(openapi::document))
@@ -247,6 +248,40 @@ pub async fn audit_verify(
 ) -> Result<Json<Value>, ApiError> {
     read(&state, caller, |engine, _| {
         to_json(&crate::promotion::verify_audit(&engine.store()?)?)
+    })
+    .await
+    .map(Json)
+}
+
+/// The window of a DORA report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DoraQuery {
+    /// Promotions that ended this long ago or later: `30d`, `12h`, `1d12h` (default `30d`).
+    since: Option<String>,
+}
+
+/// The DORA keys per stage over a window, as `ferry metrics -o json` shows them.
+#[utoipa::path(get, path = "/api/v1/metrics/dora", tag = "read", params(DoraQuery),
+    responses((status = 200, description = "`{\"since\", \"until\", \"stages\": [{\"stage\", \"deployments\", \"deployments_per_day\", \"change_failures\", \"change_failure_rate\", \"lead_time_median_seconds\", \"time_to_restore_median_seconds\", \"restores\"}]}`, the body of `ferry metrics -o json`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn dora(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<DoraQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let since = query.since.unwrap_or_else(|| "30d".to_string());
+    let window = crate::promotion::metrics::window(&since)
+        .map_err(|err| ApiError::bad_request(Some("since"), format!("since: {err}")))?;
+    read(&state, caller, move |engine, config| {
+        let stages: Vec<String> = config
+            .pipeline
+            .topological()
+            .map(|s| s.name.clone())
+            .collect();
+        let store = engine.store()?;
+        let report = crate::promotion::metrics::dora_report(&store, &stages, engine.now(), window)?;
+        to_json(&report)
     })
     .await
     .map(Json)

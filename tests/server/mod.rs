@@ -4,6 +4,7 @@ mod api;
 mod lifecycle;
 mod metrics;
 mod notifications;
+mod reports;
 mod security;
 
 use serde_json::{Value, json};
