@@ -115,7 +115,6 @@ impl Command {
     /// that `--server` is refused rather than ignored. `None` for commands that either go to
     /// the server or never touch state (build, validate, graph, render, demo, login, …).
     fn local_only(&self) -> Option<(&'static str, &'static str)> {
-        const NOT_YET: &str = "this version of the CLI cannot send it to a server yet";
         match self {
             Command::Token(_) => Some((
                 "token",
@@ -124,7 +123,10 @@ impl Command {
             Command::Reconcile(_) => Some(("reconcile", "a running server reconciles by itself")),
             Command::Diff(_) => Some(("diff", "it compares output branches of a local clone")),
             Command::Abort(_) => Some(("abort", "the API has no abort")),
-            Command::Notifications(_) => Some(("notifications", NOT_YET)),
+            Command::Notifications(args) if args.command.is_some() => Some((
+                "notifications deliver",
+                "a running server delivers by itself",
+            )),
             Command::Serve(_) => Some(("serve", "it runs the service itself, on a local state")),
             Command::Demo(_)
             | Command::Build(_)
@@ -144,6 +146,7 @@ impl Command {
             | Command::Pause(_)
             | Command::Resume(_)
             | Command::Metrics(_)
+            | Command::Notifications(_)
             | Command::Completions(_) => None,
         }
     }

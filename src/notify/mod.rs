@@ -18,7 +18,7 @@ pub use deliver::{
 pub use event::{Event, Payload};
 pub use outbox::{
     Attempt, Delivery, DeliveryState, OutboxCounts, all, counts, counts_by_webhook, enqueue,
-    pending, record,
+    listing, pending, record,
 };
 
 use crate::state::StateError;

@@ -37,6 +37,16 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    /// The state named `pending`, `delivered` or `failed`.
+    pub fn parse(text: &str) -> Option<DeliveryState> {
+        match text {
+            "pending" => Some(DeliveryState::Pending),
+            "delivered" => Some(DeliveryState::Delivered),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+
     /// `pending`, `delivered` or `failed`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -133,6 +143,22 @@ pub fn all(store: &dyn StateStore) -> Result<Vec<Delivery>, StateError> {
         .into_iter()
         .map(|(_, d)| d)
         .collect())
+}
+
+/// At most `limit` deliveries (only those in `state`, when given), newest first: what
+/// `ferry notifications` lists, locally or from the service.
+pub fn listing(
+    store: &dyn StateStore,
+    state: Option<DeliveryState>,
+    limit: usize,
+) -> Result<Vec<Delivery>, StateError> {
+    let mut deliveries: Vec<Delivery> = all(store)?
+        .into_iter()
+        .filter(|d| state.is_none_or(|s| d.state == s))
+        .collect();
+    deliveries.reverse();
+    deliveries.truncate(limit);
+    Ok(deliveries)
 }
 
 /// What an attempt came to.

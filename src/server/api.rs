@@ -24,6 +24,9 @@ use crate::promotion::Engine;
 const HISTORY_DEFAULT: usize = 50;
 const HISTORY_MAX: usize = 1000;
 
+/// The default number of deliveries the outbox listing answers with.
+const NOTIFICATIONS_DEFAULT: usize = 100;
+
 /// Every route of the service.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -48,6 +51,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/metrics/dora", get(dora))
+        .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/events", get(events::stream))
         .route("/api/v1/hooks/git", post(hooks::git))
         .route("/api/v1/openapi.json", get(openapi::document))
@@ -285,4 +289,47 @@ pub async fn dora(
     })
     .await
     .map(Json)
+}
+
+/// Which deliveries.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsQuery {
+    /// Only deliveries in this state: `pending`, `delivered` or `failed`.
+    status: Option<String>,
+    /// At most this many, the newest (default 100).
+    limit: Option<usize>,
+}
+
+/// The notification outbox, newest first. Admins only: a delivery's last error quotes the
+/// receiver's answer and may name its URL, which is a secret for Slack webhooks.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "read", params(NotificationsQuery),
+    responses((status = 200, description = "deliveries, newest first: `[{\"id\", \"seq\", \"webhook\", \"state\", \"created_at\", \"attempts\", \"next_attempt_at\"?, \"last_error\"?, \"delivered_at\"?, \"payload\"}]`, the body of `ferry notifications -o json`", body = Vec<Object>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn notifications(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Query(query): Query<NotificationsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = match query.status.as_deref() {
+        None => None,
+        Some(text) => Some(crate::notify::DeliveryState::parse(text).ok_or_else(|| {
+            ApiError::bad_request(
+                Some("status"),
+                format!("status must be pending, delivered or failed, not `{text}`"),
+            )
+        })?),
+    };
+    let limit = query.limit.unwrap_or(NOTIFICATIONS_DEFAULT);
+    state
+        .blocking(move |s| {
+            let engine = s.engine(caller.actor())?;
+            let config = s.config(&engine)?;
+            caller.may(&config, Action::Admin, None)?;
+            let store = engine.store()?;
+            to_json(&crate::notify::listing(store.backend(), wanted, limit)?)
+        })
+        .await
+        .map(Json)
 }

@@ -18,7 +18,7 @@ use super::{api, events, health, hooks, metrics, writes};
     paths(
         health::healthz, health::readyz, metrics::scrape,
         api::status, api::history, api::releases, api::release, api::plan, api::promotion,
-        api::audit, api::audit_verify, api::dora,
+        api::audit, api::audit_verify, api::dora, api::notifications,
         writes::create_release, writes::promote, writes::approve, writes::reject,
         writes::rollback, writes::pause, writes::resume,
         events::stream, hooks::git, document,

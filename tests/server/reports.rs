@@ -150,3 +150,119 @@ fn metrics_from_a_server_are_byte_identical_to_local_ones() {
     let params = &openapi.body["paths"]["/api/v1/metrics/dora"]["get"]["parameters"];
     assert_eq!(params[0]["name"], "since");
 }
+
+const NOTIFICATIONS: &str = "apiVersion: ferry/v1
+kind: Notifications
+metadata: {name: notifications}
+spec:
+  webhooks:
+  - name: ops
+    format: slack
+    urlFrom: {env: OPS_WEBHOOK_URL}
+    events: [promotion.succeeded, promotion.failed]
+  - name: audit
+    format: slack
+    urlFrom: {env: AUDIT_WEBHOOK_URL}
+    events: [promotion.succeeded]
+";
+
+#[test]
+fn notifications_from_a_server_are_byte_identical_to_local_ones_for_admins_only() {
+    let repo = service_repo();
+    repo.write("policies/notifications.yaml", NOTIFICATIONS);
+    repo.commit("Notify ops and the audit trail");
+    let r1 = release(&repo, "2026-11-29T09:00:00Z", "1.4.2");
+    repo.promote("2026-11-29T09:00:00Z", "carol", &r1, "dev")
+        .expect_code(0);
+    let r2 = release(&repo, "2026-11-30T09:30:00Z", "1.4.3");
+    repo.promote("2026-11-30T09:30:00Z", "carol", &r2, "dev")
+        .expect_code(0);
+    // One pass at NOW: the audit receiver takes its deliveries; ops has no URL, so its
+    // delivery of yesterday is given up (failed) and today's waits for a retry (pending),
+    // due after NOW, the server's fixed time: the server attempts nothing more.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let receiver = runtime.block_on(crate::gates::support::server::TestServer::start(|_| {
+        crate::gates::support::server::Response::text(200, "ok")
+    }));
+    Run::from_command(
+        repo.command(&["notifications", "deliver"])
+            .env("FERRY_TEST_NOW", NOW)
+            .env("AUDIT_WEBHOOK_URL", receiver.url("/audit"))
+            .env_remove("OPS_WEBHOOK_URL"),
+    )
+    .expect_code(0);
+    // Nothing for the server to start (qa would take r2), so the outbox stays as it is.
+    repo.ferry_at(NOW, "alice", &["pause", "--reason", "hold still"])
+        .expect_code(0);
+    let alice = token(&repo, "alice");
+    let victor = token(&repo, "victor");
+    let served = Served::start(&repo, &[], &[("FERRY_TEST_NOW", NOW)]);
+    let url = served.url.clone();
+
+    let listed = repo
+        .ferry_at(NOW, "alice", &["notifications", "-o", "json"])
+        .expect_code(0)
+        .json();
+    let states: Vec<(&str, &str)> = listed
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .map(|d| {
+            (
+                d["webhook"].as_str().unwrap_or(""),
+                d["state"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("audit", "delivered"),
+            ("ops", "pending"),
+            ("audit", "delivered"),
+            ("ops", "failed")
+        ]
+    );
+    assert_eq!(
+        listed[3]["last_error"],
+        "webhook ops: environment variable OPS_WEBHOOK_URL is not set"
+    );
+
+    for args in [
+        &["notifications"][..],
+        &["notifications", "-o", "json"],
+        &["notifications", "--status", "failed"],
+        &["notifications", "--status", "delivered", "-o", "json"],
+        &["notifications", "--limit", "1", "-o", "json"],
+    ] {
+        let local = repo.ferry_at(NOW, "alice", args).expect_code(0);
+        let there = remote(&repo, &url, Some(&alice), args).expect_code(0);
+        assert_eq!(there.stdout, local.stdout, "ferry {}", args.join(" "));
+    }
+
+    // A viewer may not read the outbox through the server; no token is 401.
+    let denied = remote(&repo, &url, Some(&victor), &["notifications"]).expect_code(2);
+    assert!(denied.stderr.contains("victor"), "{}", denied.stderr);
+    let api = served.api();
+    api.get("/api/v1/notifications", Some(&victor))
+        .expect_error(403, "forbidden");
+    api.get("/api/v1/notifications", None)
+        .expect_error(401, "unauthenticated");
+    let reply = api
+        .get("/api/v1/notifications?status=lost", Some(&alice))
+        .expect_error(400, "bad_request");
+    assert_eq!(reply.body["error"]["field"], "status");
+    // Delivering stays with the server that runs.
+    let refused = remote(&repo, &url, Some(&alice), &["notifications", "deliver"]).expect_code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("`ferry notifications deliver` does not run against a server"),
+        "{}",
+        refused.stderr
+    );
+}
