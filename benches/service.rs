@@ -1,8 +1,9 @@
 //! Service benchmarks: a real `ferry serve` (the bench-profile binary) on 127.0.0.1, driven
 //! over HTTP by a small load client. Run with `cargo bench --bench service [-- NAME…]`, NAME
-//! among `release`, `stages`, `scale`, `load` (default: all). `FERRY_BENCH_STAGES` sets the
-//! size of the generated pipeline for `scale` (default 10000); `FERRY_BENCH_SECONDS` the
-//! length of `load` (default 30).
+//! among `release`, `stages`, `scale`, `load`, `metrics` (default: all). `FERRY_BENCH_STAGES`
+//! sets the size of the generated pipeline for `scale` (default 10000); `FERRY_BENCH_SECONDS`
+//! the length of `load` (default 30); `FERRY_BENCH_PROMOTIONS` the history `metrics` scrapes
+//! (default 1000).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -33,6 +34,9 @@ fn main() {
     }
     if runs("load") {
         load();
+    }
+    if runs("metrics") {
+        metrics();
     }
 }
 
@@ -385,5 +389,75 @@ fn load() {
             samples.len()
         );
         report("mixed reads at 200 req/s", samples);
+    });
+}
+
+/// The entry stages of the `metrics` history: each release is promoted into all of them.
+const METRICS_STAGES: usize = 50;
+
+/// `GET /metrics` (which reads the whole history from the store on every scrape) on a state
+/// with `FERRY_BENCH_PROMOTIONS` (default 1000) succeeded promotions, spread over 50
+/// independent auto stages.
+fn metrics() {
+    let promotions: usize = std::env::var("FERRY_BENCH_PROMOTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let releases = promotions.div_ceil(METRICS_STAGES).max(1);
+    let repo = repository(METRICS_STAGES, false);
+    let ci = token(repo.path(), "ci");
+    let served = Served::start(repo.path());
+    let base = served.url.clone();
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        for i in 0..releases {
+            let response = client
+                .post(format!("{base}/api/v1/releases"))
+                .bearer_auth(&ci)
+                .json(&json!({"images": {"acme/web": format!("4.0.{i}")}}))
+                .send()
+                .await
+                .expect("release");
+            assert_eq!(response.status().as_u16(), 201);
+            let id = response.json::<Value>().await.expect("json")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            // Every stage takes each release before the next one comes, so none is skipped.
+            for stage in 0..METRICS_STAGES {
+                verified(&client, &base, &ci, &format!("s{stage:05}"), &id).await;
+            }
+        }
+        let total = releases * METRICS_STAGES;
+        println!(
+            "metrics: {total} promotions in {METRICS_STAGES} stages made in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let mut samples = Vec::new();
+        let mut size = 0;
+        for _ in 0..20 {
+            let t = Instant::now();
+            let response = client
+                .get(format!("{base}/metrics"))
+                .bearer_auth(&ci)
+                .send()
+                .await
+                .expect("scrape");
+            assert_eq!(response.status().as_u16(), 200);
+            let text = response.text().await.expect("text");
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+            let counted: f64 = text
+                .lines()
+                .filter(|l| l.starts_with("ferry_promotions_total{") && l.contains("succeeded"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            assert_eq!(counted as usize, total, "every promotion is counted");
+            size = text.len();
+        }
+        report(
+            &format!("GET /metrics, {total} promotions ({size} bytes)"),
+            samples,
+        );
     });
 }
