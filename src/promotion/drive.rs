@@ -29,16 +29,21 @@ impl Engine {
         let revision = self.store()?.revision(&promotion.revision)?;
         let stage = self.stage(config, &promotion.stage)?;
         let mut rendered: Option<Rendered> = None;
+        // A promotion found holding its stage is claimed first (taking over a stale lock when
+        // resuming); every later step into a holding state takes the lock in its own
+        // transaction (see `hold`).
+        let mut resumed = true;
         loop {
             let holds = matches!(
                 promotion.state,
                 PromotionState::Writing | PromotionState::Syncing | PromotionState::Verifying
             );
-            let claimed = if holds {
+            let claimed = if holds && resumed {
                 self.claim(stage, &promotion, config)
             } else {
                 Ok(())
             };
+            resumed = false;
             let step = match promotion.state {
                 _ if claimed.is_err() => claimed.map(|()| promotion.clone()),
                 PromotionState::Requested | PromotionState::Checking | PromotionState::Blocked => {
@@ -130,6 +135,23 @@ impl Engine {
         promotion: &Promotion,
         state: PromotionState,
         note: Option<String>,
+        change: impl FnMut(&mut Promotion, &mut dyn Txn) -> Result<(), PromotionError>,
+    ) -> Result<Promotion, PromotionError> {
+        self.advance_through(promotion, &[], state, note, change)
+    }
+
+    /// Moves `promotion` through the states `passing` to `state` in one transaction, applying
+    /// `change` to it and the store. Each state passed is recorded and audited as a transition
+    /// of its own; only states with no side effect between them may be passed this way (the
+    /// decision of Checking, the nothing-to-do of a GitOps Syncing), so a process killed
+    /// after the transaction resumes exactly where one transaction per state would have left
+    /// it.
+    pub(crate) fn advance_through(
+        &self,
+        promotion: &Promotion,
+        passing: &[PromotionState],
+        state: PromotionState,
+        note: Option<String>,
         mut change: impl FnMut(&mut Promotion, &mut dyn Txn) -> Result<(), PromotionError>,
     ) -> Result<Promotion, PromotionError> {
         let now = self.now();
@@ -139,6 +161,12 @@ impl Engine {
             if current.state != promotion.state || current.transitions.len() != promotion.transitions.len() {
                 return Err(PromotionError::Concurrent { promotion: promotion.id.clone() });
             }
+            for &through in passing {
+                current.state = through;
+                current.transitions.push(Transition { state: through, at: now, note: None });
+                let detail = serde_json::json!({"note": null, "blockers": current.blockers, "commit": current.commit});
+                txn_save_promotion(txn, events, &current, &self.actor, now, detail)?;
+            }
             current.state = state;
             current.transitions.push(Transition { state, at: now, note: note.clone() });
             change(&mut current, txn)?;
@@ -146,8 +174,24 @@ impl Engine {
             txn_save_promotion(txn, events, &current, &self.actor, now, detail)?;
             Ok(current)
         })?;
+        for through in passing {
+            self.step(through.as_str());
+        }
         self.step(state.as_str());
         Ok(updated)
+    }
+
+    /// Takes (or keeps, renewing it) the stage's lock for `promotion` inside the transaction
+    /// that moves it into a state that holds the stage.
+    pub(crate) fn hold(
+        &self,
+        txn: &mut dyn Txn,
+        config: &Config,
+        stage: &Stage,
+        promotion: &str,
+    ) -> Result<(), PromotionError> {
+        let hold = lock_hold(config, stage);
+        lock::acquire(txn, &stage.name, promotion, &self.holder, self.now(), hold)
     }
 
     pub(crate) fn rendered<'r>(
@@ -179,10 +223,11 @@ impl Engine {
             blocked.blockers = evaluation.blockers;
             return Ok(blocked);
         }
-        let promotion = if promotion.state == PromotionState::Checking {
-            promotion
+        // Checking has no side effect: it is recorded in the transaction of its verdict.
+        let passing: &[PromotionState] = if promotion.state == PromotionState::Checking {
+            &[]
         } else {
-            self.advance(&promotion, PromotionState::Checking, None, |_, _| Ok(()))?
+            &[PromotionState::Checking]
         };
         if !evaluation.allowed() {
             let blockers = evaluation.blockers.clone();
@@ -193,8 +238,9 @@ impl Engine {
                 .collect::<Vec<_>>()
                 .join(", ");
             let now = self.now();
-            return self.advance(
+            return self.advance_through(
                 &promotion,
+                passing,
                 PromotionState::Blocked,
                 Some(format!("blocked: {note}")),
                 |p, txn| {
@@ -207,24 +253,32 @@ impl Engine {
                 },
             );
         }
-        let hold = lock_hold(config, stage);
-        let now = self.now();
         let notes = evaluation.notes.clone();
         let approved_by = self.approvers(stage, revision, &digest)?;
-        let writing = self.advance(&promotion, PromotionState::Writing, None, |p, txn| {
-            lock::acquire(txn, &stage.name, &p.id, &self.holder, now, hold)?;
-            p.approved_by = approved_by.clone();
-            p.blockers.clear();
-            p.notes = notes.clone();
-            p.digest = Some(digest.clone());
-            Ok(())
-        });
+        let writing = self.advance_through(
+            &promotion,
+            passing,
+            PromotionState::Writing,
+            None,
+            |p, txn| {
+                self.hold(txn, config, stage, &p.id)?;
+                p.approved_by = approved_by.clone();
+                p.blockers.clear();
+                p.notes = notes.clone();
+                p.digest = Some(digest.clone());
+                Ok(())
+            },
+        );
         match writing {
             Err(busy @ PromotionError::Busy { .. }) => {
                 let note = busy.to_string();
-                self.advance(&promotion, PromotionState::Aborted, Some(note), |_, _| {
-                    Ok(())
-                })?;
+                self.advance_through(
+                    &promotion,
+                    passing,
+                    PromotionState::Aborted,
+                    Some(note),
+                    |_, _| Ok(()),
+                )?;
                 Err(busy)
             }
             other => other,
@@ -323,7 +377,9 @@ impl Engine {
                 );
             }
         }
-        self.advance(&promotion, PromotionState::Verifying, None, |_, _| Ok(()))
+        self.advance(&promotion, PromotionState::Verifying, None, |p, txn| {
+            self.hold(txn, config, stage, &p.id)
+        })
     }
 
     pub(crate) fn runtime(&self) -> Result<tokio::runtime::Runtime, PromotionError> {

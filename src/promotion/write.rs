@@ -10,7 +10,7 @@ use super::render::Rendered;
 use super::revision::Revision;
 use super::store::txn_stage;
 use crate::gitstore::{CommitRequest, PushOutcome, WriteOutcome};
-use crate::pipeline::{Config, Stage};
+use crate::pipeline::{Config, Stage, SyncMode};
 use crate::state::txn_put_json;
 
 /// How often a conflicting ref update or rejected push is retried.
@@ -59,7 +59,13 @@ impl Engine {
             Some(remote) => self.commit_and_push(remote, &out)?,
         };
         let now = self.now();
-        self.advance(&promotion, PromotionState::Syncing, None, |p, txn| {
+        // GitOps syncing has nothing to do: it is recorded with Verifying, in one transaction.
+        let (passing, state): (&[PromotionState], _) = match stage.sync {
+            SyncMode::Gitops => (&[PromotionState::Syncing], PromotionState::Verifying),
+            SyncMode::Apply => (&[], PromotionState::Syncing),
+        };
+        self.advance_through(&promotion, passing, state, None, |p, txn| {
+            self.hold(txn, config, stage, &p.id)?;
             p.commit = Some(commit.clone());
             let mut record = txn_stage(txn, &stage.name)?;
             record.current = Some(Verification {
