@@ -23,17 +23,19 @@ impl Context {
     /// The engine for a command that writes the state: refused (exit 3) while a running
     /// `ferry serve` holds it, with the server's URL as the hint.
     pub fn writing_engine(&self) -> Result<Engine, CliError> {
-        self.refuse_if_served()?;
-        self.engine()
+        let engine = self.engine()?;
+        self.refuse_if_served(&engine)?;
+        Ok(engine)
     }
 
-    /// Refuses a local write while a live `ferry serve` holds the state.
-    pub fn refuse_if_served(&self) -> Result<(), CliError> {
+    /// Refuses a local write while a live `ferry serve` holds the state (read through the
+    /// command's engine, so the command opens its state once).
+    pub fn refuse_if_served(&self, engine: &Engine) -> Result<(), CliError> {
         let state = self.state_dir()?;
         if !state.exists() {
             return Ok(());
         }
-        let store = crate::promotion::Store::open(&state).map_err(engine_error)?;
+        let store = engine.store().map_err(engine_error)?;
         let Some(record) = store.server_record().map_err(engine_error)? else {
             return Ok(());
         };

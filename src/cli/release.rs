@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, args: ReleaseArgs) -> Result<(), CliError> {
             commit,
             message,
         } => {
-            ctx.refuse_if_served()?;
+            ctx.refuse_if_served(&engine)?;
             let (revision, created) = engine
                 .create_release(&images, commit.as_deref(), message.as_deref())
                 .map_err(engine_error)?;

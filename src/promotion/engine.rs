@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -93,8 +93,12 @@ pub struct RollbackRequest {
 /// Where the engine's state lives.
 #[derive(Clone)]
 enum StateSource {
-    /// A state directory, opened for each operation (several processes share it).
-    Dir(PathBuf),
+    /// A state directory, opened on first use and kept open from then on by the engine and
+    /// its clones (other processes share the directory all the while).
+    Dir {
+        dir: PathBuf,
+        opened: Arc<Mutex<Option<Store>>>,
+    },
     /// A store the host keeps open.
     Shared(Store),
 }
@@ -110,6 +114,9 @@ pub struct Engine {
     pub(crate) actor: Actor,
     pub(crate) holder: Holder,
     pub(crate) options: EngineOptions,
+    /// The pipeline and policies last loaded, and the commit they were read at (a commit's
+    /// tree never changes, so they stay right for it); shared by the engine's clones.
+    config: Arc<Mutex<Option<(String, Arc<Config>)>>>,
 }
 
 impl Engine {
@@ -131,8 +138,9 @@ impl Engine {
         )
     }
 
-    /// An engine for the repository at `repo` with its state in `state_dir`, opened for each
-    /// operation so that other processes can use it in between (the command line).
+    /// An engine for the repository at `repo` with its state in `state_dir` (the command
+    /// line). The directory is opened when an operation first needs it, and kept open by this
+    /// engine and its clones; other processes use it at the same time.
     pub fn open(
         repo: &Path,
         state_dir: &Path,
@@ -141,7 +149,10 @@ impl Engine {
     ) -> Result<Engine, PromotionError> {
         Engine::build(
             repo,
-            StateSource::Dir(state_dir.to_path_buf()),
+            StateSource::Dir {
+                dir: state_dir.to_path_buf(),
+                opened: Arc::default(),
+            },
             actor,
             options,
         )
@@ -160,6 +171,7 @@ impl Engine {
             holder: Holder::current(&actor.name),
             actor,
             options,
+            config: Arc::default(),
         })
     }
 
@@ -169,6 +181,18 @@ impl Engine {
         engine.holder = Holder::current(&actor.name);
         engine.actor = actor;
         engine
+    }
+
+    /// The same engine with other options (a host wrapping the hooks it was built with).
+    pub fn with_options(&self, options: EngineOptions) -> Engine {
+        let mut engine = self.clone();
+        engine.options = options;
+        engine
+    }
+
+    /// The options the engine was built with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
     }
 
     /// Who acts.
@@ -199,10 +223,18 @@ impl Engine {
         &self.git
     }
 
-    /// The state store, opened for one operation (or the one the host keeps open).
+    /// The state store: opened on the first call for a state directory, then the same one.
     pub fn store(&self) -> Result<Store, PromotionError> {
         match &self.state {
-            StateSource::Dir(dir) => Store::open(dir),
+            StateSource::Dir { dir, opened } => {
+                let mut opened = opened.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(store) = opened.as_ref() {
+                    return Ok(store.clone());
+                }
+                let store = Store::open(dir)?;
+                *opened = Some(store.clone());
+                Ok(store)
+            }
             StateSource::Shared(store) => Ok(store.clone()),
         }
     }
@@ -241,7 +273,7 @@ impl Engine {
     }
 
     /// The pipeline and policies at the tip of `branch`.
-    pub fn config_at_branch(&self, branch: &str) -> Result<Config, PromotionError> {
+    pub fn config_at_branch(&self, branch: &str) -> Result<Arc<Config>, PromotionError> {
         let tip = self
             .git
             .branch_tip(branch)?
@@ -249,13 +281,24 @@ impl Engine {
         self.config_at(&tip)
     }
 
-    /// The pipeline and policies at `commit`.
-    pub fn config_at(&self, commit: &str) -> Result<Config, PromotionError> {
-        Config::load(&self.git.tree_source(commit)?).map_err(PromotionError::Config)
+    /// The pipeline and policies at `commit`: loaded again only when `commit` is not the one
+    /// they were last loaded at.
+    pub fn config_at(&self, commit: &str) -> Result<Arc<Config>, PromotionError> {
+        let mut cached = self.config.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, config)) = cached.as_ref()
+            && at == commit
+        {
+            return Ok(Arc::clone(config));
+        }
+        let config = Arc::new(
+            Config::load(&self.git.tree_source(commit)?).map_err(PromotionError::Config)?,
+        );
+        *cached = Some((commit.to_string(), Arc::clone(&config)));
+        Ok(config)
     }
 
     /// The pipeline and policies a revision is promoted under: its source branch tip.
-    pub fn config_for(&self, revision: &Revision) -> Result<Config, PromotionError> {
+    pub fn config_for(&self, revision: &Revision) -> Result<Arc<Config>, PromotionError> {
         self.config_at_branch(&revision.source_branch)
     }
 

@@ -8,8 +8,9 @@
 //!
 //! - [`Engine::new`] takes a store the host keeps open (`Arc<dyn StateStore>`, e.g. a
 //!   server's; [`MemStore`](crate::state::MemStore) in tests) and migrates its records to the
-//!   current layout; [`Engine::open`] opens a state directory for each operation instead (the
-//!   command line, where several processes share the directory).
+//!   current layout; [`Engine::open`] takes a state directory instead (the command line),
+//!   opens it when an operation first needs it and keeps it open for the engine's lifetime
+//!   (other processes share the directory all the while).
 //! - [`Engine::acting_as`] is the same engine for another caller (cheap: a clone).
 //! - [`EngineOptions::events`] is called with an [`EngineEvent`] after every persisted
 //!   change: a promotion recorded or moved to a new state, a release created, a review.

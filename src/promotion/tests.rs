@@ -131,7 +131,7 @@ impl Harness {
         self.engine.promote(&request).expect("promote runs")
     }
 
-    fn config(&self) -> crate::pipeline::Config {
+    fn config(&self) -> std::sync::Arc<crate::pipeline::Config> {
         self.engine.config_at_branch("main").expect("config")
     }
 

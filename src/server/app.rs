@@ -2,7 +2,6 @@
 //! live, the engine options, the event bus, the reconcile loop's wake-up and heartbeat, and
 //! the shutdown token.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +15,8 @@ use super::error::ApiError;
 use crate::access::Authenticator;
 use crate::notify::{Targets, Worker};
 use crate::pipeline::{Config, Notifications};
-use crate::promotion::{Actor, Engine, EngineEvent, EngineOptions};
+use crate::promotion::{Actor, Engine, EngineEvent};
+use crate::state::StateStore;
 
 /// One state change, as the event stream carries it.
 #[derive(Debug, Clone, Serialize)]
@@ -152,9 +152,9 @@ impl Drain {
 
 /// Everything the handlers and background tasks share.
 pub struct AppState {
-    pub repo: PathBuf,
-    pub state_dir: PathBuf,
-    pub engine_options: EngineOptions,
+    /// Every handler and task works through this engine, acting as the loop (`engine` gives
+    /// it for a caller).
+    loop_engine: Engine,
     /// The branch holding `environments/` and `policies/`.
     pub source_branch: String,
     /// The remote fetched every `fetch_interval`, when the repository has one.
@@ -205,9 +205,11 @@ pub fn loop_actor() -> Actor {
 
 /// What [`AppState::new`] needs.
 pub struct AppSettings {
-    pub repo: PathBuf,
-    pub state_dir: PathBuf,
-    pub engine_options: EngineOptions,
+    /// The one state store the service keeps open (the authenticator reads tokens from it).
+    pub store: Arc<dyn StateStore>,
+    /// The engine over `store`, acting as the loop; its options are those of every engine
+    /// the service uses.
+    pub engine: Engine,
     pub source_branch: String,
     pub remote: Option<String>,
     pub fetch_interval: Duration,
@@ -216,7 +218,7 @@ pub struct AppSettings {
     /// Whether the service speaks HTTPS (session cookies are then `Secure`).
     pub tls: bool,
     /// The pipeline and policies at start.
-    pub config: Config,
+    pub config: Arc<Config>,
     /// The notification worker, sending to the webhooks of `config`.
     pub notifier: Arc<Worker>,
 }
@@ -230,11 +232,11 @@ impl AppState {
             let weak = weak.clone();
             let authenticator = Authenticator::new(
                 settings.config.access.clone(),
-                Arc::new(super::store::PerCallStore::new(settings.state_dir.clone())),
+                Arc::clone(&settings.store),
                 reqwest::Client::new(),
             );
-            let previous = settings.engine_options.step_hook.clone();
-            let mut engine_options = settings.engine_options;
+            let previous = settings.engine.options().step_hook.clone();
+            let mut engine_options = settings.engine.options().clone();
             engine_options.step_hook = Some(Arc::new(move |step: &str| {
                 if let Some(previous) = &previous {
                     previous(step);
@@ -252,9 +254,7 @@ impl AppState {
                 }
             }));
             AppState {
-                repo: settings.repo,
-                state_dir: settings.state_dir,
-                engine_options,
+                loop_engine: settings.engine.with_options(engine_options),
                 source_branch: settings.source_branch,
                 remote: settings.remote,
                 fetch_interval: settings.fetch_interval,
@@ -276,14 +276,14 @@ impl AppState {
         })
     }
 
-    /// An engine acting as `actor`.
+    /// The service's engine (one repository, one open state store) acting as `actor`.
     pub fn engine(&self, actor: Actor) -> Result<Engine, ApiError> {
-        Ok(Engine::open(
-            &self.repo,
-            &self.state_dir,
-            actor,
-            self.engine_options.clone(),
-        )?)
+        Ok(self.loop_engine.acting_as(actor))
+    }
+
+    /// The service's engine acting as the loop.
+    pub fn loop_engine(&self) -> &Engine {
+        &self.loop_engine
     }
 
     /// Runs engine work on a blocking thread, counted for shutdown.
@@ -329,7 +329,7 @@ impl AppState {
             return Ok(Arc::clone(config));
         }
         let moved = cache.is_some();
-        let config = Arc::new(engine.config_at(&tip)?);
+        let config = engine.config_at(&tip)?;
         *cache = Some((tip.clone(), Arc::clone(&config)));
         drop(cache);
         self.authenticator.set_policy(config.access.clone());

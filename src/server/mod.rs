@@ -19,7 +19,6 @@ mod metrics;
 mod openapi;
 mod reconcile;
 mod signature;
-mod store;
 mod ui;
 mod writes;
 
@@ -36,8 +35,9 @@ pub use error::{ApiError, ServerError};
 pub use openapi::description as openapi;
 pub use signature::sign as sign_webhook;
 
-use crate::notify::{Targets, Worker, WorkerOptions};
-use crate::promotion::{Engine, EngineOptions, Holder, ServerRecord, Store};
+use crate::notify::{OpenStore, Targets, Worker, WorkerOptions};
+use crate::promotion::{Engine, EngineOptions, Holder, ServerRecord};
+use crate::state::{DEFAULT_OPEN_WAIT, SqliteStore, StateStore};
 use app::{AppSettings, AppState, LOOP_ACTOR, loop_actor};
 
 /// How `ferry serve` runs.
@@ -234,15 +234,20 @@ async fn stop_deliveries(
     }
 }
 
-/// Opens the state, loads the pipeline and records that this process holds the state.
+/// Opens the state (once: every handler and task shares it), loads the pipeline and records
+/// that this process holds the state.
 fn open_state(
     options: &ServeOptions,
     url: &str,
     addr: SocketAddr,
 ) -> Result<Arc<AppState>, ServerError> {
-    let engine = Engine::open(
+    let store: Arc<dyn StateStore> = Arc::new(
+        SqliteStore::open(&options.state_dir, DEFAULT_OPEN_WAIT)
+            .map_err(crate::promotion::PromotionError::from)?,
+    );
+    let engine = Engine::new(
         &options.repo,
-        &options.state_dir,
+        Arc::clone(&store),
         loop_actor(),
         options.engine_options.clone(),
     )?;
@@ -265,9 +270,13 @@ fn open_state(
         host: Holder::current(LOOP_ACTOR).host,
         started_at: Utc::now(),
     };
-    Store::open(&options.state_dir)?.set_server_record(&record)?;
+    engine.store()?.set_server_record(&record)?;
+    // The worker reads and writes the outbox through the service's one store; it makes no
+    // webhook request inside a transaction, so sharing it holds nobody up.
+    let shared = Arc::clone(&store);
+    let open: OpenStore = Arc::new(move || Ok(Arc::clone(&shared)));
     let notifier = Worker::new(
-        store::opener(options.state_dir.clone()),
+        open,
         Targets::default(),
         WorkerOptions {
             ui_url: ui_url(options.public_url.as_deref(), url, addr),
@@ -277,9 +286,8 @@ fn open_state(
     )
     .map_err(ServerError::Notify)?;
     let state = AppState::new(AppSettings {
-        repo: options.repo.clone(),
-        state_dir: options.state_dir.clone(),
-        engine_options: options.engine_options.clone(),
+        store,
+        engine: engine.clone(),
         source_branch,
         remote,
         fetch_interval: options.fetch_interval,
@@ -312,7 +320,9 @@ fn ui_url(public: Option<&str>, url: &str, addr: SocketAddr) -> Option<String> {
 }
 
 fn release_state(state: &AppState) {
-    let cleared = Store::open(&state.state_dir)
+    let cleared = state
+        .loop_engine()
+        .store()
         .and_then(|store| store.clear_server_record(std::process::id()));
     if let Err(err) = cleared {
         tracing::warn!("failed to remove the server record: {err}");
