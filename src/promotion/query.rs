@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::PromotionError;
 use super::engine::Engine;
-use super::record::{Lock, Promotion, PromotionState};
+use super::record::{Lock, Promotion, PromotionState, keys};
+use super::store::{txn_promotion, txn_reviews, txn_revision, txn_stage};
 use super::render::{Rendered, render};
 use crate::pipeline::{Config, Stage, SyncMode};
 use crate::policy::{Blocker, Note, Review};
+use crate::state::{Txn, txn_get_json};
 
 /// The state of a stage: that of its newest promotion, or idle when it never had one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,57 +134,69 @@ impl Engine {
         &self,
         config: &Config,
     ) -> Result<(Vec<StageStatus>, Vec<(usize, Promotion)>), PromotionError> {
-        let store = self.store()?;
-        let mut out = Vec::new();
-        let mut blocked = Vec::new();
-        for stage in config.pipeline.topological() {
-            let record = store.stage(&stage.name)?;
-            let last: Option<Promotion> = record
-                .last_promotion
-                .as_deref()
-                .map(|id| store.promotion(id))
-                .transpose()?;
-            let revision = record.current.as_ref().map(|c| c.revision.clone());
-            let images = revision
-                .as_deref()
-                .map(|id| store.revision(id))
-                .transpose()?
-                .map(|r| r.images_summary());
-            let mut reviews = Vec::new();
-            if let Some(p) = last.as_ref().filter(|p| !p.state.is_terminal()) {
-                reviews = store.reviews(&stage.name, &p.revision)?;
-                reviews.retain(|r| !r.withdrawn);
+        // One snapshot for every stage: consistent, and one read instead of several per stage.
+        self.store()?.read(|txn| {
+            let mut out = Vec::new();
+            let mut blocked = Vec::new();
+            for stage in config.pipeline.topological() {
+                let (status, last) = self.stage_status(txn, stage)?;
+                out.push(status);
+                if let Some(p) = last.filter(|p| p.state == PromotionState::Blocked) {
+                    blocked.push((out.len() - 1, p));
+                }
             }
-            let lock = store
-                .lock(&stage.name)?
-                .filter(|l| !super::lock::is_stale(l, self.now(), &self.holder));
-            out.push(StageStatus {
-                name: stage.name.clone(),
-                revision,
-                verified: record.verified,
-                state: last
-                    .as_ref()
-                    .map_or(StageState::Idle, |p| StageState::Promotion(p.state)),
-                since: last.as_ref().map(Promotion::updated_at),
-                commit: record.current.as_ref().map(|c| c.commit.clone()),
-                images,
-                promotion: last.as_ref().map(|p| p.id.clone()),
-                promotion_revision: last.as_ref().map(|p| p.revision.clone()),
-                blockers: last
-                    .as_ref()
-                    .filter(|p| p.state == PromotionState::Blocked)
-                    .map(|p| p.blockers.clone())
-                    .unwrap_or_default(),
-                reviews,
-                lock,
-                gates: last.as_ref().map(|p| p.gates.clone()).unwrap_or_default(),
-                upstream: stage.upstream.clone(),
-            });
-            if let Some(p) = last.filter(|p| p.state == PromotionState::Blocked) {
-                blocked.push((out.len() - 1, p));
-            }
+            Ok((out, blocked))
+        })
+    }
+
+    /// What the store records for `stage`, and its newest promotion.
+    fn stage_status(
+        &self,
+        txn: &mut dyn Txn,
+        stage: &Stage,
+    ) -> Result<(StageStatus, Option<Promotion>), PromotionError> {
+        let record = txn_stage(txn, &stage.name)?;
+        let last: Option<Promotion> = record
+            .last_promotion
+            .as_deref()
+            .map(|id| txn_promotion(txn, id))
+            .transpose()?;
+        let revision = record.current.as_ref().map(|c| c.revision.clone());
+        let images = revision
+            .as_deref()
+            .map(|id| txn_revision(txn, id))
+            .transpose()?
+            .map(|r| r.images_summary());
+        let mut reviews = Vec::new();
+        if let Some(p) = last.as_ref().filter(|p| !p.state.is_terminal()) {
+            reviews = txn_reviews(txn, &stage.name, &p.revision)?;
+            reviews.retain(|r| !r.withdrawn);
         }
-        Ok((out, blocked))
+        let lock = txn_get_json::<Lock>(txn, &keys::lock(&stage.name))?
+            .filter(|l| !super::lock::is_stale(l, self.now(), &self.holder));
+        let status = StageStatus {
+            name: stage.name.clone(),
+            revision,
+            verified: record.verified,
+            state: last
+                .as_ref()
+                .map_or(StageState::Idle, |p| StageState::Promotion(p.state)),
+            since: last.as_ref().map(Promotion::updated_at),
+            commit: record.current.as_ref().map(|c| c.commit.clone()),
+            images,
+            promotion: last.as_ref().map(|p| p.id.clone()),
+            promotion_revision: last.as_ref().map(|p| p.revision.clone()),
+            blockers: last
+                .as_ref()
+                .filter(|p| p.state == PromotionState::Blocked)
+                .map(|p| p.blockers.clone())
+                .unwrap_or_default(),
+            reviews,
+            lock,
+            gates: last.as_ref().map(|p| p.gates.clone()).unwrap_or_default(),
+            upstream: stage.upstream.clone(),
+        };
+        Ok((status, last))
     }
 
     /// Promotions, newest first.

@@ -57,6 +57,15 @@ impl Store {
         self.db.try_transaction(f)
     }
 
+    /// Runs `f` over one consistent view of the store (it may read, not write): many reads
+    /// for the price of one snapshot.
+    pub fn read<T>(
+        &self,
+        f: impl FnMut(&mut dyn Txn) -> Result<T, PromotionError>,
+    ) -> Result<T, PromotionError> {
+        self.db.read(f)
+    }
+
     /// The revision `id`; a unique prefix of an id (`r-1a2b`) is accepted too.
     pub fn revision(&self, id: &str) -> Result<Revision, PromotionError> {
         if let Some(rev) = get_json::<Revision>(self.db.as_ref(), &keys::revision(id))? {
@@ -151,6 +160,29 @@ impl Store {
             scan_json(self.db.as_ref(), &keys::review_prefix(stage, revision))?;
         Ok(entries.into_iter().map(|(_, r)| r).collect())
     }
+}
+
+/// The promotion `id` inside a transaction.
+pub(crate) fn txn_promotion(txn: &mut dyn Txn, id: &str) -> Result<Promotion, PromotionError> {
+    txn_get_json(txn, &keys::promotion(id))?
+        .ok_or_else(|| PromotionError::UnknownPromotion { id: id.to_string() })
+}
+
+/// The revision with exactly the id `id` inside a transaction.
+pub(crate) fn txn_revision(txn: &mut dyn Txn, id: &str) -> Result<Revision, PromotionError> {
+    txn_get_json(txn, &keys::revision(id))?
+        .ok_or_else(|| PromotionError::UnknownRevision { id: id.to_string() })
+}
+
+/// Approvals and rejections of `revision` in `stage` inside a transaction, oldest first.
+pub(crate) fn txn_reviews(
+    txn: &mut dyn Txn,
+    stage: &str,
+    revision: &str,
+) -> Result<Vec<Review>, PromotionError> {
+    let entries: Vec<(Vec<u8>, Review)> =
+        crate::state::txn_scan_json(txn, &keys::review_prefix(stage, revision))?;
+    Ok(entries.into_iter().map(|(_, r)| r).collect())
 }
 
 /// Reads the stage record inside a transaction.

@@ -74,6 +74,12 @@ pub enum StateError {
         #[source]
         source: io::Error,
     },
+    #[error("failed to start a read of {path}")]
+    BeginRead {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("failed to read state key {key}")]
     Read {
         key: String,
@@ -102,6 +108,9 @@ pub enum StateError {
     /// The closure of a transaction returned an error; nothing was written.
     #[error("transaction aborted")]
     Aborted,
+    /// A write inside a read ([`StateStore::run_read`](super::StateStore::run_read)).
+    #[error("state key {key} was written inside a read")]
+    ReadOnly { key: String },
 }
 
 /// A key for an error message: its bytes as text, invalid UTF-8 replaced.

@@ -57,6 +57,17 @@ pub trait StateStore: Send + Sync {
         f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), StateError>,
     ) -> Result<(), StateError>;
 
+    /// Runs `f` over one consistent view of the store: all its reads see the same committed
+    /// state, and it writes nothing (`put` and `delete` fail with [`StateError::ReadOnly`]).
+    /// Many reads cost one snapshot instead of one each. A backend whose reads never wait for
+    /// writers keeps it so here.
+    fn run_read(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        self.run_transaction(&mut |txn| f(&mut ReadOnly(txn)))
+    }
+
     /// The value under `key`, if any.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
 
@@ -111,9 +122,63 @@ pub trait StateStoreExt: StateStore {
             (Ok(()), _) => unreachable!("a committed transaction ran its closure successfully"),
         }
     }
+
+    /// Runs `f` over one consistent view of the store and returns its value; see
+    /// [`StateStore::run_read`]. An `Err(e)` of `f` is returned as it is.
+    fn read<T, E: From<StateError>>(
+        &self,
+        mut f: impl FnMut(&mut dyn Txn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut outcome: Option<Result<T, E>> = None;
+        let result = self.run_read(&mut |txn| {
+            let value = f(txn);
+            let failed = value.is_err();
+            outcome = Some(value);
+            if failed {
+                Err(StateError::Aborted)
+            } else {
+                Ok(())
+            }
+        });
+        match (result, outcome) {
+            (Ok(()), Some(Ok(value))) => Ok(value),
+            (Err(StateError::Aborted), Some(Err(err))) => Err(err),
+            (Err(err), _) => Err(err.into()),
+            (Ok(()), _) => unreachable!("a finished read ran its closure successfully"),
+        }
+    }
 }
 
 impl<S: StateStore + ?Sized> StateStoreExt for S {}
+
+/// The reads of a [`Txn`], its writes refused: what [`StateStore::run_read`] hands its closure.
+pub(crate) struct ReadOnly<'t>(pub(crate) &'t mut dyn Txn);
+
+impl Txn for ReadOnly<'_> {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.0.get(key)
+    }
+
+    fn put(&mut self, key: &[u8], _value: &[u8]) -> Result<(), StateError> {
+        Err(StateError::ReadOnly {
+            key: display_key(key),
+        })
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<(), StateError> {
+        Err(StateError::ReadOnly {
+            key: display_key(key),
+        })
+    }
+
+    fn scan_prefix(&mut self, prefix: &[u8]) -> Result<Entries, StateError> {
+        self.0.scan_prefix(prefix)
+    }
+
+    fn scan_prefix_rev(&mut self, prefix: &[u8], limit: usize) -> Result<Entries, StateError> {
+        self.0.scan_prefix_rev(prefix, limit)
+    }
+}
 
 /// The JSON value under `key`, if any.
 pub fn get_json<T: DeserializeOwned>(

@@ -407,6 +407,25 @@ impl StateStore for SqliteStore {
         tx.commit().map_err(|source| StateError::Write { source })
     }
 
+    fn run_read(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Txn) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        // A deferred transaction takes no lock until its first read, which starts one snapshot
+        // of the write-ahead log for all the reads after it; it never waits for a writer.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|source| StateError::BeginRead {
+                path: self.dir.join(DB_FILE),
+                source,
+            })?;
+        let result = f(&mut super::ReadOnly(&mut SqliteTxn { conn: &tx }));
+        // Nothing was written: ending it only lets the snapshot go.
+        drop(tx);
+        result
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         get(&self.conn(), key)
     }

@@ -276,3 +276,24 @@ fn a_corrupt_sequence_counter_is_an_error() {
         );
     });
 }
+
+#[test]
+fn a_read_sees_committed_data_and_refuses_writes() {
+    each_store(|store| {
+        store.transaction(|txn| txn.put(b"k/1", b"one")).unwrap();
+        let seen = store
+            .read(|txn| Ok::<_, StateError>((txn.get(b"k/1")?, txn.scan_prefix(b"k/")?.len())))
+            .unwrap();
+        assert_eq!(seen, (Some(b"one".to_vec()), 1));
+        let err = store
+            .read(|txn| txn.put(b"k/2", b"two"))
+            .expect_err("a write inside a read");
+        assert_eq!(err.to_string(), "state key k/2 was written inside a read");
+        let err = store
+            .read(|txn| txn.delete(b"k/1"))
+            .expect_err("a delete inside a read");
+        assert!(matches!(err, StateError::ReadOnly { ref key } if key == "k/1"), "{err}");
+        assert_eq!(store.get(b"k/1").unwrap(), Some(b"one".to_vec()));
+        assert_eq!(store.get(b"k/2").unwrap(), None);
+    });
+}

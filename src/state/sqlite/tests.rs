@@ -222,6 +222,37 @@ fn a_writer_waits_for_another_process_and_readers_do_not() {
 }
 
 #[test]
+fn a_read_sees_one_snapshot_while_another_store_commits() {
+    let (_tmp, dir) = state_dir();
+    let reader = SqliteStore::open(&dir, WAIT).unwrap();
+    let writer = SqliteStore::open(&dir, WAIT).unwrap();
+    put_json(&writer, b"n", &1).unwrap();
+    let (before, after) = reader
+        .read(|txn| {
+            let before = crate::state::txn_get_json::<u32>(txn, b"n")?;
+            // Another connection commits in the middle of the read…
+            put_json(&writer, b"n", &2)?;
+            let after = crate::state::txn_get_json::<u32>(txn, b"n")?;
+            Ok::<_, StateError>((before, after))
+        })
+        .unwrap();
+    // …and the read goes on seeing the state it started with, without waiting for it.
+    assert_eq!((before, after), (Some(1), Some(1)));
+    assert_eq!(get_json::<u32>(&reader, b"n").unwrap(), Some(2));
+}
+
+#[test]
+fn a_read_does_not_wait_for_another_process_writing() {
+    let (_tmp, dir) = state_dir();
+    let _holder = Holder::spawn(&dir);
+    let reader = SqliteStore::open(&dir, Duration::from_millis(30)).unwrap();
+    let committed = reader
+        .read(|txn| crate::state::txn_get_json::<bool>(txn, b"committed"))
+        .unwrap();
+    assert_eq!(committed, Some(true));
+}
+
+#[test]
 fn a_newer_layout_is_refused_naming_both_versions() {
     let (_tmp, dir) = state_dir();
     let store = SqliteStore::open(&dir, WAIT).unwrap();
