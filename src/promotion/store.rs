@@ -15,7 +15,7 @@ use crate::pipeline::Notifications;
 use crate::policy::Review;
 use crate::state::{
     DEFAULT_OPEN_WAIT, SqliteStore, StateError, StateStore, StateStoreExt, Txn, get_json, next_seq,
-    scan_json, scan_json_rev, txn_get_json, txn_put_json,
+    scan_json, txn_get_json, txn_put_json, txn_scan_json_rev,
 };
 
 /// The typed view of one repository's state store.
@@ -88,15 +88,17 @@ impl Store {
 
     /// All revisions, newest first.
     pub fn revisions(&self) -> Result<Vec<Revision>, PromotionError> {
-        let order: Vec<(Vec<u8>, String)> =
-            scan_json_rev(self.db.as_ref(), keys::REVISION_ORDER_PREFIX, usize::MAX)?;
-        let mut out = Vec::with_capacity(order.len());
-        for (_, id) in order {
-            if let Some(rev) = get_json(self.db.as_ref(), &keys::revision(&id))? {
-                out.push(rev);
+        self.read(|txn| {
+            let order: Vec<(Vec<u8>, String)> =
+                txn_scan_json_rev(txn, keys::REVISION_ORDER_PREFIX, usize::MAX)?;
+            let mut out = Vec::with_capacity(order.len());
+            for (_, id) in order {
+                if let Some(rev) = txn_get_json(txn, &keys::revision(&id))? {
+                    out.push(rev);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Records `rev` unless a revision with its id exists; returns the stored one and whether it
@@ -140,8 +142,10 @@ impl Store {
             Some(stage) => keys::stage_promotion_prefix(stage),
             None => keys::PROMOTION_ORDER_PREFIX.to_vec(),
         };
-        let ids: Vec<(Vec<u8>, String)> = scan_json_rev(self.db.as_ref(), &prefix, limit)?;
-        ids.into_iter().map(|(_, id)| self.promotion(&id)).collect()
+        self.read(|txn| {
+            let ids: Vec<(Vec<u8>, String)> = txn_scan_json_rev(txn, &prefix, limit)?;
+            ids.iter().map(|(_, id)| txn_promotion(txn, id)).collect()
+        })
     }
 
     /// What `stage` has now.
