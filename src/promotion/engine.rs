@@ -290,9 +290,8 @@ impl Engine {
         {
             return Ok(Arc::clone(config));
         }
-        let config = Arc::new(
-            Config::load(&self.git.tree_source(commit)?).map_err(PromotionError::Config)?,
-        );
+        let config =
+            Arc::new(Config::load(&self.git.tree_source(commit)?).map_err(PromotionError::Config)?);
         *cached = Some((commit.to_string(), Arc::clone(&config)));
         Ok(config)
     }

@@ -292,7 +292,10 @@ fn a_read_sees_committed_data_and_refuses_writes() {
         let err = store
             .read(|txn| txn.delete(b"k/1"))
             .expect_err("a delete inside a read");
-        assert!(matches!(err, StateError::ReadOnly { ref key } if key == "k/1"), "{err}");
+        assert!(
+            matches!(err, StateError::ReadOnly { ref key } if key == "k/1"),
+            "{err}"
+        );
         assert_eq!(store.get(b"k/1").unwrap(), Some(b"one".to_vec()));
         assert_eq!(store.get(b"k/2").unwrap(), None);
     });
