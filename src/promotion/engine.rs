@@ -116,8 +116,11 @@ pub struct Engine {
     pub(crate) options: EngineOptions,
     /// The pipeline and policies last loaded, and the commit they were read at (a commit's
     /// tree never changes, so they stay right for it); shared by the engine's clones.
-    config: Arc<Mutex<Option<(String, Arc<Config>)>>>,
+    config: Arc<Mutex<Option<LoadedConfig>>>,
 }
+
+/// A commit and the pipeline and policies read at it.
+type LoadedConfig = (String, Arc<Config>);
 
 impl Engine {
     /// An engine for the repository at `repo` over `store`, which the caller keeps open (a
