@@ -77,6 +77,13 @@ impl Context {
     }
 }
 
+/// What `ferry serve` calls at the start of each reconcile round: in debug builds, with
+/// `FERRY_TEST_WEDGE_FILE` set, it waits while that file exists — a wedged loop, for the tests
+/// of `/healthz`.
+pub fn reconcile_round_hook() -> Option<crate::server::RoundHook> {
+    test_hooks::round_hook()
+}
+
 /// Gate progress on stderr.
 struct ProgressReporter;
 
@@ -196,6 +203,21 @@ mod test_hooks {
 
     #[cfg(not(debug_assertions))]
     pub fn step_hook() -> Option<StepHook> {
+        None
+    }
+
+    #[cfg(debug_assertions)]
+    pub fn round_hook() -> Option<crate::server::RoundHook> {
+        let path = std::path::PathBuf::from(std::env::var_os("FERRY_TEST_WEDGE_FILE")?);
+        Some(Arc::new(move || {
+            while path.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }))
+    }
+
+    #[cfg(not(debug_assertions))]
+    pub fn round_hook() -> Option<crate::server::RoundHook> {
         None
     }
 

@@ -82,6 +82,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), CliError> {
         period: HEARTBEAT,
         metrics_listen: args.metrics_listen,
         public_url: args.public_url,
+        round_hook: super::engine::reconcile_round_hook(),
     };
     crate::server::serve(options, |at| {
         eprintln!("ferry serve: listening on {}", at.url);

@@ -34,7 +34,7 @@ use gix::ObjectId;
 
 pub use commit::{CommitInfo, CommitRequest, Signature, WriteOutcome};
 pub use error::GitStoreError;
-pub use remote::PushOutcome;
+pub use remote::{FastForward, PushOutcome};
 pub use remote_base::RemoteBases;
 pub use tree::TreeSource;
 

@@ -5,6 +5,17 @@ use std::process::{Command, Output};
 
 use super::{GitStore, GitStoreError, branch_ref, parse_commit_id, remote_ref, validate_remote};
 
+/// What [`GitStore::fast_forward`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FastForward {
+    /// The local branch already was at the remote's tip (or either does not exist).
+    UpToDate,
+    /// The local branch moved forward.
+    Moved { from: String, to: String },
+    /// The local branch has commits the remote lacks: it was left where it is.
+    Diverged { local: String, remote: String },
+}
+
 /// What [`GitStore::push`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -82,6 +93,65 @@ impl GitStore {
         }
         self.set_tracking_ref(&tracking, None)?;
         Ok(None)
+    }
+
+    /// Moves the local `branch` forward to its remote-tracking tip
+    /// (`refs/remotes/<remote>/<branch>`, as of the last fetch) when that is a fast-forward:
+    /// with `git merge --ff-only` when the branch is checked out (so the checkout follows;
+    /// local changes it would overwrite make it fail), else as a compare-and-swap of the ref.
+    /// A branch with commits of its own is left alone.
+    pub fn fast_forward(&self, remote: &str, branch: &str) -> Result<FastForward, GitStoreError> {
+        let Some(target) = self.remote_tip(remote, branch)? else {
+            return Ok(FastForward::UpToDate);
+        };
+        let name = branch_ref(branch)?;
+        let Some(tip) = self.branch_tip(branch)? else {
+            return Ok(FastForward::UpToDate);
+        };
+        if tip == target {
+            return Ok(FastForward::UpToDate);
+        }
+        let ancestor = self.git(
+            "fast-forward",
+            remote,
+            &["merge-base", "--is-ancestor", &tip, &target],
+        )?;
+        if !ancestor.status.success() {
+            return Ok(FastForward::Diverged {
+                local: tip,
+                remote: target,
+            });
+        }
+        let checked_out = self.current_branch()?.as_deref() == Some(branch);
+        let output = match (&self.workdir, checked_out) {
+            (Some(workdir), true) => Command::new("git")
+                .arg("--git-dir")
+                .arg(&self.git_dir)
+                .arg("--work-tree")
+                .arg(workdir)
+                .current_dir(workdir)
+                .args(["merge", "--ff-only", "--quiet", "--no-stat", &target])
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .env("LC_ALL", "C")
+                .output()
+                .map_err(|source| GitStoreError::Spawn {
+                    action: "fast-forward",
+                    remote: remote.to_string(),
+                    source,
+                })?,
+            _ => self.git(
+                "fast-forward",
+                remote,
+                &["update-ref", &name.as_bstr().to_string(), &target, &tip],
+            )?,
+        };
+        if !output.status.success() {
+            return Err(remote_error("fast-forward", remote, branch, &output));
+        }
+        Ok(FastForward::Moved {
+            from: tip,
+            to: target,
+        })
     }
 
     /// Runs `git` on this repository with `args`, without prompts, in the C locale.

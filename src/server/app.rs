@@ -31,6 +31,9 @@ pub struct ServerEvent {
     pub promotion: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// Gate progress (`gate.started`, `gate.observed`, `gate.finished`).
+    #[serde(flatten)]
+    pub gate: Option<super::events::GateUpdate>,
     pub at: DateTime<Utc>,
 }
 
@@ -42,6 +45,7 @@ impl ServerEvent {
             revision: None,
             promotion: None,
             by: None,
+            gate: None,
             at: Utc::now(),
         }
     }
@@ -181,6 +185,8 @@ pub struct AppState {
     pub notifier: Arc<Worker>,
     /// Wakes the notification worker: a change may have enqueued deliveries.
     pub deliveries: Arc<Notify>,
+    /// Called at the start of each reconcile round (see `ServeOptions::round_hook`).
+    pub round_hook: Option<super::RoundHook>,
     config: Mutex<Option<(String, Arc<Config>)>>,
 }
 
@@ -217,6 +223,7 @@ pub struct AppSettings {
     pub webhook_secret: Option<Vec<u8>>,
     /// Whether the service speaks HTTPS (session cookies are then `Secure`).
     pub tls: bool,
+    pub round_hook: Option<super::RoundHook>,
     /// The pipeline and policies at start.
     pub config: Arc<Config>,
     /// The notification worker, sending to the webhooks of `config`.
@@ -247,6 +254,9 @@ impl AppState {
                     state.drain.park();
                 }
             }));
+            engine_options.progress = Some(Arc::new(super::events::GateEvents::new(
+                events_target.clone(),
+            )));
             let target = events_target;
             engine_options.events = Some(Arc::new(move |event: &EngineEvent| {
                 if let Some(state) = target.upgrade() {
@@ -271,6 +281,7 @@ impl AppState {
                 sessions: super::ui::session::Sessions::new(settings.tls),
                 notifier: settings.notifier,
                 deliveries: Arc::new(Notify::new()),
+                round_hook: settings.round_hook,
                 config: Mutex::new(None),
             }
         })

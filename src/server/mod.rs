@@ -61,6 +61,9 @@ pub struct ServeOptions {
     /// The URL people reach the service (and its web UI) at, for links in notifications;
     /// the listening URL when `None` (unless it listens on every address).
     pub public_url: Option<String>,
+    /// Called on the reconcile loop's thread at the start of each round, before it looks at
+    /// the pipeline: the tests hold the loop there to see `/healthz` turn red.
+    pub round_hook: Option<RoundHook>,
 }
 
 /// Where a started service listens.
@@ -71,6 +74,9 @@ pub struct Listening {
     /// `/metrics` without authentication, with `--metrics-listen`.
     pub metrics_url: Option<String>,
 }
+
+/// See [`ServeOptions::round_hook`].
+pub type RoundHook = Arc<dyn Fn() + Send + Sync>;
 
 /// Reads a webhook secret file: its content without the trailing newline.
 pub fn read_webhook_secret(path: &std::path::Path) -> Result<Vec<u8>, ServerError> {
@@ -294,6 +300,7 @@ fn open_state(
         period: options.period,
         webhook_secret: options.webhook_secret.clone(),
         tls: options.tls.is_some(),
+        round_hook: options.round_hook.clone(),
         config,
         notifier: Arc::new(notifier),
     });

@@ -34,6 +34,9 @@ pub async fn run(state: Arc<AppState>, workers: TaskTracker) {
         let record = recorded.is_none_or(|at| at.elapsed() >= RECORD_SUCCESS_EVERY);
         let scan = state
             .blocking(move |s| {
+                if let Some(hook) = &s.round_hook {
+                    hook();
+                }
                 let engine = s.engine(loop_actor())?;
                 let config = s.config(&engine)?;
                 let stages: Vec<String> = engine
@@ -128,27 +131,23 @@ fn start_worker(
     });
 }
 
-/// Fetches the source branch every `fetch_interval` when the repository has a remote, and
-/// wakes the loop when its tip moved.
+/// Fetches the source branch every `fetch_interval` when the repository has a remote, moves
+/// the local source branch forward to it, and wakes the loop when it moved.
 pub async fn fetch_loop(state: Arc<AppState>) {
     if state.remote.is_none() {
         return;
     }
-    let mut last: Option<String> = None;
     loop {
         tokio::select! {
             () = state.cancel.cancelled() => break,
             () = tokio::time::sleep(state.fetch_interval) => {}
         }
         match state.blocking(super::hooks::fetch).await {
-            Ok(tip) => {
-                if tip != last {
-                    if last.is_some()
-                        && let Some(tip) = &tip
-                    {
-                        state.changed(ServerEvent::new("source.fetched").revision(tip));
-                    }
-                    last = tip;
+            Ok(fetched) => {
+                if fetched.moved
+                    && let Some(tip) = &fetched.tip
+                {
+                    state.changed(ServerEvent::new("source.fetched").revision(tip));
                 }
             }
             Err(err) => tracing::warn!("fetch: {}", err_text(&err)),
