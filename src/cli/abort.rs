@@ -2,11 +2,12 @@
 
 use clap::Args;
 
+use super::client::segment;
 use super::engine::engine_error;
 use super::output::emit;
 use super::promote::write_promotion;
 use super::{CliError, Context};
-use crate::promotion::Outcome;
+use crate::promotion::{Outcome, Promotion};
 
 /// Abort an unfinished promotion: it ends without being verified and frees its stage
 ///
@@ -23,10 +24,18 @@ pub struct AbortArgs {
 }
 
 pub fn run(ctx: &Context, args: AbortArgs) -> Result<(), CliError> {
-    let engine = ctx.engine()?;
-    let promotion = engine
-        .abort(&args.promotion, args.reason.as_deref())
-        .map_err(engine_error)?;
+    let promotion = match ctx.client()? {
+        Some(client) => client
+            .post(
+                &format!("/api/v1/promotions/{}/abort", segment(&args.promotion)),
+                &serde_json::json!({"reason": args.reason}),
+            )?
+            .parse::<Promotion>(client.server())?,
+        None => ctx
+            .writing_engine()?
+            .abort(&args.promotion, args.reason.as_deref())
+            .map_err(engine_error)?,
+    };
     let outcome = Outcome::Aborted(promotion);
     emit(ctx.format(), outcome.promotion(), |out| {
         write_promotion(out, &outcome)

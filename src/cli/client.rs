@@ -81,7 +81,58 @@ impl Client {
 
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &impl Serialize) -> Result<Reply, CliError> {
-        self.call(Method::POST, path, &[], Some(body))
+        Ok(self.call(Method::POST, path, &[], Some(body))?)
+    }
+
+    /// `POST path` with a JSON body; a refusal is handed back with the promotion it names
+    /// (a blocked or failed promotion), so that the caller can show that promotion.
+    pub fn post_promotion(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Result<Reply, Refusal>, CliError> {
+        match self.call(Method::POST, path, &[], Some(body)) {
+            Ok(reply) => Ok(Ok(reply)),
+            Err(mut err) => match err.promotion.take() {
+                Some(promotion) => Ok(Err(Refusal {
+                    error: err.error,
+                    promotion,
+                })),
+                None => Err(err.error),
+            },
+        }
+    }
+
+    /// Opens the server's event stream (`GET /api/v1/events`) and waits until it is open, so
+    /// that every change from now on is in it.
+    pub fn events(&self) -> Result<EventStream<'_>, CliError> {
+        let url = format!("{}/api/v1/events", self.server);
+        let request = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        let response = self
+            .runtime
+            .block_on(request.send())
+            .map_err(|err| unreachable_server(&self.server, &err))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = self.runtime.block_on(response.bytes()).unwrap_or_default();
+            return Err(api_error(&self.server, status.as_u16(), &bytes).error);
+        }
+        let mut stream = EventStream {
+            client: self,
+            response,
+            buffer: String::new(),
+        };
+        match stream.next()? {
+            Some(event) if event.name == "ready" => Ok(stream),
+            _ => Err(CliError::failed(format!(
+                "{} did not open its event stream",
+                self.server
+            ))),
+        }
     }
 
     fn call<B: Serialize>(
@@ -90,7 +141,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&B>,
-    ) -> Result<Reply, CliError> {
+    ) -> Result<Reply, ApiFailure> {
         let url = format!("{}{path}", self.server);
         let mut request = self
             .http
@@ -109,7 +160,7 @@ impl Client {
                 let bytes = response.bytes().await?;
                 Ok::<_, reqwest::Error>((status, bytes))
             })
-            .map_err(|err| unreachable_server(&self.server, &err))?;
+            .map_err(|err| ApiFailure::from(unreachable_server(&self.server, &err)))?;
         if !status.is_success() {
             return Err(api_error(&self.server, status.as_u16(), &bytes));
         }
@@ -117,13 +168,126 @@ impl Client {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).map_err(|err| {
-                CliError::failed(format!(
+                ApiFailure::from(CliError::failed(format!(
                     "{method} {url} answered {status} with a body that is not JSON: {err}"
-                ))
+                )))
             })?
         };
         Ok(Reply { status, body })
     }
+}
+
+/// A failed call: the error to show, and the promotion the server's error names, if any.
+pub struct ApiFailure {
+    pub error: CliError,
+    pub promotion: Option<String>,
+}
+
+impl From<CliError> for ApiFailure {
+    fn from(error: CliError) -> ApiFailure {
+        ApiFailure {
+            error,
+            promotion: None,
+        }
+    }
+}
+
+impl From<ApiFailure> for CliError {
+    fn from(failure: ApiFailure) -> CliError {
+        failure.error
+    }
+}
+
+/// A write the server refused because of a promotion it names (blocked, failed).
+pub struct Refusal {
+    pub error: CliError,
+    /// The promotion's id.
+    pub promotion: String,
+}
+
+/// One server-sent event: its name and its JSON data.
+#[derive(Debug)]
+pub struct Event {
+    pub name: String,
+    pub data: Value,
+}
+
+/// The server's event stream, read as it arrives.
+pub struct EventStream<'a> {
+    client: &'a Client,
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream<'_> {
+    /// The next event; `None` when the server ended the stream.
+    pub fn next(&mut self) -> Result<Option<Event>, CliError> {
+        Ok(self.next_within(None)?.flatten())
+    }
+
+    /// The next event, waiting at most `limit` for it (`Ok(None)` when none came in time);
+    /// `Some(None)` when the server ended the stream.
+    pub fn next_within(
+        &mut self,
+        limit: Option<Duration>,
+    ) -> Result<Option<Option<Event>>, CliError> {
+        let deadline = limit.map(|limit| tokio::time::Instant::now() + limit);
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse_event(&block) {
+                    return Ok(Some(Some(event)));
+                }
+                continue;
+            }
+            let chunk = self.client.runtime.block_on(async {
+                match deadline {
+                    Some(at) => tokio::time::timeout_at(at, self.response.chunk())
+                        .await
+                        .ok(),
+                    None => Some(self.response.chunk().await),
+                }
+            });
+            let Some(chunk) = chunk else {
+                return Ok(None);
+            };
+            match chunk.map_err(|err| unreachable_server(&self.client.server, &err))? {
+                Some(bytes) => self
+                    .buffer
+                    .push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n")),
+                None => return Ok(Some(None)),
+            }
+        }
+    }
+}
+
+/// One event block of a `text/event-stream` (`event:` and `data:` lines); `None` for a
+/// comment or keep-alive.
+fn parse_event(block: &str) -> Option<Event> {
+    let mut name = String::new();
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(value) = line.strip_prefix("event:") {
+            name = value.trim().to_string();
+        } else if let Some(value) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(value.strip_prefix(' ').unwrap_or(value));
+        }
+    }
+    if name.is_empty() && data.is_empty() {
+        return None;
+    }
+    let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+    Some(Event {
+        name: if name.is_empty() {
+            "message".to_string()
+        } else {
+            name
+        },
+        data,
+    })
 }
 
 impl Context {
@@ -208,8 +372,8 @@ fn unreachable_server(server: &str, err: &reqwest::Error) -> CliError {
 }
 
 /// The CLI error for an API error: the kind (exit code) from the error's code (or, without
-/// one, the status), the server's message as the message.
-pub fn api_error(server: &str, status: u16, body: &[u8]) -> CliError {
+/// one, the status), the server's message as the message; with the promotion the error names.
+pub fn api_error(server: &str, status: u16, body: &[u8]) -> ApiFailure {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let error = parsed.as_ref().and_then(|v| v.get("error"));
     let code = error
@@ -246,11 +410,16 @@ pub fn api_error(server: &str, status: u16, body: &[u8]) -> CliError {
         ("busy", _) => Some("wait for it to finish, or check `ferry status`".to_string()),
         _ => None,
     };
+    let promotion = error
+        .and_then(|e| e.get("promotion"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let err = CliError::new(kind, message);
-    match hint {
+    let error = match hint {
         Some(hint) => err.with_hint(hint),
         None => err,
-    }
+    };
+    ApiFailure { error, promotion }
 }
 
 #[cfg(test)]
@@ -258,7 +427,7 @@ mod tests {
     use super::*;
 
     fn exit(status: u16, body: &str) -> (u8, String) {
-        let err = api_error("http://127.0.0.1:7878", status, body.as_bytes());
+        let err = api_error("http://127.0.0.1:7878", status, body.as_bytes()).error;
         (err.kind().exit_code(), err.to_string())
     }
 
@@ -309,6 +478,18 @@ mod tests {
             text,
             "error: http://127.0.0.1:7878 answered 502: bad gateway"
         );
+    }
+
+    #[test]
+    fn event_blocks_are_parsed_and_keep_alives_skipped() {
+        let event =
+            parse_event("event: gate.finished\ndata: {\"stage\":\"dev\"}\n\n").expect("an event");
+        assert_eq!(event.name, "gate.finished");
+        assert_eq!(event.data["stage"], "dev");
+        assert!(parse_event(":\n\n").is_none());
+        let plain = parse_event("data: hello\n").expect("an event");
+        assert_eq!(plain.name, "message");
+        assert_eq!(plain.data, Value::String("hello".into()));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod demo;
 mod diff;
 mod engine;
 mod error;
+mod follow;
 mod graph;
 mod history;
 mod login;
@@ -122,7 +123,6 @@ impl Command {
             )),
             Command::Reconcile(_) => Some(("reconcile", "a running server reconciles by itself")),
             Command::Diff(_) => Some(("diff", "it compares output branches of a local clone")),
-            Command::Abort(_) => Some(("abort", "the API has no abort")),
             Command::Notifications(args) if args.command.is_some() => Some((
                 "notifications deliver",
                 "a running server delivers by itself",
@@ -142,6 +142,7 @@ impl Command {
             | Command::Plan(_)
             | Command::Promote(_)
             | Command::Rollback(_)
+            | Command::Abort(_)
             | Command::Audit(_)
             | Command::Pause(_)
             | Command::Resume(_)

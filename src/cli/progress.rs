@@ -36,13 +36,19 @@ struct Shared {
 impl GateProgress {
     /// A reporter for the gates of `stage`: live lines when stderr is a terminal.
     pub fn new(stage: &str, gates: &[GateSpec]) -> GateProgress {
+        GateProgress::for_rows(stage, gate_rows(gates))
+    }
+
+    /// A reporter for gates known by name and type (`http`, `command`, …) only: those of a
+    /// promotion running in a server.
+    pub fn for_rows(stage: &str, gates: Vec<(String, String)>) -> GateProgress {
         let live = std::io::stderr().is_terminal();
         GateProgress::with_output(stage, gates, live, Box::new(std::io::stderr()))
     }
 
     fn with_output(
         stage: &str,
-        gates: &[GateSpec],
+        gates: Vec<(String, String)>,
         live: bool,
         out: Box<dyn Write + Send>,
     ) -> GateProgress {
@@ -120,18 +126,18 @@ struct Board {
 
 struct Row {
     name: String,
-    kind: &'static str,
+    kind: String,
     last: Option<Observation>,
     result: Option<GateResult>,
 }
 
 impl Board {
-    fn new(stage: &str, gates: &[GateSpec], out: Box<dyn Write + Send>) -> Board {
+    fn new(stage: &str, gates: Vec<(String, String)>, out: Box<dyn Write + Send>) -> Board {
         let rows = gates
-            .iter()
-            .map(|g| Row {
-                name: g.name.clone(),
-                kind: kind_name(&g.kind),
+            .into_iter()
+            .map(|(name, kind)| Row {
+                name,
+                kind,
                 last: None,
                 result: None,
             })
@@ -248,6 +254,14 @@ impl Row {
     }
 }
 
+/// The name and type of each gate.
+fn gate_rows(gates: &[GateSpec]) -> Vec<(String, String)> {
+    gates
+        .iter()
+        .map(|g| (g.name.clone(), kind_name(&g.kind).to_string()))
+        .collect()
+}
+
 fn state_word(state: ObservationState) -> &'static str {
     match state {
         ObservationState::Pending => "pending",
@@ -344,7 +358,8 @@ mod tests {
     #[test]
     fn plain_output_has_a_line_per_change_and_per_result() {
         let screen = Screen::default();
-        let progress = GateProgress::with_output("prod", &gates(), false, Box::new(screen.clone()));
+        let progress =
+            GateProgress::with_output("prod", gate_rows(&gates()), false, Box::new(screen.clone()));
         progress.observed(
             "rollout",
             &observation(1, ObservationState::Pending, "0 of 1 workloads rolled out"),
@@ -372,7 +387,7 @@ prod: gate rollout passed after 0s: 1 of 1 workloads rolled out
 
     #[test]
     fn live_lines_show_each_gate_and_its_last_observation() {
-        let mut board = Board::new("prod", &gates(), Box::new(Screen::default()));
+        let mut board = Board::new("prod", gate_rows(&gates()), Box::new(Screen::default()));
         board.observe(
             "rollout",
             &observation(
@@ -396,7 +411,7 @@ prod: gate rollout passed after 0s: 1 of 1 workloads rolled out
     #[test]
     fn live_drawing_moves_back_over_its_lines() {
         let screen = Screen::default();
-        let mut board = Board::new("prod", &gates(), Box::new(screen.clone()));
+        let mut board = Board::new("prod", gate_rows(&gates()), Box::new(screen.clone()));
         board.draw_live();
         board.draw_live();
         let text = screen.text();

@@ -84,7 +84,7 @@ pub fn run(ctx: &Context, args: PromoteArgs) -> Result<(), CliError> {
 fn run_remote(ctx: &Context, client: &Client, args: &PromoteArgs) -> Result<(), CliError> {
     if args.abort_active {
         return Err(CliError::bad_input(
-            "--abort-active does not work against a server: the API has no abort",
+            "--abort-active does not work against a server: abort the promotion that holds the stage with `ferry abort ID` first",
         ));
     }
     if args.dry_run {
@@ -111,21 +111,42 @@ fn run_remote(ctx: &Context, client: &Client, args: &PromoteArgs) -> Result<(), 
         "override_window": args.override_window,
         "reason": args.reason,
     });
-    let promotion: Promotion = client
-        .post("/api/v1/promotions", &body)?
-        .parse(client.server())?;
-    report_remote(ctx, client, promotion, args.wait)
+    start_remote(ctx, client, "/api/v1/promotions", &body, args.wait)
 }
 
-/// Reports a promotion running in the server: with `wait`, once it ended (as a local
-/// `--wait` would); without, where it stands now.
-pub fn report_remote(
+/// Requests a promotion (or rollback) from the server with `POST path` and reports it as a
+/// local run would: followed through the event stream until it settles, its gates' progress
+/// on stderr with `wait`; a refused one (blocked, failed) shown as the promotion it is.
+pub fn start_remote(
     ctx: &Context,
     client: &Client,
-    promotion: Promotion,
+    path: &str,
+    body: &serde_json::Value,
     wait: bool,
 ) -> Result<(), CliError> {
-    let promotion = follow(client, promotion, wait)?;
+    let events = client.events()?;
+    let promotion = match client.post_promotion(path, body)? {
+        Ok(reply) => reply.parse::<Promotion>(client.server())?,
+        Err(refusal) => {
+            let promotion: Promotion = client.get(
+                &format!("/api/v1/promotions/{}", segment(&refusal.promotion)),
+                &[],
+            )?;
+            if !matches!(
+                promotion.state,
+                PromotionState::Blocked | PromotionState::Failed
+            ) {
+                return Err(refusal.error);
+            }
+            promotion
+        }
+    };
+    let promotion = super::follow::follow(client, events, promotion, wait)?;
+    report_remote(ctx, client, promotion)
+}
+
+/// Reports a promotion running in the server that settled: as a local run reports it.
+fn report_remote(ctx: &Context, client: &Client, promotion: Promotion) -> Result<(), CliError> {
     let outcome = match promotion.state {
         PromotionState::Succeeded => Outcome::Succeeded(promotion),
         PromotionState::Blocked => Outcome::Blocked(promotion),
@@ -148,25 +169,6 @@ pub fn report_remote(
     };
     report_with(ctx.format(), &outcome, super::client::BLOCKED_HINT)
 }
-
-/// The promotion read from the server until it is blocked or has ended — or, without `wait`,
-/// until it has been written (as a local promote without --wait returns then).
-fn follow(client: &Client, mut promotion: Promotion, wait: bool) -> Result<Promotion, CliError> {
-    let path = format!("/api/v1/promotions/{}", segment(&promotion.id));
-    let settled = |p: &Promotion| {
-        p.state.is_terminal()
-            || p.state == PromotionState::Blocked
-            || (!wait && p.state == PromotionState::Verifying)
-    };
-    while !settled(&promotion) {
-        std::thread::sleep(FOLLOW_INTERVAL);
-        promotion = client.get(&path, &[])?;
-    }
-    Ok(promotion)
-}
-
-/// How often `--wait` against a server reads the promotion again.
-const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Prints where a promotion stands and turns the outcome into the exit code: blocked 3,
 /// failed or aborted 1. A blocked or failed promotion goes to stdout only as JSON or YAML;

@@ -4,9 +4,9 @@ use clap::Args;
 
 use super::client::segment;
 use super::engine::engine_error;
-use super::promote::{report, report_remote};
+use super::promote::{report, start_remote};
 use super::{CliError, Context};
-use crate::promotion::{Promotion, RollbackRequest};
+use crate::promotion::RollbackRequest;
 
 /// Roll a stage back to its previously verified revision (or --to REV)
 ///
@@ -34,16 +34,16 @@ pub fn run(ctx: &Context, args: RollbackArgs) -> Result<(), CliError> {
     if let Some(client) = ctx.client()? {
         if args.abort_active {
             return Err(CliError::bad_input(
-                "--abort-active does not work against a server: the API has no abort",
+                "--abort-active does not work against a server: abort the promotion that holds the stage with `ferry abort ID` first",
             ));
         }
-        let promotion: Promotion = client
-            .post(
-                &format!("/api/v1/stages/{}/rollback", segment(&args.stage)),
-                &serde_json::json!({"to": args.to}),
-            )?
-            .parse(client.server())?;
-        return report_remote(ctx, &client, promotion, !args.no_wait);
+        return start_remote(
+            ctx,
+            &client,
+            &format!("/api/v1/stages/{}/rollback", segment(&args.stage)),
+            &serde_json::json!({"to": args.to}),
+            !args.no_wait,
+        );
     }
     let engine = ctx.writing_engine()?;
     let request = RollbackRequest {

@@ -21,7 +21,12 @@ pub fn run(ctx: &Context, _args: StatusArgs) -> Result<(), CliError> {
     let branch = engine.source_branch().map_err(engine_error)?;
     let config = engine.config_at_branch(&branch).map_err(engine_error)?;
     let stages = engine.status(&config).map_err(engine_error)?;
-    let value = serde_json::json!({ "pipeline": config.pipeline.name, "stages": stages });
+    let paused = engine.pauses().map_err(engine_error)?;
+    let value = serde_json::json!({
+        "pipeline": config.pipeline.name,
+        "stages": stages,
+        "paused": paused,
+    });
     emit(ctx.format(), &value, |out| {
         out.write_all(render(&stages).as_bytes())
     })

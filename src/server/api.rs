@@ -43,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/plan", get(plan))
         .route("/api/v1/promotions", post(writes::promote))
         .route("/api/v1/promotions/{id}", get(promotion))
+        .route("/api/v1/promotions/{id}/abort", post(writes::abort))
         .route("/api/v1/stages/{stage}/approvals", post(writes::approve))
         .route("/api/v1/stages/{stage}/rejections", post(writes::reject))
         .route("/api/v1/stages/{stage}/rollback", post(writes::rollback))
@@ -87,7 +88,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
 
 /// Every stage: its revision, whether verified, its state and what blocks it.
 #[utoipa::path(get, path = "/api/v1/status", tag = "read",
-    responses((status = 200, description = "`{\"stages\": [...], \"paused\": {...}}`, the body of `ferry status -o json`", body = Object),
+    responses((status = 200, description = "`{\"pipeline\", \"stages\": [...], \"paused\": {...}}`, the body of `ferry status -o json`", body = Object),
         (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn status(
     State(state): State<Arc<AppState>>,
@@ -96,7 +97,11 @@ pub async fn status(
     read(&state, caller, |engine, config| {
         let stages = engine.status(config)?;
         let paused = engine.pauses()?;
-        Ok(json!({"stages": to_json(&stages)?, "paused": to_json(&paused)?}))
+        Ok(json!({
+            "pipeline": config.pipeline.name,
+            "stages": to_json(&stages)?,
+            "paused": to_json(&paused)?,
+        }))
     })
     .await
     .map(Json)

@@ -192,7 +192,7 @@ impl From<PromotionError> for ApiError {
             PromotionError::UnknownRevision { .. }
             | PromotionError::UnknownStage { .. }
             | PromotionError::UnknownPromotion { .. } => ApiError::not_found(message),
-            PromotionError::Refused(reason) => ApiError::forbidden(reason.clone()),
+            PromotionError::Refused(_) => ApiError::forbidden(message),
             PromotionError::Busy { .. } => ApiError::new(StatusCode::CONFLICT, "busy", message),
             PromotionError::Concurrent { .. } | PromotionError::Contended { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)

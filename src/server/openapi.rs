@@ -20,11 +20,11 @@ use super::{api, events, health, hooks, metrics, writes};
         api::status, api::history, api::releases, api::release, api::plan, api::promotion,
         api::audit, api::audit_verify, api::dora, api::notifications,
         writes::create_release, writes::promote, writes::approve, writes::reject,
-        writes::rollback, writes::pause, writes::resume,
+        writes::rollback, writes::abort, writes::pause, writes::resume,
         events::stream, hooks::git, document,
     ),
     components(schemas(ErrorBody, ErrorDetail, writes::ReleaseBody, writes::PromoteBody,
-        writes::ReviewBody, writes::RollbackBody, writes::PauseBody)),
+        writes::ReviewBody, writes::RollbackBody, writes::AbortBody, writes::PauseBody)),
     modifiers(&Bearer),
 )]
 struct ApiDoc;

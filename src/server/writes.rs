@@ -249,6 +249,38 @@ async fn review(
     Ok(Json(to_json(&outcome)?))
 }
 
+/// Why a promotion is aborted.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbortBody {
+    /// Recorded with the abort (in the promotion's history and the audit log).
+    reason: Option<String>,
+}
+
+/// Aborts an unfinished promotion: it ends without being verified and frees its stage.
+#[utoipa::path(post, path = "/api/v1/promotions/{id}/abort", tag = "write", request_body = AbortBody,
+    params(("id" = String, Path, description = "the promotion id, `p-…`")),
+    responses((status = 200, description = "the aborted promotion", body = Object),
+        (status = 403, description = "not a promoter of its stage, or it cannot be aborted now: the reason", body = ErrorBody),
+        (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn abort(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<AbortBody>,
+) -> Result<Json<Value>, ApiError> {
+    let promotion = state
+        .blocking(move |s| {
+            let engine = s.engine(caller.actor())?;
+            let config = s.config(&engine)?;
+            let stage = engine.store()?.promotion(&id)?.stage;
+            caller.may(&config, Action::Promote, Some(&stage))?;
+            Ok(engine.abort(&id, body.reason.as_deref())?)
+        })
+        .await?;
+    Ok(Json(to_json(&promotion)?))
+}
+
 /// Which revision to roll back to.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
