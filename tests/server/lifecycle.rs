@@ -77,6 +77,48 @@ fn a_server_killed_during_a_slow_gate_resumes_and_writes_once() {
     let promotions = history.body.as_array().expect("history");
     assert_eq!(promotions.len(), 1, "{}", history.text);
     assert_eq!(promotions[0]["state"], "succeeded");
+    let states: Vec<&str> = promotions[0]["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .filter_map(|t| t["state"].as_str())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "requested",
+            "checking",
+            "writing",
+            "syncing",
+            "verifying",
+            "succeeded"
+        ],
+        "each step recorded once"
+    );
+    let audit = service
+        .api
+        .get("/api/v1/audit?stage=dev", Some(&service.victor))
+        .expect(200);
+    let actions: Vec<&str> = audit
+        .body
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "promotion.requested",
+            "promotion.checking",
+            "promotion.writing",
+            "promotion.syncing",
+            "promotion.verifying",
+            "gate.passed",
+            "promotion.succeeded"
+        ],
+        "each step audited once"
+    );
 }
 
 #[test]
@@ -185,4 +227,91 @@ fn push_webhooks_are_taken_only_with_a_valid_signature() {
         .post_raw(hook, &[("x-gitlab-token", "hook-secret")], body)
         .expect(202);
     assert_eq!(gitlab.body["forge"], "gitlab");
+}
+
+#[test]
+fn healthz_turns_red_while_the_reconcile_loop_is_wedged_and_green_again() {
+    let repo = service_repo();
+    let viewer = super::token(&repo, "victor");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wedge = dir.path().join("wedge");
+    let served = Served::start(
+        &repo,
+        &[],
+        &[("FERRY_TEST_WEDGE_FILE", wedge.to_str().expect("path"))],
+    );
+    let api = served.api();
+    api.get("/healthz", None).expect(200);
+    std::fs::write(&wedge, "").expect("wedge the loop");
+    // A change wakes the loop into a round that now hangs; its heartbeat ages past twice its
+    // period (10 s).
+    api.post(
+        "/api/v1/pause",
+        Some(&super::token(&repo, "alice")),
+        &json!({"stages": ["qa"], "reason": "wake the loop"}),
+    )
+    .expect(200);
+    wait_for("/healthz to turn red", || {
+        api.get("/healthz", None).status == 503
+    });
+    let red = api.get("/healthz", None).expect(503);
+    assert!(red.body["heartbeat"].is_string(), "{}", red.text);
+    api.get("/readyz", None).expect(200);
+    api.get("/api/v1/status", Some(&viewer)).expect(200);
+    std::fs::remove_file(&wedge).expect("unwedge the loop");
+    wait_for("/healthz to turn green again", || {
+        api.get("/healthz", None).status == 200
+    });
+}
+
+#[test]
+fn a_push_to_the_remote_source_branch_is_fetched_without_a_webhook() {
+    let daemon = crate::support::daemon::GitDaemon::start();
+    let repo = service_repo();
+    repo.edit(
+        "environments/pipeline.yaml",
+        "{name: dev, overlay: environments/dev, auto: true, policy: dev}",
+        "{name: dev, overlay: environments/dev, policy: dev}",
+    );
+    repo.commit("dev waits to be asked");
+    repo.git(&["remote", "add", "origin", &daemon.url()]);
+    repo.git(&["push", "-q", "origin", "main"]);
+    let service = Service::start_with(repo, &["--fetch-interval", "1s"], &[]);
+    let mut events = crate::support::server::Events::open(&service.served.url, &service.victor);
+    let rev = service.release("1.4.2");
+
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let clone = elsewhere.path().join("clone");
+    crate::support::git(
+        elsewhere.path(),
+        &["clone", "-q", &daemon.url(), clone.to_str().expect("path")],
+    );
+    let pipeline = clone.join("environments/pipeline.yaml");
+    let text = std::fs::read_to_string(&pipeline).expect("read pipeline");
+    std::fs::write(
+        &pipeline,
+        text.replace(
+            "{name: dev, overlay: environments/dev, policy: dev}",
+            "{name: dev, overlay: environments/dev, auto: true, policy: dev}",
+        ),
+    )
+    .expect("write pipeline");
+    crate::support::git(
+        &clone,
+        &["commit", "-q", "-am", "dev takes every release again"],
+    );
+    crate::support::git(&clone, &["push", "-q", "origin", "main"]);
+    let pushed = crate::support::git(&clone, &["rev-parse", "HEAD"]);
+
+    let fetched = events.wait_for("source.fetched");
+    assert_eq!(fetched["revision"], pushed.as_str());
+    service.wait_verified("dev", &rev);
+    assert_eq!(service.repo.git(&["rev-parse", "main"]), pushed);
+    assert_eq!(
+        service
+            .repo
+            .git(&["status", "--porcelain", "--untracked-files=no"]),
+        "",
+        "the service's checkout followed its source branch"
+    );
 }

@@ -1,11 +1,13 @@
 //! `ferry serve` end to end: a real server on a free 127.0.0.1 port, spoken to over HTTP.
 
 mod api;
+mod client;
 mod lifecycle;
 mod metrics;
 mod notifications;
 mod reports;
 mod security;
+mod story;
 
 use serde_json::{Value, json};
 
@@ -27,6 +29,15 @@ spec:
 /// The example repository, made to run without waiting for time to pass: no soak, no
 /// windows, and the access rules above.
 fn service_repo() -> TestRepo {
+    let repo = timeless_example();
+    repo.write("policies/access.yaml", ACCESS);
+    repo.commit("Service test access rules");
+    repo
+}
+
+/// The bundled example as it is, its own `policies/access.yaml` included, but with no soak
+/// and no windows: a test cannot wait 30 minutes or for Monday morning.
+fn timeless_example() -> TestRepo {
     let repo = TestRepo::example();
     repo.edit("policies/qa.yaml", "  soak: 10m\n", "");
     let prod = repo.read("policies/prod.yaml");
@@ -37,8 +48,7 @@ fn service_repo() -> TestRepo {
     let end = prod.find("  # Who may promote").expect("overrideBy");
     let prod = format!("{}{}", &prod[..start], &prod[end..]);
     repo.write("policies/prod.yaml", &prod);
-    repo.write("policies/access.yaml", ACCESS);
-    repo.commit("Service test policies");
+    repo.commit("No soak and no windows");
     repo
 }
 

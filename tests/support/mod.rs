@@ -135,6 +135,13 @@ impl TestRepo {
         repo
     }
 
+    /// A second repository identical to this one (the same commits, branches and state).
+    pub fn duplicate(&self) -> TestRepo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(self.path(), dir.path());
+        TestRepo { dir }
+    }
+
     /// An empty repository on branch `main`.
     pub fn empty() -> TestRepo {
         let dir = tempfile::tempdir().expect("temp dir");

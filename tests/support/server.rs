@@ -322,3 +322,28 @@ impl Events {
         panic!("no event {name}; saw {seen:?}");
     }
 }
+
+/// `ferry --server URL ARGS` presenting `token` (in `FERRY_TOKEN`), run outside any
+/// repository: whatever it shows comes from the server.
+pub fn remote_command(url: &str, token: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    super::isolate_git(&mut command)
+        .arg("--server")
+        .arg(url)
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .env("FERRY_TOKEN", token)
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("ferry-tests-no-config"),
+        )
+        .env_remove("FERRY_SERVER")
+        .env_remove("FERRY_USER")
+        .env_remove("FERRY_LOG");
+    command
+}
+
+/// Runs [`remote_command`] and waits for it.
+pub fn remote(url: &str, token: &str, args: &[&str]) -> super::Run {
+    super::Run::from_command(&mut remote_command(url, token, args))
+}
