@@ -199,6 +199,20 @@ fn push_webhooks_are_taken_only_with_a_valid_signature() {
         .api
         .post_raw(hook, &[("x-gitlab-token", "wrong")], body.clone())
         .expect_error(401, "unauthenticated");
+    let other = ferry::server::sign_webhook(b"not-the-secret", &body);
+    service
+        .api
+        .post_raw(hook, &[("x-gitea-signature", &other)], body.clone())
+        .expect_error(401, "unauthenticated");
+    let tampered = serde_json::to_vec(&json!({"ref": "refs/heads/other"})).expect("json");
+    service
+        .api
+        .post_raw(
+            hook,
+            &[("x-hub-signature-256", &format!("sha256={signature}"))],
+            tampered,
+        )
+        .expect_error(401, "unauthenticated");
     let audit_after = service
         .api
         .get("/api/v1/audit", Some(&service.victor))
