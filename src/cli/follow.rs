@@ -106,11 +106,9 @@ pub fn follow(
     }
 }
 
-/// Leaves the gates' final lines on screen.
+/// Leaves the gates' final lines on screen (dropping the progress stops its redrawing).
 fn finish(progress: Option<GateProgress>, promotion: Promotion) -> Promotion {
-    if let Some(progress) = progress {
-        progress.finish();
-    }
+    drop(progress);
     promotion
 }
 
