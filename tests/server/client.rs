@@ -290,3 +290,50 @@ fn every_state_command_prints_the_same_through_a_server() {
         actions(twins.local("carol", &args).expect_code(0))
     );
 }
+
+#[test]
+fn a_token_kept_by_ferry_login_serves_later_commands() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let repo = super::service_repo();
+    let alice = token(&repo, "alice");
+    let served = Served::start(&repo, &[], &[]);
+    let config = tempfile::tempdir().expect("temp dir");
+    let ferry = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
+        crate::support::isolate_git(&mut command)
+            .args(args)
+            .current_dir(config.path())
+            .env("XDG_CONFIG_HOME", config.path())
+            .env("FERRY_SERVER", &served.url)
+            .env_remove("FERRY_TOKEN")
+            .env_remove("FERRY_USER")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let no_token = Run::from_command(&mut ferry(&["status"])).expect_code(2);
+    assert!(
+        no_token
+            .stderr
+            .contains(&format!("ferry login {}", served.url)),
+        "{}",
+        no_token.stderr
+    );
+    let mut login = ferry(&["login", &served.url]).spawn().expect("ferry login");
+    login
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{alice}\n").as_bytes())
+        .expect("write the token");
+    Run::from_command_output(login.wait_with_output().expect("ferry login")).expect_code(0);
+    let file = config.path().join("ferry").join("credentials");
+    let mode = std::fs::metadata(&file).expect("kept").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let status = Run::from_command(&mut ferry(&["status", "-o", "json"])).expect_code(0);
+    assert_eq!(status.json()["stages"][0]["name"], "dev");
+    let pause = Run::from_command(&mut ferry(&["pause", "--reason", "maintenance"])).expect_code(0);
+    assert_eq!(pause.stdout, "every stage: paused by alice: maintenance\n");
+}
