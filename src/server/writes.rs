@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,25 +18,44 @@ use super::error::{ApiError, ErrorBody};
 use crate::access::Action;
 use crate::policy::{Verdict, WindowOverride};
 use crate::promotion::{
-    Outcome, PromoteRequest, Promotion, PromotionError, PromotionState, RollbackRequest, Trigger,
+    Engine, Outcome, PromoteRequest, Promotion, PromotionError, PromotionState, RollbackRequest,
+    Trigger,
 };
+
+/// `promotion` once it is past its policy check (or [`CHECK_WAIT`] has passed).
+fn settled(engine: &Engine, mut promotion: Promotion) -> Result<Promotion, ApiError> {
+    let deadline = Instant::now() + CHECK_WAIT;
+    while matches!(
+        promotion.state,
+        PromotionState::Requested | PromotionState::Checking
+    ) && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+        promotion = engine.store()?.promotion(&promotion.id)?;
+    }
+    Ok(promotion)
+}
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|e| ApiError::internal(format!("failed to encode: {e}")))
 }
 
+/// How long a request waits for the service's own loop to finish checking a promotion it
+/// reached first; far longer than a check takes, so only a wedged loop runs into it.
+const CHECK_WAIT: Duration = Duration::from_secs(60);
+
 /// The promotion a started promotion or rollback answers with, or why it did not start.
 ///
 /// When the service's own loop moved the promotion on first (`Elsewhere`), the answer is
-/// what that move reached: a promotion the loop found blocked is as blocked as one this call
-/// found blocked.
-fn accepted(outcome: Outcome) -> Result<Promotion, ApiError> {
+/// what that move reached: a promotion the loop is still checking is waited for, and one the
+/// loop found blocked is as blocked as one this call found blocked.
+fn accepted(engine: &Engine, outcome: Outcome) -> Result<Promotion, ApiError> {
     let outcome = match outcome {
-        Outcome::Elsewhere(p) => match p.state {
-            PromotionState::Blocked => Outcome::Blocked(p),
-            PromotionState::Failed => Outcome::Failed(p),
-            PromotionState::Aborted => Outcome::Aborted(p),
-            _ => Outcome::Elsewhere(p),
+        Outcome::Elsewhere(p) => match settled(engine, p)? {
+            p if p.state == PromotionState::Blocked => Outcome::Blocked(p),
+            p if p.state == PromotionState::Failed => Outcome::Failed(p),
+            p if p.state == PromotionState::Aborted => Outcome::Aborted(p),
+            p => Outcome::Elsewhere(p),
         },
         outcome => outcome,
     };
@@ -179,7 +199,7 @@ pub async fn promote(
                 window_override,
                 abort_active: false,
             };
-            accepted(engine.promote(&request)?)
+            accepted(&engine, engine.promote(&request)?)
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(to_json(&promotion)?)))
@@ -312,7 +332,7 @@ pub async fn rollback(
                 wait: false,
                 abort_active: false,
             };
-            accepted(engine.rollback(&request)?)
+            accepted(&engine, engine.rollback(&request)?)
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(to_json(&promotion)?)))
