@@ -131,19 +131,19 @@ fn whole_seconds(d: Duration) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::policy::clock::tests::{BERLIN, at};
 
-    fn berlin(t: &str) -> Option<DateTime<Tz>> {
+    pub(crate) fn berlin(t: &str) -> Option<DateTime<Tz>> {
         Some(at(t).with_timezone(&BERLIN))
     }
 
-    fn window(opens_at: Option<DateTime<Tz>>) -> Blocker {
+    pub(crate) fn window(opens_at: Option<DateTime<Tz>>) -> Blocker {
         Blocker::window(opens_at, BERLIN)
     }
 
-    fn freeze(
+    pub(crate) fn freeze(
         reason: &str,
         until: Option<DateTime<Tz>>,
         opens_at: Option<DateTime<Tz>>,
@@ -151,7 +151,7 @@ mod tests {
         Blocker::freeze(reason, until, opens_at, BERLIN)
     }
 
-    fn names(names: &[&str]) -> Vec<String> {
+    pub(crate) fn names(names: &[&str]) -> Vec<String> {
         names.iter().map(|n| n.to_string()).collect()
     }
 

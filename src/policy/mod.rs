@@ -9,7 +9,7 @@
 //! users in `docs/policies.md`.
 
 mod approvals;
-mod blocker;
+pub(crate) mod blocker;
 pub(crate) mod clock;
 mod due;
 mod note;

@@ -102,50 +102,44 @@ pub trait StateStoreExt: StateStore {
     /// of the caller's own: when `f` returns `Err(e)`, nothing is written and `e` is returned.
     fn try_transaction<T, E: From<StateError>>(
         &self,
-        mut f: impl FnMut(&mut dyn Txn) -> Result<T, E>,
+        f: impl FnMut(&mut dyn Txn) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut outcome: Option<Result<T, E>> = None;
-        let result = self.run_transaction(&mut |txn| {
-            let value = f(txn);
-            let failed = value.is_err();
-            outcome = Some(value);
-            if failed {
-                Err(StateError::Aborted)
-            } else {
-                Ok(())
-            }
-        });
-        match (result, outcome) {
-            (Ok(()), Some(Ok(value))) => Ok(value),
-            (Err(StateError::Aborted), Some(Err(err))) => Err(err),
-            (Err(err), _) => Err(err.into()),
-            (Ok(()), _) => unreachable!("a committed transaction ran its closure successfully"),
-        }
+        keeping_error(|body| self.run_transaction(body), f)
     }
 
     /// Runs `f` over one consistent view of the store and returns its value; see
     /// [`StateStore::run_read`]. An `Err(e)` of `f` is returned as it is.
     fn read<T, E: From<StateError>>(
         &self,
-        mut f: impl FnMut(&mut dyn Txn) -> Result<T, E>,
+        f: impl FnMut(&mut dyn Txn) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut outcome: Option<Result<T, E>> = None;
-        let result = self.run_read(&mut |txn| {
-            let value = f(txn);
-            let failed = value.is_err();
-            outcome = Some(value);
-            if failed {
-                Err(StateError::Aborted)
-            } else {
-                Ok(())
-            }
-        });
-        match (result, outcome) {
-            (Ok(()), Some(Ok(value))) => Ok(value),
-            (Err(StateError::Aborted), Some(Err(err))) => Err(err),
-            (Err(err), _) => Err(err.into()),
-            (Ok(()), _) => unreachable!("a finished read ran its closure successfully"),
+        keeping_error(|body| self.run_read(body), f)
+    }
+}
+
+/// A transaction body that runs `f` through `run` (a transaction or a read) and returns `f`'s
+/// value or its own error: `run` sees [`StateError::Aborted`] when `f` fails, so it writes
+/// nothing, and the caller gets `f`'s error back unchanged.
+fn keeping_error<T, E: From<StateError>>(
+    run: impl FnOnce(&mut dyn FnMut(&mut dyn Txn) -> Result<(), StateError>) -> Result<(), StateError>,
+    mut f: impl FnMut(&mut dyn Txn) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut outcome: Option<Result<T, E>> = None;
+    let result = run(&mut |txn| {
+        let value = f(txn);
+        let failed = value.is_err();
+        outcome = Some(value);
+        if failed {
+            Err(StateError::Aborted)
+        } else {
+            Ok(())
         }
+    });
+    match (result, outcome) {
+        (Ok(()), Some(Ok(value))) => Ok(value),
+        (Err(StateError::Aborted), Some(Err(err))) => Err(err),
+        (Err(err), _) => Err(err.into()),
+        (Ok(()), _) => unreachable!("a finished transaction or read ran its closure successfully"),
     }
 }
 

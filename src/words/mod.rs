@@ -209,27 +209,8 @@ impl fmt::Display for Note {
 mod tests {
     use super::*;
     use crate::pipeline::Principal;
-    use crate::policy::clock::tests::{BERLIN, at};
-
-    fn berlin(t: &str) -> Option<DateTime<Tz>> {
-        Some(at(t).with_timezone(&BERLIN))
-    }
-
-    fn window(opens_at: Option<DateTime<Tz>>) -> Blocker {
-        Blocker::window(opens_at, BERLIN)
-    }
-
-    fn freeze(
-        reason: &str,
-        until: Option<DateTime<Tz>>,
-        opens_at: Option<DateTime<Tz>>,
-    ) -> Blocker {
-        Blocker::freeze(reason, until, opens_at, BERLIN)
-    }
-
-    fn names(names: &[&str]) -> Vec<String> {
-        names.iter().map(|n| n.to_string()).collect()
-    }
+    use crate::policy::blocker::tests::{berlin, freeze, names, window};
+    use crate::policy::clock::tests::at;
 
     #[test]
     fn every_blocker_reads_as_one_actionable_line() {
