@@ -2,6 +2,7 @@
 //! live, the engine options, the event bus, the reconcile loop's wake-up and heartbeat, and
 //! the shutdown token.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -187,7 +188,56 @@ pub struct AppState {
     pub deliveries: Arc<Notify>,
     /// Called at the start of each reconcile round (see `ServeOptions::round_hook`).
     pub round_hook: Option<super::RoundHook>,
+    /// The stages someone in this process is driving now: a reconcile worker or a request
+    /// promoting or rolling back. One at a time per stage, so a request's promotion is checked
+    /// by the request, never raced by the loop.
+    pub stage_work: Mutex<BTreeSet<String>>,
     config: Mutex<Option<(String, Arc<Config>)>>,
+}
+
+/// How long a request waits for a reconcile worker to let go of its stage.
+const HOLD_WAIT: Duration = Duration::from_secs(2);
+
+/// A stage held in [`AppState::stage_work`]; released (and the loop woken) when dropped.
+pub struct StageWork<'a> {
+    state: &'a AppState,
+    stage: String,
+}
+
+impl AppState {
+    /// Holds `stage` once no one else in this process drives it, waiting up to
+    /// [`HOLD_WAIT`]; `None` when a reconcile worker keeps it longer (a gate is running:
+    /// the request then meets that promotion in the store and answers busy). Called on a
+    /// blocking thread.
+    pub fn hold_stage(&self, stage: &str) -> Option<StageWork<'_>> {
+        let deadline = std::time::Instant::now() + HOLD_WAIT;
+        loop {
+            {
+                let mut work = self.stage_work.lock().unwrap_or_else(|p| p.into_inner());
+                if work.insert(stage.to_string()) {
+                    return Some(StageWork {
+                        state: self,
+                        stage: stage.to_string(),
+                    });
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for StageWork<'_> {
+    fn drop(&mut self) {
+        self.state
+            .stage_work
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.stage);
+        self.state.wake.notify_one();
+    }
 }
 
 /// The webhooks of `notifications`, their URLs and secrets read from this process's
@@ -282,6 +332,7 @@ impl AppState {
                 notifier: settings.notifier,
                 deliveries: Arc::new(Notify::new()),
                 round_hook: settings.round_hook,
+                stage_work: Mutex::default(),
                 config: Mutex::new(None),
             }
         })

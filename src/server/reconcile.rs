@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -26,11 +26,14 @@ const RECORD_SUCCESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs until the service shuts down.
 pub async fn run(state: Arc<AppState>, workers: TaskTracker) {
-    let inflight: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let mut recorded: Option<Instant> = None;
     loop {
         state.beat();
-        let busy: BTreeSet<String> = inflight.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let busy: BTreeSet<String> = state
+            .stage_work
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let record = recorded.is_none_or(|at| at.elapsed() >= RECORD_SUCCESS_EVERY);
         let scan = state
             .blocking(move |s| {
@@ -58,7 +61,7 @@ pub async fn run(state: Arc<AppState>, workers: TaskTracker) {
                     recorded = Some(Instant::now());
                 }
                 for stage in stages {
-                    start_worker(&state, &workers, &inflight, stage);
+                    start_worker(&state, &workers, stage);
                 }
                 next_due
             }
@@ -87,18 +90,15 @@ fn err_text(err: &ApiError) -> String {
 
 /// Runs what is due in `stage` on a blocking thread; wakes the loop again when something
 /// changed meanwhile (a wake that arrived while the stage was busy was skipped for it).
-fn start_worker(
-    state: &Arc<AppState>,
-    workers: &TaskTracker,
-    inflight: &Arc<Mutex<BTreeSet<String>>>,
-    stage: String,
-) {
-    inflight
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(stage.clone());
+fn start_worker(state: &Arc<AppState>, workers: &TaskTracker, stage: String) {
+    {
+        let mut work = state.stage_work.lock().unwrap_or_else(|p| p.into_inner());
+        if !work.insert(stage.clone()) {
+            // A request drives it now; it wakes the loop when it lets go.
+            return;
+        }
+    }
     let state = Arc::clone(state);
-    let inflight = Arc::clone(inflight);
     workers.spawn(async move {
         let before = state.generation.load(Ordering::SeqCst);
         let name = stage.clone();
@@ -121,7 +121,8 @@ fn start_worker(
             }
             Err(err) => tracing::warn!(stage = %stage, "reconcile: {}", err_text(&err)),
         }
-        inflight
+        state
+            .stage_work
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&stage);

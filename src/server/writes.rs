@@ -191,6 +191,7 @@ pub async fn promote(
             let config = s.config(&engine)?;
             engine.stage(&config, &body.stage)?;
             caller.may(&config, Action::Promote, Some(&body.stage))?;
+            let _held = s.hold_stage(&body.stage);
             let request = PromoteRequest {
                 revision: body.revision.clone(),
                 stage: body.stage.clone(),
@@ -326,6 +327,7 @@ pub async fn rollback(
             let config = s.config(&engine)?;
             engine.stage(&config, &stage)?;
             caller.may(&config, Action::Rollback, Some(&stage))?;
+            let _held = s.hold_stage(&stage);
             let request = RollbackRequest {
                 stage: stage.clone(),
                 to: body.to.clone(),
