@@ -7,8 +7,8 @@
 //! `ferry_reconcile_last_success_timestamp_seconds`.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
