@@ -590,15 +590,7 @@ pub async fn pause(
     Path(stage): Path<String>,
     posted: Posted<PauseForm>,
 ) -> Response {
-    let body = PauseBody {
-        stages: vec![stage.clone()],
-        reason: posted.form.reason.clone(),
-    };
-    let caller = posted.viewer.caller.clone();
-    let outcome = writes::pause(State(state.clone()), caller, Body(body))
-        .await
-        .map(|_| format!("Paused {stage}: no promotion starts there until it is resumed."));
-    posted.done(&state, &format!("/stages/{stage}"), outcome)
+    pause_or_resume(state, stage, posted, false).await
 }
 
 /// `POST /stages/{stage}/resume` (admins).
@@ -607,13 +599,29 @@ pub async fn resume(
     Path(stage): Path<String>,
     posted: Posted<PauseForm>,
 ) -> Response {
+    pause_or_resume(state, stage, posted, true).await
+}
+
+/// Pauses `stage`, or resumes it, through the API's own handler.
+async fn pause_or_resume(
+    state: Arc<AppState>,
+    stage: String,
+    posted: Posted<PauseForm>,
+    resume: bool,
+) -> Response {
     let body = PauseBody {
         stages: vec![stage.clone()],
         reason: posted.form.reason.clone(),
     };
     let caller = posted.viewer.caller.clone();
-    let outcome = writes::resume(State(state.clone()), caller, Body(body))
-        .await
-        .map(|_| format!("Resumed {stage}."));
+    let outcome = if resume {
+        writes::resume(State(state.clone()), caller, Body(body))
+            .await
+            .map(|_| format!("Resumed {stage}."))
+    } else {
+        writes::pause(State(state.clone()), caller, Body(body))
+            .await
+            .map(|_| format!("Paused {stage}: no promotion starts there until it is resumed."))
+    };
     posted.done(&state, &format!("/stages/{stage}"), outcome)
 }
