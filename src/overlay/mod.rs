@@ -251,7 +251,7 @@ pub fn to_yaml(resources: &[Resource]) -> String {
         if i > 0 {
             out.push_str("---\n");
         }
-        out.push_str(&resource_yaml(resource));
+        yaml::emit::write_document(resource.value(), &mut out);
     }
     out
 }

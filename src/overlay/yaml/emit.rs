@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::keys::sorted_keys;
+use super::keys::natural_order;
 use super::style::{
     Analysis, fold_next_line, is_break, is_printable, is_simple_key, number_text,
     plain_is_unambiguous,
@@ -19,11 +19,18 @@ const BEST_INDENT: i32 = 2;
 
 /// One YAML document for `value`, ending with a newline.
 pub fn document(value: &Value) -> String {
-    let mut emitter = Emitter::new();
+    let mut out = String::new();
+    write_document(value, &mut out);
+    out
+}
+
+/// Appends [`document`]`(value)` to `out`, so that a stream of documents is written into one
+/// buffer instead of one string per document.
+pub fn write_document(value: &Value, out: &mut String) {
+    let mut emitter = Emitter::new(out);
     emitter.node(value, Context::ROOT);
     emitter.indent = -1;
     emitter.write_indent();
-    emitter.out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +66,11 @@ impl Context {
     };
 }
 
-struct Emitter {
-    out: String,
+struct Emitter<'o, 'v> {
+    out: &'o mut String,
+    /// The entries of the mappings being written, each mapping's sorted run above its
+    /// enclosing one's: one buffer for the whole document instead of one per mapping.
+    entries: Vec<(&'v String, &'v Value)>,
     column: usize,
     indent: i32,
     indents: Vec<i32>,
@@ -69,10 +79,12 @@ struct Emitter {
     flow_level: usize,
 }
 
-impl Emitter {
-    fn new() -> Self {
+impl<'o, 'v> Emitter<'o, 'v> {
+    fn new(out: &'o mut String) -> Self {
+        out.reserve(1024);
         Emitter {
-            out: String::with_capacity(1024),
+            out,
+            entries: Vec::new(),
             column: 0,
             indent: -1,
             indents: Vec::new(),
@@ -82,35 +94,46 @@ impl Emitter {
         }
     }
 
-    fn node(&mut self, value: &Value, context: Context) {
+    fn node(&mut self, value: &'v Value, context: Context) {
         match value {
             Value::Object(map) if map.is_empty() => self.empty_flow("{", "}"),
             Value::Array(items) if items.is_empty() => self.empty_flow("[", "]"),
             Value::Object(map) => self.block_mapping(map),
             Value::Array(items) => self.block_sequence(items, context),
-            Value::Null => self.scalar("null", Style::Plain, context),
-            Value::Bool(b) => self.scalar(if *b { "true" } else { "false" }, Style::Plain, context),
-            Value::Number(n) => self.scalar(&number_text(n), Style::Plain, context),
-            Value::String(s) => self.string(s, context),
+            Value::Null => self.write_word("null"),
+            Value::Bool(b) => self.write_word(if *b { "true" } else { "false" }),
+            Value::Number(n) => self.write_word(&number_text(n)),
+            Value::String(s) => self.string(s, &Analysis::of(s), context),
         }
     }
 
-    fn string(&mut self, s: &str, context: Context) {
-        let folded;
-        let s = if s.contains('\u{85}') {
-            folded = fold_next_line(s);
-            folded.as_str()
-        } else {
-            s
-        };
-        let style = if s.contains('\n') {
+    /// Writes a null, a boolean or a number. Their text has no space, break or indicator, so
+    /// the encoder always writes it plain and never folds it.
+    fn write_word(&mut self, text: &str) {
+        if !self.whitespace {
+            self.put(' ');
+        }
+        self.out.push_str(text);
+        self.column += text.len();
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    /// Writes the string `s`, whose characters `a` describes.
+    fn string(&mut self, s: &str, a: &Analysis, context: Context) {
+        if a.next_line {
+            let folded = fold_next_line(s);
+            self.string(&folded, &Analysis::of(&folded), context);
+            return;
+        }
+        let style = if a.line_feed {
             Style::Literal
         } else if plain_is_unambiguous(s) {
             Style::Plain
         } else {
             Style::DoubleQuoted
         };
-        self.scalar(s, style, context);
+        self.scalar(s, style, a, context);
     }
 
     fn empty_flow(&mut self, open: &str, close: &str) {
@@ -118,26 +141,31 @@ impl Emitter {
         self.write_indicator(close, false, false, false);
     }
 
-    fn block_mapping(&mut self, map: &Map<String, Value>) {
+    fn block_mapping(&mut self, map: &'v Map<String, Value>) {
         self.increase_indent(false, false);
-        for key in sorted_keys(map) {
+        let start = self.entries.len();
+        self.entries.extend(map.iter());
+        self.entries[start..].sort_by(|a, b| natural_order(a.0, b.0));
+        for i in start..start + map.len() {
+            let (key, value) = self.entries[i];
             self.write_indent();
-            let value = &map[key.as_str()];
-            if is_simple_key(key) {
-                self.string(key, Context::KEY);
+            let analysis = Analysis::of(key);
+            if is_simple_key(key, &analysis) {
+                self.string(key, &analysis, Context::KEY);
                 self.write_indicator(":", false, false, false);
             } else {
                 self.write_indicator("?", true, false, true);
-                self.string(key, Context::VALUE);
+                self.string(key, &analysis, Context::VALUE);
                 self.write_indent();
                 self.write_indicator(":", true, false, true);
             }
             self.node(value, Context::VALUE);
         }
+        self.entries.truncate(start);
         self.pop_indent();
     }
 
-    fn block_sequence(&mut self, items: &[Value], context: Context) {
+    fn block_sequence(&mut self, items: &'v [Value], context: Context) {
         self.increase_indent(false, context.mapping && !self.indention);
         for item in items {
             self.write_indent();
@@ -147,15 +175,14 @@ impl Emitter {
         self.pop_indent();
     }
 
-    fn scalar(&mut self, text: &str, requested: Style, context: Context) {
-        let analysis = Analysis::of(text);
-        let style = self.select_style(requested, &analysis, context, text.is_empty());
+    fn scalar(&mut self, text: &str, requested: Style, a: &Analysis, context: Context) {
+        let style = self.select_style(requested, a, context, text.is_empty());
         self.increase_indent(true, false);
         let allow_breaks = !context.simple_key;
         match style {
-            Style::Plain => self.write_plain(text, allow_breaks),
-            Style::SingleQuoted => self.write_single_quoted(text, allow_breaks),
-            Style::DoubleQuoted => self.write_double_quoted(text, allow_breaks),
+            Style::Plain => self.write_plain(text, a, allow_breaks),
+            Style::SingleQuoted => self.write_single_quoted(text, a, allow_breaks),
+            Style::DoubleQuoted => self.write_double_quoted(text, a, allow_breaks),
             Style::Literal => self.write_literal(text),
         }
         self.pop_indent();
@@ -224,31 +251,33 @@ impl Emitter {
         if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
             self.put_break();
         }
-        while self.column < indent {
-            self.put(' ');
+        if self.column < indent {
+            self.out
+                .extend(std::iter::repeat_n(' ', indent - self.column));
+            self.column = indent;
         }
         self.whitespace = true;
         self.indention = true;
     }
 
+    /// Writes an indicator; all of them are ASCII, one column per byte.
     fn write_indicator(&mut self, indicator: &str, need_ws: bool, is_ws: bool, is_indention: bool) {
         if need_ws && !self.whitespace {
             self.put(' ');
         }
         self.out.push_str(indicator);
-        self.column += indicator.chars().count();
+        self.column += indicator.len();
         self.whitespace = is_ws;
         self.indention = self.indention && is_indention;
     }
 
-    fn write_plain(&mut self, text: &str, allow_breaks: bool) {
+    fn write_plain(&mut self, text: &str, a: &Analysis, allow_breaks: bool) {
         if !self.whitespace {
             self.put(' ');
         }
-        let count = text.chars().count();
-        if !allow_breaks || self.column + count <= BEST_WIDTH + 1 || !text.contains(' ') {
+        if !allow_breaks || self.column + a.chars <= BEST_WIDTH + 1 || !a.space {
             self.out.push_str(text);
-            self.column += count;
+            self.column += a.chars;
         } else {
             self.write_folding_plain(text);
         }
@@ -257,13 +286,11 @@ impl Emitter {
     }
 
     fn write_folding_plain(&mut self, text: &str) {
-        let chars: Vec<char> = text.chars().collect();
         let mut spaces = false;
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
             if c == ' ' {
-                let next_is_space = chars.get(i + 1) == Some(&' ');
+                let next_is_space = chars.peek() == Some(&' ');
                 if !spaces && self.column > BEST_WIDTH && !next_is_space {
                     self.write_indent();
                 } else {
@@ -275,22 +302,40 @@ impl Emitter {
                 self.indention = false;
                 spaces = false;
             }
-            i += 1;
         }
     }
 
-    fn write_single_quoted(&mut self, text: &str, allow_breaks: bool) {
+    /// Whether a quoted scalar of `a.chars` characters, opened at the current column, ends
+    /// before any of its spaces could stand beyond the width: then nothing in it folds.
+    fn fits(&self, a: &Analysis) -> bool {
+        self.column + a.chars <= BEST_WIDTH + 1
+    }
+
+    fn write_single_quoted(&mut self, text: &str, a: &Analysis, allow_breaks: bool) {
         self.write_indicator("'", true, false, false);
-        let chars: Vec<char> = text.chars().collect();
+        if !a.multiline && !a.single_quote && (!allow_breaks || self.fits(a)) {
+            // Nothing to double, break or fold: the text goes out as it is.
+            self.out.push_str(text);
+            self.column += a.chars;
+        } else {
+            self.write_single_quoted_chars(text, allow_breaks);
+        }
+        self.write_indicator("'", false, false, false);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_single_quoted_chars(&mut self, text: &str, allow_breaks: bool) {
         let (mut spaces, mut breaks) = (false, false);
-        for (i, &c) in chars.iter().enumerate() {
+        let mut chars = text.chars().peekable();
+        let mut first = true;
+        while let Some(c) = chars.next() {
             if c == ' ' {
                 let fold = allow_breaks
                     && !spaces
                     && self.column > BEST_WIDTH
-                    && i > 0
-                    && i + 1 < chars.len()
-                    && chars[i + 1] != ' ';
+                    && !first
+                    && chars.peek().is_some_and(|&next| next != ' ');
                 if fold {
                     self.write_indent();
                 } else {
@@ -316,32 +361,38 @@ impl Emitter {
                 spaces = false;
                 breaks = false;
             }
+            first = false;
         }
-        self.write_indicator("'", false, false, false);
+    }
+
+    fn write_double_quoted(&mut self, text: &str, a: &Analysis, allow_breaks: bool) {
+        self.write_indicator("\"", true, false, false);
+        if !a.escapes && (!allow_breaks || self.fits(a)) {
+            // Nothing to escape or fold: the text goes out as it is.
+            self.out.push_str(text);
+            self.column += a.chars;
+        } else {
+            self.write_double_quoted_chars(text, allow_breaks);
+        }
+        self.write_indicator("\"", false, false, false);
         self.whitespace = false;
         self.indention = false;
     }
 
-    fn write_double_quoted(&mut self, text: &str, allow_breaks: bool) {
-        self.write_indicator("\"", true, false, false);
-        let chars: Vec<char> = text.chars().collect();
-        let starts_with_bom = chars.first() == Some(&'\u{feff}');
+    fn write_double_quoted_chars(&mut self, text: &str, allow_breaks: bool) {
+        let starts_with_bom = text.starts_with('\u{feff}');
         let mut spaces = false;
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
+        let mut chars = text.chars().peekable();
+        let mut first = true;
+        while let Some(c) = chars.next() {
             if !is_printable(c) || starts_with_bom || is_break(c) || c == '"' || c == '\\' {
                 self.write_escape(c);
                 spaces = false;
             } else if c == ' ' {
-                if allow_breaks
-                    && !spaces
-                    && self.column > BEST_WIDTH
-                    && i > 0
-                    && i + 1 < chars.len()
-                {
+                let next = chars.peek().copied();
+                if allow_breaks && !spaces && self.column > BEST_WIDTH && !first && next.is_some() {
                     self.write_indent();
-                    if chars[i + 1] == ' ' {
+                    if next == Some(' ') {
                         self.put('\\');
                     }
                 } else {
@@ -352,11 +403,8 @@ impl Emitter {
                 self.put(c);
                 spaces = false;
             }
-            i += 1;
+            first = false;
         }
-        self.write_indicator("\"", false, false, false);
-        self.whitespace = false;
-        self.indention = false;
     }
 
     fn write_escape(&mut self, c: char) {

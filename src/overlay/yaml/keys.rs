@@ -4,15 +4,6 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value};
-
-/// The keys of `map` in the order the encoder writes them.
-pub fn sorted_keys(map: &Map<String, Value>) -> Vec<&String> {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_by(|a, b| natural_order(a, b));
-    keys
-}
-
 /// The encoder's key order: letters after other characters, digit runs compared as numbers.
 pub fn natural_order(a: &str, b: &str) -> Ordering {
     if natural_less(a, b) {

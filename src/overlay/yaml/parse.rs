@@ -6,8 +6,10 @@
 //! expand into more nodes than go-yaml (kustomize's parser) allows, collections nest at most
 //! [`MAX_DEPTH`] deep, and a document holds at most [`MAX_NODES`] nodes once expanded.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, ScanError, Span, Tag};
 
@@ -259,7 +261,7 @@ impl<'a> Loader<'a> {
         let before = self.budget.nodes;
         let (value, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => (
-                self.scalar(&text, style, tag.as_deref(), place, &span)?,
+                self.scalar(text, style, tag.as_deref(), place, &span)?,
                 anchor,
             ),
             Event::SequenceStart(_, anchor, _) => {
@@ -292,9 +294,11 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
+    /// The value of a scalar event; its text becomes the value's string without a copy when
+    /// the parser already had to build it.
     fn scalar(
         &mut self,
-        text: &str,
+        text: Cow<'a, str>,
         style: ScalarStyle,
         tag: Option<&Tag>,
         place: Place,
@@ -303,24 +307,28 @@ impl<'a> Loader<'a> {
         if place == Place::AnnotationValue {
             let plain = style == ScalarStyle::Plain && tag.is_none();
             let text = if plain && span.start.index() == span.end.index() {
-                ""
+                Cow::Borrowed("")
             } else {
                 text
             };
-            if self.keep_null_annotations && plain && resolve(text, self.schema) == Resolved::Null {
-                self.null_text = Some(text.to_string());
+            if self.keep_null_annotations && plain && resolve(&text, self.schema) == Resolved::Null
+            {
+                self.null_text = Some(text.into_owned());
                 return Ok(Value::Null);
             }
-            return Ok(Value::String(text.to_string()));
+            return Ok(Value::String(text.into_owned()));
         }
         let resolved = match tag {
-            Some(tag) => tagged(tag, text, self.schema),
-            None if style == ScalarStyle::Plain => resolve(text, self.schema),
+            Some(tag) => tagged(tag, &text, self.schema),
+            None if style == ScalarStyle::Plain => resolve(&text, self.schema),
             None => Resolved::Str,
         };
-        resolved
-            .into_value(text)
-            .ok_or_else(|| error_at(span, &format!("unsupported number {text:?}")))
+        match resolved {
+            Resolved::Str | Resolved::Merge => Ok(Value::String(text.into_owned())),
+            resolved => resolved
+                .into_value(&text)
+                .ok_or_else(|| error_at(span, &format!("unsupported number {text:?}"))),
+        }
     }
 
     fn sequence(&mut self) -> Result<Value, YamlError> {
@@ -356,22 +364,32 @@ impl<'a> Loader<'a> {
                 merges.push(value);
                 continue;
             }
-            if map.contains_key(&key) && self.last_key_wins {
-                self.duplicate_keys.push((key.clone(), span.start.line()));
-                // The later value wins, in the place of the later key.
-                map.shift_remove(&key);
-                self.key_lines
-                    .retain(|(k, _)| place != Place::Root || *k != key);
-            } else if map.contains_key(&key) {
-                return Err(error_at(
-                    &span,
-                    &format!("mapping key {key:?} already defined"),
-                ));
+            // One look-up (one hash of the key) finds a duplicate and places a new key.
+            match map.entry(key) {
+                Entry::Vacant(entry) => {
+                    if place == Place::Root {
+                        self.key_lines
+                            .push((entry.key().clone(), span.start.line()));
+                    }
+                    entry.insert(value);
+                }
+                Entry::Occupied(entry) if self.last_key_wins => {
+                    // The later value wins, in the place of the later key.
+                    let (key, _) = entry.shift_remove_entry();
+                    self.duplicate_keys.push((key.clone(), span.start.line()));
+                    if place == Place::Root {
+                        self.key_lines.retain(|(k, _)| *k != key);
+                        self.key_lines.push((key.clone(), span.start.line()));
+                    }
+                    map.insert(key, value);
+                }
+                Entry::Occupied(entry) => {
+                    return Err(error_at(
+                        &span,
+                        &format!("mapping key {:?} already defined", entry.key()),
+                    ));
+                }
             }
-            if place == Place::Root {
-                self.key_lines.push((key.clone(), span.start.line()));
-            }
-            map.insert(key, value);
         }
         for merged in merges {
             merge_into(&mut map, merged);

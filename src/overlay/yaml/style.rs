@@ -6,13 +6,26 @@ use serde_json::Number;
 
 use super::scalar::{Resolved, Schema, format_go_float, resolve};
 
-/// What the scalar's characters allow, as the encoder's analysis decides it.
+/// What the scalar's characters allow, as the encoder's analysis decides it, and what the
+/// writers need to know about them: found in one pass, so that no writer scans the text again.
 pub(super) struct Analysis {
     pub multiline: bool,
     pub flow_plain_allowed: bool,
     pub block_plain_allowed: bool,
     pub single_quoted_allowed: bool,
     pub block_allowed: bool,
+    /// How many characters the text has (the writers count columns in characters).
+    pub chars: usize,
+    /// Whether the text holds a line feed (such strings are written as literal blocks).
+    pub line_feed: bool,
+    /// Whether the text holds a NEL, which the JSON round trip folds first.
+    pub next_line: bool,
+    /// Whether the text holds a space (only then can a plain scalar be folded).
+    pub space: bool,
+    /// Whether the text holds a `'`, which single quoting doubles.
+    pub single_quote: bool,
+    /// Whether double quoting escapes any of the characters.
+    pub escapes: bool,
 }
 
 impl Analysis {
@@ -24,6 +37,12 @@ impl Analysis {
                 block_plain_allowed: true,
                 single_quoted_allowed: true,
                 block_allowed: false,
+                chars: 0,
+                line_feed: false,
+                next_line: false,
+                space: false,
+                single_quote: false,
+                escapes: false,
             };
         }
         let f = Flags::scan(text);
@@ -34,6 +53,12 @@ impl Analysis {
             block_plain_allowed: true,
             single_quoted_allowed: true,
             block_allowed: true,
+            chars: f.chars,
+            line_feed: f.line_feed,
+            next_line: f.next_line,
+            space: f.space,
+            single_quote: f.single_quote,
+            escapes: f.special || f.line_breaks || f.quote_or_backslash,
         };
         if edges || f.break_space || f.space_break || f.special || f.line_breaks {
             a.flow_plain_allowed = false;
@@ -67,6 +92,12 @@ struct Flags {
     trailing_break: bool,
     break_space: bool,
     space_break: bool,
+    chars: usize,
+    line_feed: bool,
+    next_line: bool,
+    space: bool,
+    single_quote: bool,
+    quote_or_backslash: bool,
 }
 
 impl Flags {
@@ -76,24 +107,44 @@ impl Flags {
             f.block_indicators = true;
             f.flow_indicators = true;
         }
-        let chars: Vec<char> = text.chars().collect();
+        let mut chars = text.chars().peekable();
         let (mut preceded_by_ws, mut previous_space, mut previous_break) = (true, false, false);
-        for (i, &c) in chars.iter().enumerate() {
-            let last = i + 1 == chars.len();
-            let followed_by_ws = last || matches!(chars[i + 1], ' ' | '\t');
-            f.indicators(c, i == 0, preceded_by_ws, followed_by_ws);
+        let mut first = true;
+        while let Some(c) = chars.next() {
+            f.chars += 1;
+            // Most characters of a manifest's strings are printable, neither space nor break,
+            // and no indicator where they stand: they change nothing but the neighbours' view.
+            if c.is_ascii_alphanumeric() || (!first && matches!(c, '-' | '.' | '/' | '_')) {
+                preceded_by_ws = false;
+                previous_space = false;
+                previous_break = false;
+                first = false;
+                continue;
+            }
+            let next = chars.peek().copied();
+            let last = next.is_none();
+            let followed_by_ws = matches!(next, None | Some(' ' | '\t'));
+            f.indicators(c, first, preceded_by_ws, followed_by_ws);
             if !is_printable(c) {
                 f.special = true;
             }
+            match c {
+                '\'' => f.single_quote = true,
+                '"' | '\\' => f.quote_or_backslash = true,
+                _ => {}
+            }
             if c == ' ' {
-                f.leading_space |= i == 0;
+                f.space = true;
+                f.leading_space |= first;
                 f.trailing_space |= last;
                 f.break_space |= previous_break;
                 previous_space = true;
                 previous_break = false;
             } else if is_break(c) {
                 f.line_breaks = true;
-                f.leading_break |= i == 0;
+                f.line_feed |= c == '\n';
+                f.next_line |= c == '\u{85}';
+                f.leading_break |= first;
                 f.trailing_break |= last;
                 f.space_break |= previous_space;
                 previous_space = false;
@@ -103,6 +154,7 @@ impl Flags {
                 previous_break = false;
             }
             preceded_by_ws = matches!(c, ' ' | '\t' | '\0') || is_break(c);
+            first = false;
         }
         f
     }
@@ -137,8 +189,9 @@ pub(super) fn is_printable(c: char) -> bool {
     matches!(c as u32, 0x0A | 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD) && c != '\u{feff}'
 }
 
-pub(super) fn is_simple_key(key: &str) -> bool {
-    key.len() <= 128 && !key.chars().any(is_break)
+/// Whether `key`, analysed as `a`, is written in the simple `key: value` form.
+pub(super) fn is_simple_key(key: &str, a: &Analysis) -> bool {
+    key.len() <= 128 && !a.multiline
 }
 
 /// Whether a YAML 1.1 reader would read `s` back as the same string when written plain.
