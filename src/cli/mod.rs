@@ -155,7 +155,7 @@ impl Command {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -174,6 +174,32 @@ pub fn main() -> ExitCode {
             err.exit_code()
         }
     }
+}
+
+/// Parses the command line. `build` and `render`, which scripts run once per overlay, are
+/// first parsed against a command line that defines only them: defining all the subcommands
+/// is most of the parsing, and parsing a third of such a run's start-up. Anything that does
+/// not parse that way (`--help`, a mistake) is parsed again against the whole command line,
+/// so its message is exactly the usual one.
+fn parse(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let only = match args.get(1).and_then(|arg| arg.to_str()) {
+        Some("build") => Some(build::BuildArgs::augment_args(clap::Command::new("build"))),
+        Some("render") => Some(render::RenderArgs::augment_args(clap::Command::new(
+            "render",
+        ))),
+        _ => None,
+    };
+    if let Some(subcommand) = only {
+        let command = GlobalArgs::augment_args(clap::Command::new("ferry")).subcommand(subcommand);
+        if let Ok(cli) = command
+            .try_get_matches_from(&args)
+            .and_then(|matches| Cli::from_arg_matches(&matches))
+        {
+            return Ok(cli);
+        }
+    }
+    Cli::try_parse_from(args)
 }
 
 /// Logs warnings and errors on stderr; `FERRY_LOG` (an env-filter directive) chooses more.
@@ -320,4 +346,43 @@ fn find_repo_root(start: &Path) -> Option<PathBuf> {
         .ancestors()
         .find(|dir| dir.join(".git").exists())
         .map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<std::ffi::OsString> {
+        line.split(' ').map(Into::into).collect()
+    }
+
+    /// The short parse of `build` and `render` gives what the whole command line gives.
+    #[test]
+    fn build_and_render_parse_as_the_whole_command_line_does() {
+        for line in [
+            "ferry build envs/dev",
+            "ferry build envs/dev -o json --repo r",
+            "ferry render --all --repo r",
+            "ferry render qa --out o --revision abc",
+        ] {
+            let short = format!("{:?}", parse(args(line)).unwrap());
+            let whole = format!("{:?}", Cli::try_parse_from(args(line)).unwrap());
+            assert_eq!(short, whole, "{line}");
+        }
+    }
+
+    /// Help and mistakes get the whole command line's own messages.
+    #[test]
+    fn help_and_mistakes_fall_back_to_the_whole_command_line() {
+        for line in [
+            "ferry build --help",
+            "ferry build",
+            "ferry render --bogus",
+            "ferry build a b",
+        ] {
+            let short = parse(args(line)).unwrap_err().to_string();
+            let whole = Cli::try_parse_from(args(line)).unwrap_err().to_string();
+            assert_eq!(short, whole, "{line}");
+        }
+    }
 }

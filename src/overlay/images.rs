@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::config::defaults;
 use super::fieldspec::{Create, FieldSpec, apply};
 use super::kustomization::ImageSpec;
+use super::pattern::Plain;
 use super::resource::Resource;
 
 /// An image rewrite a revision applies after rendering (kustomize `images:` semantics).
@@ -66,7 +67,41 @@ pub fn apply_image_with(
 /// One compiled `images:` entry.
 struct Rewrite<'a> {
     spec: &'a ImageSpec,
-    pattern: Arc<Regex>,
+    name: ImageName,
+}
+
+/// How an `images:` entry's name is matched: the name (a regular expression), then an
+/// optional tag and an optional digest, and nothing else.
+enum ImageName {
+    /// A name without regular-expression syntax (nearly all of them), matched without one.
+    Plain(Plain),
+    /// `^NAME(:TAG)?(@sha256:DIGEST)?$`.
+    Regex(Arc<Regex>),
+}
+
+impl ImageName {
+    fn is_match(&self, image: &str) -> bool {
+        match self {
+            ImageName::Plain(name) => name
+                .prefix(image)
+                .is_some_and(|end| is_tag_and_digest(&image[end..])),
+            ImageName::Regex(regex) => regex.is_match(image),
+        }
+    }
+}
+
+/// Whether `rest` is what the pattern's `(:[a-zA-Z0-9_.{}-]*)?(@sha256:[a-zA-Z0-9_.{}-]*)?$`
+/// matches. Neither `:` nor `@` is in the class, so the match is the one found greedily.
+fn is_tag_and_digest(rest: &str) -> bool {
+    let class = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '{' | '}' | '-');
+    let mut rest = rest;
+    if let Some(tag) = rest.strip_prefix(':') {
+        rest = tag.trim_start_matches(class);
+    }
+    if let Some(digest) = rest.strip_prefix("@sha256:") {
+        rest = digest.trim_start_matches(class);
+    }
+    rest.is_empty()
 }
 
 impl<'a> Rewrite<'a> {
@@ -76,16 +111,20 @@ impl<'a> Rewrite<'a> {
     }
 
     fn literal(spec: &'a ImageSpec) -> Rewrite<'a> {
-        Self::with_name(spec, &regex::escape(&spec.name))
-            .expect("an escaped name is a valid pattern")
+        Rewrite {
+            spec,
+            name: ImageName::Plain(Plain::literal(&spec.name)),
+        }
     }
 
     fn with_name(spec: &'a ImageSpec, name: &str) -> Result<Rewrite<'a>, regex::Error> {
-        let pattern = format!("^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$");
-        Ok(Rewrite {
-            spec,
-            pattern: super::pattern::compiled(&pattern)?,
-        })
+        let name = match Plain::parse(name) {
+            Some(plain) => ImageName::Plain(plain),
+            None => ImageName::Regex(super::pattern::compiled(&format!(
+                "^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$"
+            ))?),
+        };
+        Ok(Rewrite { spec, name })
     }
 
     fn resource(&self, resource: &mut Resource, specs: &[FieldSpec]) -> Result<(), String> {
@@ -143,7 +182,7 @@ impl<'a> Rewrite<'a> {
             }
             _ => return Ok(()),
         };
-        if !self.pattern.is_match(current) {
+        if !self.name.is_match(current) {
             return Ok(());
         }
         *value = Value::String(rewrite(current, self.spec));
@@ -215,6 +254,41 @@ fn split(image: &str) -> (String, String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plain name matches exactly the images its regular expression would.
+    #[test]
+    fn plain_names_match_as_their_regex_does() {
+        let images = [
+            "acme/web",
+            "acme/web:1.2",
+            "acme/web:1.2@sha256:abc",
+            "acme/web@sha256:abc",
+            "acme/web:",
+            "acme/web:1:2",
+            "acme/web@sha1:abc",
+            "acme/web2",
+            "acme/webX",
+            "acmeXweb:v{1}",
+            "acme/web:t@sha256:a@sha256:b",
+            "acme/we",
+        ];
+        for name in ["acme/web", "acme.web", "acme/we."] {
+            let spec = spec(name, "", "", "");
+            let plain = Rewrite::new(&spec).unwrap();
+            assert!(matches!(plain.name, ImageName::Plain(_)));
+            let regex = Regex::new(&format!(
+                "^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$"
+            ))
+            .unwrap();
+            for image in images {
+                assert_eq!(
+                    plain.name.is_match(image),
+                    regex.is_match(image),
+                    "{name} on {image}"
+                );
+            }
+        }
+    }
 
     fn spec(name: &str, new_name: &str, new_tag: &str, digest: &str) -> ImageSpec {
         ImageSpec {

@@ -4,14 +4,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use std::sync::Arc;
-
-use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::build_metadata::ORIGIN;
 use super::kustomization::{Behavior, Selector};
-use super::resid::{Gvk, ResId};
+use super::pattern::Anchored;
+use super::resid::{Gvk, ResId, split_api_version};
 use super::resource::{BUILD_ANNOTATIONS, NEEDS_HASH, Resource, object_mut, scalar_text};
 
 /// Resources in the order they were added.
@@ -173,11 +171,11 @@ pub fn set_string_map(resource: &mut Resource, field: &str, map: &BTreeMap<Strin
 
 /// A compiled patch target.
 pub struct Matcher {
-    group: Option<Arc<Regex>>,
-    version: Option<Arc<Regex>>,
-    kind: Option<Arc<Regex>>,
-    name: Option<Arc<Regex>>,
-    namespace: Option<Arc<Regex>>,
+    group: Option<Anchored>,
+    version: Option<Anchored>,
+    kind: Option<Anchored>,
+    name: Option<Anchored>,
+    namespace: Option<Anchored>,
     labels: LabelSelector,
     annotations: LabelSelector,
 }
@@ -185,11 +183,11 @@ pub struct Matcher {
 impl Matcher {
     /// Compiles `selector`; every part is an anchored regular expression.
     pub fn new(selector: &Selector) -> Result<Matcher, String> {
-        let anchored = |pattern: &str| -> Result<Option<Arc<Regex>>, String> {
+        let anchored = |pattern: &str| -> Result<Option<Anchored>, String> {
             if pattern.is_empty() {
                 return Ok(None);
             }
-            super::pattern::compiled(&format!("^(?:{pattern})$"))
+            Anchored::new(pattern)
                 .map(Some)
                 .map_err(|err| err.to_string())
         };
@@ -204,22 +202,33 @@ impl Matcher {
         })
     }
 
-    /// Whether `resource` is selected.
+    /// Whether `resource` is selected. The cheap tests come first: most targets name a kind,
+    /// which rules out most resources before their identities are looked at.
     pub fn matches(&self, resource: &Resource) -> bool {
-        let (org, cur) = (resource.org_id(), resource.cur_id());
-        let is =
-            |re: &Option<Arc<Regex>>, text: &str| re.as_ref().is_none_or(|re| re.is_match(text));
-        let gvk = resource.gvk();
-        (is(&self.namespace, org.effective_namespace())
-            || is(&self.namespace, cur.effective_namespace()))
-            && (is(&self.name, &org.name) || is(&self.name, &cur.name))
-            && is(&self.group, &gvk.group)
-            && is(&self.version, &gvk.version)
-            && is(&self.kind, &gvk.kind)
-            && self.labels.matches(&string_map(resource.labels()))
-            && self
-                .annotations
-                .matches(&string_map(resource.annotations()))
+        let is = |pattern: &Option<Anchored>, text: &str| {
+            pattern.as_ref().is_none_or(|p| p.is_match(text))
+        };
+        let (group, version) = split_api_version(resource.api_version());
+        if !(is(&self.kind, resource.kind())
+            && is(&self.group, group)
+            && is(&self.version, version))
+        {
+            return false;
+        }
+        if self.namespace.is_some() || self.name.is_some() {
+            let (org, cur) = (resource.org_id(), resource.cur_id());
+            if !((is(&self.namespace, org.effective_namespace())
+                || is(&self.namespace, cur.effective_namespace()))
+                && (is(&self.name, &org.name) || is(&self.name, &cur.name)))
+            {
+                return false;
+            }
+        }
+        (self.labels.is_empty() || self.labels.matches(&string_map(resource.labels())))
+            && (self.annotations.is_empty()
+                || self
+                    .annotations
+                    .matches(&string_map(resource.annotations())))
     }
 }
 
@@ -249,6 +258,11 @@ impl LabelSelector {
             requirements.push(Requirement::parse(part)?);
         }
         Ok(LabelSelector { requirements })
+    }
+
+    /// Whether the selector selects everything.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
     }
 
     pub(crate) fn matches(&self, labels: &BTreeMap<String, String>) -> bool {

@@ -155,12 +155,23 @@ impl Resource {
             .collect()
     }
 
-    /// The identity the resource was first read or generated with.
+    /// The identity the resource was first read or generated with: the first of
+    /// [`Resource::prev_ids`], read without building the others.
     pub(crate) fn org_id(&self) -> ResId {
-        self.prev_ids()
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| self.cur_id())
+        let Some(names) = self.annotation(PREVIOUS_NAMES) else {
+            return self.cur_id();
+        };
+        let first = |list: &str| list.split(',').next().unwrap_or("").to_string();
+        let (group, version) = split_api_version(self.api_version());
+        ResId {
+            gvk: Gvk {
+                group: group.to_string(),
+                version: version.to_string(),
+                kind: first(self.annotation(PREVIOUS_KINDS).unwrap_or("")),
+            },
+            name: first(names),
+            namespace: first(self.annotation(PREVIOUS_NAMESPACES).unwrap_or("")),
+        }
     }
 
     /// Every identity the resource has had, the current one last.
@@ -216,11 +227,18 @@ impl Resource {
         if value.is_empty() {
             return;
         }
-        let joined = match self.annotation(key) {
-            Some(current) => format!("{current},{value}"),
-            None => value.to_string(),
-        };
-        self.set_annotation(key, &joined);
+        let current = self
+            .value
+            .get_mut("metadata")
+            .and_then(|metadata| metadata.get_mut("annotations"))
+            .and_then(|annotations| annotations.get_mut(key));
+        match current {
+            Some(Value::String(current)) => {
+                current.push(',');
+                current.push_str(value);
+            }
+            _ => self.set_annotation(key, value),
+        }
     }
 
     /// Records the current identity as a previous one, before a rename.

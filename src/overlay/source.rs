@@ -3,12 +3,13 @@
 //! sources): symbolic links are resolved and the real path must be inside the root, only
 //! regular files are read, and no file is larger than [`MAX_FILE_BYTES`].
 
-use std::collections::HashMap;
-use std::fs::{File, Metadata};
+use std::fs::{File, FileType, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
+
+use rustc_hash::FxHashMap;
 
 /// The largest file ferry reads from a repository: 64 MiB. The largest real manifests (CRD
 /// bundles of big operators) are a few MiB.
@@ -48,13 +49,25 @@ pub trait FileSource: Send + Sync {
 
 /// A [`FileSource`] over a directory on disk. Symbolic links are followed when they lead to a
 /// path inside the root and refused otherwise, by every method; FIFOs, devices and sockets are
-/// refused instead of read (so a FIFO never blocks a build). The directories it has resolved
-/// are remembered, so one source can serve many builds cheaply.
+/// refused instead of read (so a FIFO never blocks a build). The paths it has resolved are
+/// remembered, with what they name where looking them up told, so one source serves many
+/// builds with one `lstat` per path: a source is meant for one command's run, over files that
+/// do not change meanwhile.
 #[derive(Debug)]
 pub struct DirSource {
     root: PathBuf,
     real_root: OnceLock<Option<PathBuf>>,
-    dirs: Mutex<HashMap<String, Option<String>>>,
+    paths: Mutex<FxHashMap<String, Lookup>>,
+}
+
+/// What resolving one path found.
+#[derive(Debug, Clone)]
+struct Lookup {
+    /// The real path relative to the root; `None` outside it.
+    real: Option<String>,
+    /// What the real path names, when resolving it told (it was not a link): `None` inside
+    /// for nothing there.
+    kind: Option<Option<FileType>>,
 }
 
 impl Clone for DirSource {
@@ -69,7 +82,7 @@ impl DirSource {
         Self {
             root: root.into(),
             real_root: OnceLock::new(),
-            dirs: Mutex::new(HashMap::new()),
+            paths: Mutex::default(),
         }
     }
 
@@ -86,31 +99,50 @@ impl DirSource {
         }
     }
 
-    /// A directory's real path, remembered once resolved.
-    fn resolve_dir(&self, dir: &str) -> io::Result<Option<String>> {
-        if dir.is_empty() {
-            return Ok(Some(String::new()));
+    /// What `path` resolves to, remembered once looked up.
+    fn lookup(&self, path: &str) -> io::Result<Lookup> {
+        if path.is_empty() {
+            return Ok(Lookup {
+                real: Some(String::new()),
+                kind: None,
+            });
         }
-        let lock = || self.dirs.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(known) = lock().get(dir) {
+        let lock = || self.paths.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = lock().get(path) {
             return Ok(known.clone());
         }
-        let resolved = self.resolve(dir)?;
-        lock().insert(dir.to_string(), resolved.clone());
-        Ok(resolved)
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let found = match self.lookup(parent)?.real {
+            Some(parent) => self.resolve_entry(&parent, name)?,
+            None => Lookup {
+                real: None,
+                kind: None,
+            },
+        };
+        lock().insert(path.to_string(), found.clone());
+        Ok(found)
     }
 
     /// `name` inside the real directory `parent`, following it if it is a link.
-    fn resolve_entry(&self, parent: &str, name: &str) -> io::Result<Option<String>> {
+    fn resolve_entry(&self, parent: &str, name: &str) -> io::Result<Lookup> {
         let joined = if parent.is_empty() {
             name.to_string()
         } else {
             format!("{parent}/{name}")
         };
         match std::fs::symlink_metadata(self.full(&joined)) {
-            Ok(meta) if meta.file_type().is_symlink() => self.real_relative(&joined),
-            Ok(_) => Ok(Some(joined)),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Some(joined)),
+            Ok(meta) if meta.file_type().is_symlink() => Ok(Lookup {
+                real: self.real_relative(&joined)?,
+                kind: None,
+            }),
+            Ok(meta) => Ok(Lookup {
+                real: Some(joined),
+                kind: Some(Some(meta.file_type())),
+            }),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Lookup {
+                real: Some(joined),
+                kind: Some(None),
+            }),
             Err(err) => Err(err),
         }
     }
@@ -137,10 +169,12 @@ impl DirSource {
 }
 
 impl DirSource {
-    /// The real path of `path` inside the root; an error when a link leads outside it.
-    fn real(&self, path: &str) -> io::Result<PathBuf> {
-        match self.resolve(path)? {
-            Some(real) => Ok(self.full(&real)),
+    /// The real path of `path` inside the root, and what it names when already known; an
+    /// error when a link leads outside the root.
+    fn real(&self, path: &str) -> io::Result<(PathBuf, Option<Option<FileType>>)> {
+        let lookup = self.lookup(path)?;
+        match lookup.real {
+            Some(real) => Ok((self.full(&real), lookup.kind)),
             None => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a symbolic link leads outside the root",
@@ -151,31 +185,45 @@ impl DirSource {
 
 impl FileSource for DirSource {
     fn entry(&self, path: &str) -> io::Result<Option<EntryKind>> {
-        match std::fs::metadata(self.real(path)?) {
-            Ok(meta) if meta.is_dir() => Ok(Some(EntryKind::Dir)),
-            Ok(_) => Ok(Some(EntryKind::File)),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err),
-        }
+        let kind = match self.real(path)? {
+            (_, Some(kind)) => kind,
+            (real, None) => match std::fs::metadata(real) {
+                Ok(meta) => Some(meta.file_type()),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+                Err(err) => return Err(err),
+            },
+        };
+        Ok(kind.map(|kind| {
+            if kind.is_dir() {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
+            }
+        }))
     }
 
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        let real = self.real(path)?;
-        // Checked before opening, since opening a FIFO blocks until someone writes to it.
-        regular_file(&std::fs::metadata(&real)?)?;
-        // The real path has no links left; refuse one swapped in since, and never block.
+        let (real, kind) = self.real(path)?;
+        // Checked before opening, since opening a device may act on it.
+        match kind {
+            Some(Some(kind)) => regular_file(kind)?,
+            Some(None) => return Err(io::Error::from_raw_os_error(libc::ENOENT)),
+            None => regular_file(std::fs::metadata(&real)?.file_type())?,
+        }
+        // The real path has no links left; refuse one swapped in since, and never block
+        // (on a FIFO swapped in): what was opened is checked again.
         let file = File::options()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&real)?;
         let meta = file.metadata()?;
-        regular_file(&meta)?;
-        read_limited(file, meta.len())
+        regular_file(meta.file_type())?;
+        read_limited(file, &meta)
     }
 
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(self.real(path)?)? {
+        for entry in std::fs::read_dir(self.real(path)?.0)? {
             names.push(entry?.file_name().to_string_lossy().into_owned());
         }
         names.sort();
@@ -192,20 +240,12 @@ impl FileSource for DirSource {
     }
 
     fn resolve(&self, path: &str) -> io::Result<Option<String>> {
-        if path.is_empty() {
-            return Ok(Some(String::new()));
-        }
-        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-        match self.resolve_dir(parent)? {
-            Some(parent) => self.resolve_entry(&parent, name),
-            None => Ok(None),
-        }
+        Ok(self.lookup(path)?.real)
     }
 }
 
 /// Refuses directories and special files (FIFOs, devices, sockets), naming what they are.
-fn regular_file(meta: &Metadata) -> io::Result<()> {
-    let kind = meta.file_type();
+fn regular_file(kind: FileType) -> io::Result<()> {
     let what = if kind.is_file() {
         return Ok(());
     } else if kind.is_dir() {
@@ -229,7 +269,8 @@ fn regular_file(meta: &Metadata) -> io::Result<()> {
 }
 
 /// Reads at most [`MAX_FILE_BYTES`], refusing a larger file (also one that grows meanwhile).
-fn read_limited(file: File, size: u64) -> io::Result<Vec<u8>> {
+fn read_limited(file: File, meta: &Metadata) -> io::Result<Vec<u8>> {
+    let size = meta.len();
     check_size(size)?;
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
