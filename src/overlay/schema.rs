@@ -6,6 +6,8 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde_json::Value;
@@ -23,7 +25,7 @@ pub enum Schema {
 /// The fields of a type that lead to merged lists.
 #[derive(Debug, Default, Clone)]
 pub struct Type {
-    fields: HashMap<&'static str, Field>,
+    fields: FxHashMap<&'static str, Field>,
 }
 
 /// One such field.
@@ -45,8 +47,8 @@ enum Shape {
 /// The schema tables: the built-in ones, or those with a custom schema added.
 #[derive(Debug, Clone)]
 pub struct Tables {
-    types: HashMap<&'static str, Type>,
-    roots: HashMap<(&'static str, &'static str), &'static str>,
+    types: FxHashMap<&'static str, Type>,
+    roots: FxHashMap<(&'static str, &'static str), &'static str>,
 }
 
 fn builtin() -> &'static Tables {
@@ -78,41 +80,41 @@ pub fn set(tables: &'static Tables) {
 
 fn load() -> Tables {
     let mut tables = Tables {
-        types: HashMap::new(),
-        roots: HashMap::new(),
+        types: FxHashMap::default(),
+        roots: FxHashMap::default(),
     };
     for line in DATA
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
     {
-        let parts: Vec<&'static str> = line.split(' ').collect();
-        match parts.as_slice() {
-            ["root", api_version, kind, ty] => {
-                tables.roots.insert((api_version, kind), ty);
-            }
-            [ty, field, shape, target, keys] => {
-                let shape = match *shape {
-                    "obj" => Shape::Object,
-                    "map" => Shape::Map,
-                    _ => Shape::List,
-                };
-                let target = (*target != "-").then_some(*target);
-                let keys = match *keys {
-                    "*" | "-" => Vec::new(),
-                    keys => keys.split(',').collect(),
-                };
-                let entry = tables.types.entry(ty).or_default();
-                entry.fields.insert(
-                    field,
-                    Field {
-                        shape,
-                        target,
-                        keys,
-                    },
-                );
-            }
-            _ => {}
+        let mut parts = line.split(' ');
+        let mut part = || parts.next().unwrap_or("");
+        let first = part();
+        if first == "root" {
+            let (api_version, kind, ty) = (part(), part(), part());
+            tables.roots.insert((api_version, kind), ty);
+            continue;
         }
+        let (ty, field, shape, target, keys) = (first, part(), part(), part(), part());
+        let shape = match shape {
+            "obj" => Shape::Object,
+            "map" => Shape::Map,
+            _ => Shape::List,
+        };
+        let target = (target != "-").then_some(target);
+        let keys = match keys {
+            "*" | "-" => Vec::new(),
+            keys => keys.split(',').collect(),
+        };
+        let entry = tables.types.entry(ty).or_default();
+        entry.fields.insert(
+            field,
+            Field {
+                shape,
+                target,
+                keys,
+            },
+        );
     }
     tables
 }
