@@ -13,7 +13,10 @@
 #   2. 50 apps x dev/qa/prod = 150 overlays: one `ferry render --all` vs 150 `kubectl
 #      kustomize` processes;
 #   3. 1,000 apps x dev/qa/prod = 3,000 overlays: one `ferry render --all`, and its peak
-#      memory (maximum resident set size, from GNU time when installed).
+#      memory (maximum resident set size, from GNU time when installed);
+#   4. when valgrind is installed, the instructions each of `ferry build` (one overlay) and
+#      `ferry render --all` (150 overlays) executes: unlike times, these do not depend on
+#      what else the machine is doing, so they compare two builds of ferry on a busy machine.
 #
 # Before timing, every overlay of the 50-app repository is checked to render byte for byte as
 # kustomize renders it.
@@ -77,4 +80,14 @@ hyperfine -N --warmup 1 --min-runs 5 \
 if [ -x /usr/bin/time ]; then
     /usr/bin/time -f "ferry render --all (3000 overlays): max RSS %M KiB, %e s" \
         "$ferry" render --all > /dev/null
+fi
+
+if command -v valgrind > /dev/null; then
+    instructions() {
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 > /dev/null |
+            sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
+    }
+    cd "$work/apps50"
+    echo "instructions, ferry build (1 overlay): $(instructions "$ferry" build environments/app1/prod)"
+    echo "instructions, ferry render --all (150 overlays): $(instructions "$ferry" render --all)"
 fi
