@@ -17,6 +17,9 @@ use super::style::{
 const BEST_WIDTH: usize = 80;
 const BEST_INDENT: i32 = 2;
 
+/// Indentation is written from this, a slice at a time.
+const SPACES: &str = "                                ";
+
 /// One YAML document for `value`, ending with a newline.
 pub fn document(value: &Value) -> String {
     let mut out = String::new();
@@ -251,10 +254,10 @@ impl<'o, 'v> Emitter<'o, 'v> {
         if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
             self.put_break();
         }
-        if self.column < indent {
-            self.out
-                .extend(std::iter::repeat_n(' ', indent - self.column));
-            self.column = indent;
+        while self.column < indent {
+            let spaces = (indent - self.column).min(SPACES.len());
+            self.out.push_str(&SPACES[..spaces]);
+            self.column += spaces;
         }
         self.whitespace = true;
         self.indention = true;

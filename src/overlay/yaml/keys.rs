@@ -5,40 +5,34 @@
 use std::cmp::Ordering;
 
 /// The encoder's key order: letters after other characters, digit runs compared as numbers.
+///
+/// The encoder asks "is `a` less than `b`?" and decides it at the first character the keys
+/// differ in, by a test that holds one way round exactly (or by their lengths when one key
+/// begins the other), so one pass gives the three-way order.
 pub fn natural_order(a: &str, b: &str) -> Ordering {
-    if natural_less(a, b) {
-        Ordering::Less
-    } else if natural_less(b, a) {
-        Ordering::Greater
-    } else {
-        a.cmp(b)
-    }
-}
-
-fn natural_less(a: &str, b: &str) -> bool {
     if a.is_ascii() && b.is_ascii() {
-        return natural_less_chars(a.as_bytes(), b.as_bytes(), |c| c as char);
+        return natural_order_chars(a.as_bytes(), b.as_bytes(), |c| c as char);
     }
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
-    natural_less_chars(&ar, &br, |c| c)
+    natural_order_chars(&ar, &br, |c| c)
 }
 
-fn natural_less_chars<T: Copy + PartialEq + PartialOrd>(
-    ar: &[T],
-    br: &[T],
-    ch: impl Fn(T) -> char,
-) -> bool {
+fn natural_order_chars<T: Copy + Ord>(ar: &[T], br: &[T], ch: impl Fn(T) -> char) -> Ordering {
     for i in 0..ar.len().min(br.len()) {
         if ar[i] == br[i] {
             continue;
         }
         let (al, bl) = (ch(ar[i]).is_alphabetic(), ch(br[i]).is_alphabetic());
         if al && bl {
-            return ar[i] < br[i];
+            return ar[i].cmp(&br[i]);
         }
         if al || bl {
-            return bl;
+            return if bl {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
         }
         let (mut an, mut bn) = (0i64, 0i64);
         if ch(ar[i]) == '0' || ch(br[i]) == '0' {
@@ -65,15 +59,9 @@ fn natural_less_chars<T: Copy + PartialEq + PartialOrd>(
         };
         let ai = digits(ar, &mut an);
         let bi = digits(br, &mut bn);
-        if an != bn {
-            return an < bn;
-        }
-        if ai != bi {
-            return ai < bi;
-        }
-        return ar[i] < br[i];
+        return an.cmp(&bn).then(ai.cmp(&bi)).then(ar[i].cmp(&br[i]));
     }
-    ar.len() < br.len()
+    ar.len().cmp(&br.len())
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! read (YAML 1.2 core rules with the usual compatibility quirks), when a kustomization file is
 //! read (YAML 1.1 rules), and how numbers and timestamps are printed again.
 
+use std::borrow::Cow;
+
 use serde_json::{Number, Value};
 
 /// Which resolution rules apply to plain scalars.
@@ -50,6 +52,9 @@ pub fn resolve(text: &str, schema: Schema) -> Resolved {
     let Some(&first) = text.as_bytes().first() else {
         return Resolved::Null;
     };
+    if !may_be_typed(first) {
+        return Resolved::Str;
+    }
     if let Some(known) = resolve_word(text, schema) {
         return known;
     }
@@ -61,6 +66,30 @@ pub fn resolve(text: &str, schema: Schema) -> Resolved {
         b'0'..=b'9' | b'+' | b'-' => resolve_number(text),
         _ => Resolved::Str,
     }
+}
+
+/// Whether a plain scalar beginning with `first` can resolve to anything but a string: the
+/// first bytes of the words below and of numbers. Most strings are told apart by this alone.
+fn may_be_typed(first: u8) -> bool {
+    matches!(
+        first,
+        b'0'..=b'9'
+            | b'+'
+            | b'-'
+            | b'.'
+            | b'~'
+            | b'<'
+            | b't'
+            | b'T'
+            | b'f'
+            | b'F'
+            | b'n'
+            | b'N'
+            | b'y'
+            | b'Y'
+            | b'o'
+            | b'O'
+    )
 }
 
 fn resolve_word(text: &str, schema: Schema) -> Option<Resolved> {
@@ -90,7 +119,11 @@ fn resolve_number(text: &str) -> Resolved {
     if let Some(timestamp) = parse_timestamp(text) {
         return Resolved::Timestamp(timestamp);
     }
-    let plain: String = text.chars().filter(|&c| c != '_').collect();
+    let plain = if text.contains('_') {
+        Cow::Owned(text.replace('_', ""))
+    } else {
+        Cow::Borrowed(text)
+    };
     if let Some(i) = parse_go_int(&plain) {
         return Resolved::Int(i);
     }
@@ -104,7 +137,7 @@ fn resolve_number(text: &str) -> Resolved {
     }
     let (negative, digits) = match plain.strip_prefix('-') {
         Some(rest) => (true, rest),
-        None => (false, plain.as_str()),
+        None => (false, &*plain),
     };
     if let Some(bits) = digits.strip_prefix("0b")
         && let Some(n) = signed_radix(bits, 2, negative)

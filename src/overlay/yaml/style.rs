@@ -107,23 +107,29 @@ impl Flags {
             f.block_indicators = true;
             f.flow_indicators = true;
         }
-        let mut chars = text.chars().peekable();
+        let bytes = text.as_bytes();
         let (mut preceded_by_ws, mut previous_space, mut previous_break) = (true, false, false);
-        let mut first = true;
-        while let Some(c) = chars.next() {
+        let mut i = 0;
+        while i < bytes.len() {
+            let first = i == 0;
             f.chars += 1;
             // Most characters of a manifest's strings are printable, neither space nor break,
             // and no indicator where they stand: they change nothing but the neighbours' view.
-            if c.is_ascii_alphanumeric() || (!first && matches!(c, '-' | '.' | '/' | '_')) {
+            let b = bytes[i];
+            if b.is_ascii_alphanumeric() || (!first && matches!(b, b'-' | b'.' | b'/' | b'_')) {
                 preceded_by_ws = false;
                 previous_space = false;
                 previous_break = false;
-                first = false;
+                i += 1;
                 continue;
             }
-            let next = chars.peek().copied();
-            let last = next.is_none();
-            let followed_by_ws = matches!(next, None | Some(' ' | '\t'));
+            let Some(c) = text[i..].chars().next() else {
+                break;
+            };
+            i += c.len_utf8();
+            // A space or tab is one byte, never part of another character's encoding.
+            let last = i == bytes.len();
+            let followed_by_ws = matches!(bytes.get(i), None | Some(b' ' | b'\t'));
             f.indicators(c, first, preceded_by_ws, followed_by_ws);
             if !is_printable(c) {
                 f.special = true;
@@ -154,7 +160,6 @@ impl Flags {
                 previous_break = false;
             }
             preceded_by_ws = matches!(c, ' ' | '\t' | '\0') || is_break(c);
-            first = false;
         }
         f
     }
