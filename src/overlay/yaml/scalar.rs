@@ -93,6 +93,10 @@ fn may_be_typed(first: u8) -> bool {
 }
 
 fn resolve_word(text: &str, schema: Schema) -> Option<Resolved> {
+    // No word below is longer than five bytes.
+    if text.len() > 5 {
+        return None;
+    }
     let resolved = match text {
         "true" | "True" | "TRUE" => Resolved::Bool(true),
         "false" | "False" | "FALSE" => Resolved::Bool(false),

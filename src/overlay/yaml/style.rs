@@ -207,11 +207,8 @@ pub(super) fn plain_is_unambiguous(s: &str) -> bool {
 /// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`
 fn is_base60_float(s: &str) -> bool {
     let b = s.as_bytes();
-    if !b.contains(&b':') {
-        return false;
-    }
     let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    if !b.get(i).is_some_and(u8::is_ascii_digit) {
+    if !b.get(i).is_some_and(u8::is_ascii_digit) || !b.contains(&b':') {
         return false;
     }
     while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
