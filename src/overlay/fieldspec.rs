@@ -32,12 +32,46 @@ impl FieldSpec {
 
     /// Whether `object`'s current apiVersion and kind match this spec.
     pub fn matches(&self, object: &Value) -> bool {
-        let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or("");
-        let (group, version) = split_api_version(text("apiVersion"));
+        let gvk = &self.gvk;
+        if gvk.group.is_empty() && gvk.version.is_empty() && gvk.kind.is_empty() {
+            return true;
+        }
+        self.selects(&ObjectKind::of(object))
+    }
+
+    /// Whether an object of this apiVersion and kind is selected by the spec.
+    pub fn selects(&self, object: &ObjectKind) -> bool {
         let selected = |wanted: &str, actual: &str| wanted.is_empty() || wanted == actual;
-        selected(&self.gvk.group, group)
+        let (group, version) = split_api_version(&object.api_version);
+        selected(&self.gvk.kind, &object.kind)
+            && selected(&self.gvk.group, group)
             && selected(&self.gvk.version, version)
-            && selected(&self.gvk.kind, text("kind"))
+    }
+
+    /// Whether applying the spec may change the apiVersion or kind it is selected by: only
+    /// a path that starts at one of those two fields can.
+    pub fn may_change_kind(&self) -> bool {
+        let first = first_field(&self.path);
+        let first = first.strip_suffix("[]").unwrap_or(&first);
+        first == "apiVersion" || first == "kind"
+    }
+}
+
+/// An object's apiVersion and kind as field specs select by, read once to test many specs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectKind {
+    pub api_version: String,
+    pub kind: String,
+}
+
+impl ObjectKind {
+    /// The apiVersion and kind `object` has now (empty where missing or not text).
+    pub fn of(object: &Value) -> ObjectKind {
+        let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or("");
+        ObjectKind {
+            api_version: text("apiVersion").to_string(),
+            kind: text("kind").to_string(),
+        }
     }
 }
 
@@ -62,60 +96,111 @@ pub fn apply(
     if !spec.matches(object) {
         return Ok(());
     }
-    let path = split_path(&spec.path);
+    apply_selected(object, spec, create, set)
+}
+
+/// Calls `set` on every field each of `specs` names in `object`, in order, for the specs
+/// that select the object's kind. The kind is read once, and again only after a spec whose
+/// path could have changed it.
+pub fn apply_all<'s>(
+    object: &mut Value,
+    specs: impl IntoIterator<Item = &'s FieldSpec>,
+    create: Create,
+    set: &mut dyn FnMut(&mut Value) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut kind = ObjectKind::of(object);
+    for spec in specs {
+        if spec.selects(&kind) {
+            apply_selected(object, spec, create, set)?;
+            if spec.may_change_kind() {
+                kind = ObjectKind::of(object);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Calls `set` on every field `spec` names in `object`, whatever the object's kind: for
+/// callers that have checked the kind already (with [`FieldSpec::selects`]).
+pub fn apply_selected(
+    object: &mut Value,
+    spec: &FieldSpec,
+    create: Create,
+    set: &mut dyn FnMut(&mut Value) -> Result<(), String>,
+) -> Result<(), String> {
     let walker = Walker {
-        path: &path,
         create: if spec.create { create } else { Create::Nothing },
     };
     walker
-        .walk(object, 0, set)
+        .walk(object, Some(without_root(&spec.path)), set)
         .map_err(|err| format!("considering field '{}': {err}", spec.path))
 }
 
-/// Splits `a/b\/c` into `a`, `b/c`; a leading `/` is ignored.
-pub fn split_path(path: &str) -> Vec<Cow<'_, str>> {
-    let path = if path.len() > 1 {
+/// The path without the leading `/` that is ignored (a lone `/` stays).
+fn without_root(path: &str) -> &str {
+    if path.len() > 1 {
         path.strip_prefix('/').unwrap_or(path)
     } else {
         path
-    };
-    let mut parts: Vec<Cow<'_, str>> = Vec::new();
-    for piece in path.split('/') {
-        match parts.last_mut() {
-            Some(last) if last.ends_with('\\') => {
-                let joined = format!("{}/{piece}", &last[..last.len() - 1]);
-                *last = Cow::Owned(joined);
-            }
-            _ => parts.push(Cow::Borrowed(piece)),
-        }
     }
-    parts
 }
 
-struct Walker<'a> {
-    path: &'a [Cow<'a, str>],
+/// The first field of a path (a leading `/` ignored).
+fn first_field(path: &str) -> Cow<'_, str> {
+    next_field(without_root(path)).0
+}
+
+/// The first field of `path` and the path after it, if any. A `/` right after a `\` is part
+/// of the field (without the `\`).
+fn next_field(path: &str) -> (Cow<'_, str>, Option<&str>) {
+    let bytes = path.as_bytes();
+    let mut escaped = false;
+    let mut from = 0;
+    while let Some(offset) = path[from..].find('/') {
+        let at = from + offset;
+        if at > 0 && bytes[at - 1] == b'\\' {
+            escaped = true;
+            from = at + 1;
+            continue;
+        }
+        return (unescape(&path[..at], escaped), Some(&path[at + 1..]));
+    }
+    (unescape(path, escaped), None)
+}
+
+fn unescape(field: &str, escaped: bool) -> Cow<'_, str> {
+    if escaped {
+        Cow::Owned(field.replace("\\/", "/"))
+    } else {
+        Cow::Borrowed(field)
+    }
+}
+
+/// Walks a path, splitting off one field at a time: no list of fields is built per use.
+struct Walker {
     create: Create,
 }
 
-impl Walker<'_> {
+impl Walker {
+    /// Walks `value` along `path` (`None` once every field is consumed).
     fn walk(
         &self,
         value: &mut Value,
-        depth: usize,
+        path: Option<&str>,
         set: &mut dyn FnMut(&mut Value) -> Result<(), String>,
     ) -> Result<(), String> {
-        if depth == self.path.len() {
+        let Some(path) = path else {
             return set(value);
-        }
+        };
         match value {
             Value::Null => Ok(()),
             Value::Array(items) => {
                 for item in items {
-                    self.walk(item, depth, set)?;
+                    self.walk(item, Some(path), set)?;
                 }
                 Ok(())
             }
-            Value::Object(map) => self.walk_map(map, depth, set),
+            Value::Object(map) => self.walk_map(map, path, set),
             _ => Err("expected sequence or mapping node".to_string()),
         }
     }
@@ -123,11 +208,11 @@ impl Walker<'_> {
     fn walk_map(
         &self,
         map: &mut Map<String, Value>,
-        depth: usize,
+        path: &str,
         set: &mut dyn FnMut(&mut Value) -> Result<(), String>,
     ) -> Result<(), String> {
-        let element = &self.path[depth];
-        let element: &str = element;
+        let (element, rest) = next_field(path);
+        let element: &str = &element;
         let (name, is_list) = match element.strip_suffix("[]") {
             Some(name) => (name, true),
             None => (element, false),
@@ -135,25 +220,28 @@ impl Walker<'_> {
         if name.is_empty() {
             return Err("cannot set or create an empty field name".to_string());
         }
-        let last = depth + 1 == self.path.len();
-        let kind = match (self.create, is_list, last) {
+        let last = rest.is_none();
+        let create = self.create;
+        let kind = || match (create, is_list, last) {
             (_, true, _) => Some(Value::Array(Vec::new())),
             (Create::Nothing, ..) => None,
             (Create::Scalar, false, true) => Some(Value::String(String::new())),
             (Create::Mapping, false, true) | (_, false, false) => Some(Value::Object(Map::new())),
         };
-        let creates = self.create != Create::Nothing && !is_list;
+        let creates = create != Create::Nothing && !is_list;
         let field = match map.get_mut(name) {
             Some(field) => field,
             None if creates => map
                 .entry(name.to_string())
-                .or_insert(kind.clone().unwrap_or(Value::Null)),
+                .or_insert(kind().unwrap_or(Value::Null)),
             None => return Ok(()),
         };
-        if let (true, Some(kind)) = (field.is_null(), kind) {
+        if field.is_null()
+            && let Some(kind) = kind()
+        {
             *field = kind;
         }
-        self.walk(field, depth + 1, set)
+        self.walk(field, rest, set)
     }
 }
 
@@ -192,11 +280,24 @@ mod tests {
         assert_eq!(o, json!({"spec": {}}));
     }
 
+    fn split_path(path: &str) -> Vec<Cow<'_, str>> {
+        let mut parts = Vec::new();
+        let mut rest = Some(without_root(path));
+        while let Some(path) = rest {
+            let (field, next) = next_field(path);
+            parts.push(field);
+            rest = next;
+        }
+        parts
+    }
+
     #[test]
     fn splits_escaped_slashes() {
         assert_eq!(
             split_path(r"metadata/annotations/a.io\/b"),
             ["metadata", "annotations", "a.io/b"]
         );
+        assert_eq!(split_path(r"/a\//b\\/c"), ["a/", r"b\/c"]);
+        assert_eq!(split_path("/"), ["", ""]);
     }
 }

@@ -8,7 +8,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::config::defaults;
-use super::fieldspec::{Create, FieldSpec, apply};
+use super::fieldspec::{Create, FieldSpec, apply_all};
 use super::kustomization::ImageSpec;
 use super::pattern::Plain;
 use super::resource::Resource;
@@ -132,12 +132,9 @@ impl<'a> Rewrite<'a> {
             return Ok(());
         }
         self.containers_anywhere(&mut resource.value)?;
-        for spec in specs {
-            apply(&mut resource.value, spec, Create::Nothing, &mut |v| {
-                self.image(v)
-            })?;
-        }
-        Ok(())
+        apply_all(&mut resource.value, specs, Create::Nothing, &mut |v| {
+            self.image(v)
+        })
     }
 
     /// Every `containers` / `initContainers` list at any depth.

@@ -4,12 +4,12 @@
 //! referral the way kustomize does when several objects once had that name.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::config::NameReference;
-use super::fieldspec::{Create, FieldSpec, apply};
+use super::fieldspec::{Create, FieldSpec, apply_selected};
 use super::resid::{Gvk, ResId};
 use super::resmap::ResMap;
 use super::resource::{PREFIXES, Resource, SUFFIXES, scalar_text};
@@ -18,6 +18,8 @@ use super::resource::{PREFIXES, Resource, SUFFIXES, scalar_text};
 struct Snapshot {
     cur: ResId,
     prev: Vec<ResId>,
+    /// The kind the object was first read or generated as, which selects its referrer specs.
+    org_gvk: Gvk,
     org_namespace: String,
     kind: String,
     name: String,
@@ -30,10 +32,15 @@ struct Snapshot {
 impl Snapshot {
     fn of(r: &Resource) -> Snapshot {
         let own = |list: Vec<&str>| list.into_iter().map(str::to_string).collect();
+        let cur = r.cur_id();
+        let prev = r.prev_ids();
+        // The original identity is the first previous one, as `Resource::org_id` has it.
+        let org = prev.first().unwrap_or(&cur);
         Snapshot {
-            cur: r.cur_id(),
-            prev: r.prev_ids(),
-            org_namespace: r.org_id().effective_namespace().to_string(),
+            org_gvk: org.gvk.clone(),
+            org_namespace: org.effective_namespace().to_string(),
+            cur,
+            prev,
             kind: r.kind().to_string(),
             name: r.name().to_string(),
             namespace: r.namespace().unwrap_or("").to_string(),
@@ -67,12 +74,16 @@ fn service_account_namespaces(r: &Resource) -> Result<Vec<String>, ()> {
 pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), String> {
     let snapshots: Vec<Snapshot> = resources.iter().map(Snapshot::of).collect();
     let by_name = names_index(&snapshots);
-    let org_gvks: Vec<Gvk> = resources.iter().map(|r| r.org_id().gvk).collect();
+    let referrers: Vec<(&FieldSpec, &NameReference)> = references
+        .iter()
+        .flat_map(|r| r.referrers.iter().map(move |spec| (spec, r)))
+        .collect();
     for (i, resource) in resources.iter_mut().enumerate() {
-        let specs: Vec<(&FieldSpec, &NameReference)> = references
+        let org_gvk = &snapshots[i].org_gvk;
+        let specs: Vec<(&FieldSpec, &NameReference)> = referrers
             .iter()
-            .flat_map(|r| r.referrers.iter().map(move |spec| (spec, r)))
-            .filter(|(spec, _)| org_gvks[i].is_selected_by(&spec.gvk))
+            .filter(|(spec, _)| org_gvk.is_selected_by(&spec.gvk))
+            .copied()
             .collect();
         if specs.is_empty() {
             continue;
@@ -96,11 +107,8 @@ pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), S
                 target: &reference.referral,
                 role_ref: role_ref.as_ref(),
             };
-            let any_kind = FieldSpec {
-                gvk: Gvk::default(),
-                ..spec.clone()
-            };
-            apply(&mut value, &any_kind, Create::Nothing, &mut |node| {
+            // The spec selects by the original kind (checked above), not the current one.
+            apply_selected(&mut value, spec, Create::Nothing, &mut |node| {
                 search.set(node)
             })
             .map_err(|err| {
@@ -118,8 +126,8 @@ pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), S
 /// For each name an object has had, the objects that had it, in order: the referral search
 /// starts from these instead of from every object, so fixing references costs time linear
 /// in the number of objects.
-fn names_index(all: &[Snapshot]) -> HashMap<&str, Vec<usize>> {
-    let mut index: HashMap<&str, Vec<usize>> = HashMap::new();
+fn names_index(all: &[Snapshot]) -> FxHashMap<&str, Vec<usize>> {
+    let mut index: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
     for (i, snapshot) in all.iter().enumerate() {
         for id in &snapshot.prev {
             let holders = index.entry(id.name.as_str()).or_default();
@@ -156,7 +164,7 @@ fn role_ref_gvk(value: &Value) -> Option<Gvk> {
 
 struct Search<'a> {
     all: &'a [Snapshot],
-    by_name: &'a HashMap<&'a str, Vec<usize>>,
+    by_name: &'a FxHashMap<&'a str, Vec<usize>>,
     /// Every object the referrer may refer to, computed when first needed.
     candidates: &'a OnceCell<Vec<usize>>,
     referrer: usize,

@@ -2,15 +2,17 @@
 //! `nameSuffix`, `commonLabels` / `labels`, `commonAnnotations` and `replicas`, each with the
 //! field specs and quirks of kustomize's built-in transformer of the same name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::config::{Config, merge_specs};
-use super::fieldspec::{Create, FieldSpec, apply};
+use super::fieldspec::{Create, FieldSpec, apply, apply_all, apply_selected};
 use super::kustomization::plugins::{NamespaceConfig, SubjectMode};
 use super::kustomization::{Label, Replica};
-use super::resid::Gvk;
+use super::resid::{Gvk, ResId};
 use super::resmap::ResMap;
 use super::resource::{Resource, scalar_text};
 
@@ -37,7 +39,7 @@ pub fn namespace_with(resources: &mut ResMap, config: &NamespaceConfig) -> Resul
         return Ok(());
     }
     // How many objects have each identity, the ones already moved with their new one.
-    let mut counts: HashMap<_, usize> = HashMap::new();
+    let mut counts: FxHashMap<_, usize> = FxHashMap::default();
     for resource in resources.iter() {
         *counts.entry(resource.cur_id().key()).or_default() += 1;
     }
@@ -63,13 +65,17 @@ pub fn namespace_with(resources: &mut ResMap, config: &NamespaceConfig) -> Resul
     Ok(())
 }
 
+/// The `metadata/namespace` field every namespaced object gets.
+static METADATA_NAMESPACE: LazyLock<FieldSpec> =
+    LazyLock::new(|| FieldSpec::new("", "", "", "metadata/namespace", true));
+
 /// Sets the namespace of one object as configured (no ID conflict check).
 pub(super) fn set_namespace(
     resource: &mut Resource,
     config: &NamespaceConfig,
 ) -> Result<(), String> {
     let gvk = resource.gvk();
-    let api_version = resource.api_version().to_string();
+    let v1 = resource.api_version() == "v1";
     let namespace = config.namespace.as_str();
     let set = &mut |v: &mut Value| {
         if !config.unset_only || scalar_text(Some(v)).is_empty() {
@@ -78,24 +84,26 @@ pub(super) fn set_namespace(
         Ok(())
     };
     if !gvk.is_cluster_scoped() {
-        let meta = FieldSpec::new("", "", "", "metadata/namespace", true);
-        apply(&mut resource.value, &meta, Create::Scalar, set)?;
+        apply_selected(
+            &mut resource.value,
+            &METADATA_NAMESPACE,
+            Create::Scalar,
+            set,
+        )?;
     }
     let binding = gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding";
     if binding {
         set_subjects(&mut resource.value, config);
     }
-    for spec in &config.specs {
+    let specs = config.specs.iter().filter(|spec| {
         let skip = spec.path == "metadata/namespace"
-            || (api_version != "v1" && spec.path == "metadata/name")
+            || (!v1 && spec.path == "metadata/name")
             || (binding
                 && spec.path == "subjects/namespace"
                 && (spec.gvk.kind == "RoleBinding" || spec.gvk.kind == "ClusterRoleBinding"));
-        if !skip {
-            apply(&mut resource.value, spec, Create::Scalar, set)?;
-        }
-    }
-    Ok(())
+        !skip
+    });
+    apply_all(&mut resource.value, specs, Create::Scalar, set)
 }
 
 /// Binding subjects named `default` (or every ServiceAccount subject, as configured) get the
@@ -185,20 +193,18 @@ pub fn set_pairs(
     }
     for resource in resources.iter_mut() {
         for (key, value) in pairs {
-            for spec in specs {
-                apply(
-                    &mut resource.value,
-                    spec,
-                    Create::Mapping,
-                    &mut |node| match node {
-                        Value::Object(map) => {
-                            map.insert(key.clone(), Value::String(value.clone()));
-                            Ok(())
-                        }
-                        _ => Err("wrong node kind: expected MappingNode".to_string()),
-                    },
-                )?;
-            }
+            apply_all(
+                &mut resource.value,
+                specs,
+                Create::Mapping,
+                &mut |node| match node {
+                    Value::Object(map) => {
+                        map.insert(key.clone(), Value::String(value.clone()));
+                        Ok(())
+                    }
+                    _ => Err("wrong node kind: expected MappingNode".to_string()),
+                },
+            )?;
         }
     }
     Ok(())
@@ -225,17 +231,20 @@ pub fn replicas_with(
     replicas: &[Replica],
     specs: &[FieldSpec],
 ) -> Result<(), String> {
+    // Every identity of each object, read again only after a count was set in the object.
+    let mut ids: Vec<Option<Vec<ResId>>> = vec![None; resources.len()];
     for replica in replicas {
         let mut found = false;
         for spec in specs {
-            for resource in resources.iter_mut() {
-                let selected = resource
-                    .all_ids()
+            for (resource, ids) in resources.iter_mut().zip(&mut ids) {
+                let selected = ids
+                    .get_or_insert_with(|| resource.all_ids())
                     .iter()
                     .any(|id| id.name == replica.name && id.gvk.is_selected_by(&spec.gvk));
                 if !selected {
                     continue;
                 }
+                *ids = None;
                 found = true;
                 apply(&mut resource.value, spec, Create::Scalar, &mut |v| {
                     *v = Value::Number(replica.count.into());
