@@ -14,87 +14,114 @@ pub fn suffix(resource: &Resource) -> String {
     // kustomize looks the name up as one field literally called `metadata/name`, which never
     // exists: the name is always empty in the hashed text.
     let name = scalar_text(value.get("metadata/name"));
-    let mut fields: Vec<(&str, String)> = vec![("data", field(value.get("data")))];
+    // The encoded object, written field by field in Go's (sorted) key order.
+    let mut text = String::with_capacity(256);
+    text.push('{');
     match resource.kind() {
         "Secret" => {
-            fields.push(("kind", go_string("Secret")));
-            fields.push(("name", go_string(&name)));
+            key(&mut text, "data");
+            field(&mut text, value.get("data"));
+            key(&mut text, "kind");
+            go_string(&mut text, "Secret");
+            key(&mut text, "name");
+            go_string(&mut text, &name);
             if let Some(Value::Object(string_data)) = value.get("stringData") {
-                fields.push(("stringData", go_object(string_data)));
+                key(&mut text, "stringData");
+                go_object(&mut text, string_data);
             }
-            fields.push(("type", field(value.get("type"))));
+            key(&mut text, "type");
+            field(&mut text, value.get("type"));
         }
         _ => {
             if let Some(Value::Object(binary)) = value.get("binaryData") {
-                fields.insert(0, ("binaryData", go_object(binary)));
+                key(&mut text, "binaryData");
+                go_object(&mut text, binary);
             }
-            fields.push(("kind", go_string("ConfigMap")));
-            fields.push(("name", go_string(&name)));
+            key(&mut text, "data");
+            field(&mut text, value.get("data"));
+            key(&mut text, "kind");
+            go_string(&mut text, "ConfigMap");
+            key(&mut text, "name");
+            go_string(&mut text, &name);
         }
     }
-    let body: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| format!("{}:{v}", go_string(k)))
-        .collect();
-    encode(&hex(&format!("{{{}}}", body.join(","))))
+    text.push('}');
+    encode(&Sha256::digest(text.as_bytes()))
+}
+
+/// Starts the next field of the object being written in `text`.
+fn key(text: &mut String, key: &str) {
+    if text.len() > 1 {
+        text.push(',');
+    }
+    go_string(text, key);
+    text.push(':');
 }
 
 /// A top-level field: missing is `""`, a scalar its text, a collection its JSON.
-fn field(value: Option<&Value>) -> String {
+fn field(out: &mut String, value: Option<&Value>) {
     match value {
-        None => go_string(""),
-        Some(Value::Object(map)) => go_object(map),
-        Some(Value::Array(items)) => go_array(items),
-        Some(Value::Null) => go_string(""),
-        Some(other) => go_string(&scalar_text(Some(other))),
+        None | Some(Value::Null) => go_string(out, ""),
+        Some(Value::Object(map)) => go_object(out, map),
+        Some(Value::Array(items)) => go_array(out, items),
+        Some(other) => go_string(out, &scalar_text(Some(other))),
     }
 }
 
-fn hex(data: &str) -> String {
-    let digest = Sha256::digest(data.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn encode(hex: &str) -> String {
-    hex.chars()
+/// The first ten hex digits of `digest`, spelled without vowel-like digits.
+fn encode(digest: &[u8]) -> String {
+    digest
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
         .take(10)
-        .map(|c| match c {
-            '0' => 'g',
-            '1' => 'h',
-            '3' => 'k',
-            'a' => 'm',
-            'e' => 't',
-            c => c,
+        .map(|nibble| match nibble {
+            0 => 'g',
+            1 => 'h',
+            3 => 'k',
+            0xa => 'm',
+            0xe => 't',
+            n => char::from_digit(u32::from(n), 16).unwrap_or('0'),
         })
         .collect()
 }
 
 /// A value as Go's `encoding/json` writes a decoded `interface{}`: keys sorted bytewise,
 /// numbers as float64.
-fn go_json(value: &Value) -> String {
+fn go_json(out: &mut String, value: &Value) {
     match value {
-        Value::Null => "null".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => go_number(n.as_f64().unwrap_or(0.0)),
-        Value::String(s) => go_string(s),
-        Value::Array(items) => go_array(items),
-        Value::Object(map) => go_object(map),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&go_number(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => go_string(out, s),
+        Value::Array(items) => go_array(out, items),
+        Value::Object(map) => go_object(out, map),
     }
 }
 
-fn go_array(items: &[Value]) -> String {
-    let parts: Vec<String> = items.iter().map(go_json).collect();
-    format!("[{}]", parts.join(","))
+fn go_array(out: &mut String, items: &[Value]) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        go_json(out, item);
+    }
+    out.push(']');
 }
 
-fn go_object(map: &Map<String, Value>) -> String {
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort();
-    let parts: Vec<String> = keys
-        .iter()
-        .map(|k| format!("{}:{}", go_string(k), go_json(&map[k.as_str()])))
-        .collect();
-    format!("{{{}}}", parts.join(","))
+fn go_object(out: &mut String, map: &Map<String, Value>) {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push('{');
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        go_string(out, key);
+        out.push(':');
+        go_json(out, value);
+    }
+    out.push('}');
 }
 
 /// Go's float64 encoding: plain notation between 1e-6 and 1e21, exponent notation outside.
@@ -118,8 +145,8 @@ fn go_number(f: f64) -> String {
 }
 
 /// A string as Go's `encoding/json` escapes it (HTML-safe).
-fn go_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+fn go_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
     for c in s.chars() {
         match c {
@@ -138,7 +165,6 @@ fn go_string(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -149,7 +175,9 @@ mod tests {
 
     #[test]
     fn escapes_like_go() {
-        assert_eq!(go_string("a<b>&\"\n"), r#""a\u003cb\u003e\u0026\"\n""#);
+        let mut text = String::new();
+        go_string(&mut text, "a<b>&\"\n");
+        assert_eq!(text, r#""a\u003cb\u003e\u0026\"\n""#);
         assert_eq!(go_number(1.0), "1");
         assert_eq!(go_number(1.5), "1.5");
         assert_eq!(go_number(1e21), "1e+21");
