@@ -41,27 +41,59 @@ pub struct Op {
 }
 
 /// Reads `text` as strategic-merge documents or as a JSON 6902 operation list.
+///
+/// kustomize tries both readings. One rules the other out when the first document decides
+/// it: a list is never a strategic-merge patch, and a mapping that reads as one is never a
+/// list of operations. The text is parsed a second time only when the first reading tried
+/// leaves the question open; which reading is tried first is only a guess from the text.
 pub fn parse(source: &str, text: &str) -> Result<Body, RenderError> {
     let invalid = |message: String| RenderError::InvalidResource {
         path: source.to_string(),
         message,
     };
-    let json = json_ops(text);
-    let strategic = strategic_merge(source, text);
+    let (strategic, json) = if looks_like_a_list(text) {
+        let json = operations(text);
+        if let Ok((patch, ops, true)) = json {
+            return Ok(Body::Json(patch, ops));
+        }
+        (strategic_documents(source, text), json)
+    } else {
+        let strategic = strategic_documents(source, text);
+        if let Ok((docs, true)) = strategic {
+            return Ok(Body::StrategicMerge(docs));
+        }
+        (strategic, operations(text))
+    };
     match (strategic, json) {
         (Ok(_), Ok(_)) => Err(invalid(
             "qualifies as both a strategic-merge and a JSON patch".into(),
         )),
-        (Ok(docs), Err(_)) => Ok(Body::StrategicMerge(docs)),
-        (Err(_), Ok((patch, ops))) => Ok(Body::Json(patch, ops)),
+        (Ok((docs, _)), Err(_)) => Ok(Body::StrategicMerge(docs)),
+        (Err(_), Ok((patch, ops, _))) => Ok(Body::Json(patch, ops)),
         (Err(sm), Err(json)) => Err(invalid(format!(
             "neither a strategic-merge patch ({sm}) nor a JSON 6902 patch ({json})"
         ))),
     }
 }
 
+/// Whether the first line with content opens a list (`- …` or `[…`).
+fn looks_like_a_list(text: &str) -> bool {
+    let first = text
+        .lines()
+        .map(str::trim_start)
+        .find(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with("---"));
+    first.is_some_and(|line| {
+        line.starts_with('[') || line == "-" || line.starts_with("- ") || line.starts_with("-\t")
+    })
+}
+
 /// Reads `text` as a JSON 6902 operation list (JSON, or YAML read with YAML 1.1 rules).
 pub fn json_ops(text: &str) -> Result<(json_patch::Patch, Vec<Op>), String> {
+    operations(text).map(|(patch, ops, _)| (patch, ops))
+}
+
+/// [`json_ops`], and whether the text held a list (rather than nothing).
+fn operations(text: &str) -> Result<(json_patch::Patch, Vec<Op>, bool), String> {
     if text.trim().is_empty() {
         return Err("empty json patch operations".to_string());
     }
@@ -76,10 +108,10 @@ pub fn json_ops(text: &str) -> Result<(json_patch::Patch, Vec<Op>), String> {
             .unwrap_or(Value::Null)
     };
     // Like kustomize, a document of comments alone is an empty list of operations.
-    let value = if value.is_null() {
-        Value::Array(Vec::new())
+    let (value, listed) = if value.is_null() {
+        (Value::Array(Vec::new()), false)
     } else {
-        value
+        (value, true)
     };
     let Value::Array(items) = &value else {
         return Err("a JSON patch must be a list of operations".to_string());
@@ -100,13 +132,21 @@ pub fn json_ops(text: &str) -> Result<(json_patch::Patch, Vec<Op>), String> {
         })
         .collect();
     let patch = serde_json::from_value(value).map_err(|err| err.to_string())?;
-    Ok((patch, ops))
+    Ok((patch, ops, listed))
 }
 
 /// Reads `text` as strategic-merge patch documents (none for an empty or comments-only text).
 pub fn strategic_merge(source: &str, text: &str) -> Result<Vec<PatchDoc>, String> {
+    strategic_documents(source, text).map(|(docs, _)| docs)
+}
+
+/// [`strategic_merge`], and whether the first document is a mapping with fields.
+fn strategic_documents(source: &str, text: &str) -> Result<(Vec<PatchDoc>, bool), String> {
     let docs =
         parse_patch_documents(text).map_err(|e| format!("line {}: {}", e.line, e.message))?;
+    let opens_with_mapping = docs
+        .first()
+        .is_some_and(|doc| doc.value.as_object().is_some_and(|map| !map.is_empty()));
     let mut patches = Vec::new();
     for doc in docs {
         match doc.value {
@@ -128,7 +168,7 @@ pub fn strategic_merge(source: &str, text: &str) -> Result<Vec<PatchDoc>, String
             _ => return Err("not a mapping".to_string()),
         }
     }
-    Ok(patches)
+    Ok((patches, opens_with_mapping))
 }
 
 /// Applies one `patches:` entry.
@@ -138,20 +178,16 @@ pub fn apply(
     patch: Patch,
     at: &str,
 ) -> Result<(), RenderError> {
-    let error =
-        |message: String| RenderError::transform(at, format!("{}: {message}", patch.source));
-    match &patch.body {
+    let Patch { source, body } = patch;
+    let error = |message: String| RenderError::transform(at, format!("{source}: {message}"));
+    match body {
         // An empty text is no strategic-merge patch to kustomize: it is an empty JSON patch.
         Body::StrategicMerge(docs) if docs.is_empty() => match &spec.target {
             Some(_) => Ok(()),
             None => Err(error("a JSON patch needs a target".into())),
         },
         Body::StrategicMerge(docs) => {
-            let docs: Vec<PatchDoc> = docs
-                .iter()
-                .cloned()
-                .map(|d| allow_changes(d, spec))
-                .collect();
+            let docs: Vec<PatchDoc> = docs.into_iter().map(|d| allow_changes(d, spec)).collect();
             match &spec.target {
                 Some(target) => {
                     if docs.len() > 1 {
@@ -178,7 +214,7 @@ pub fn apply(
             let Some(target) = &spec.target else {
                 return Err(error("a JSON patch needs a target".into()));
             };
-            apply_json(resources, target, ops, names, &patch.source, true)
+            apply_json(resources, target, &ops, &names, &source, true)
         }
     }
 }
