@@ -3,6 +3,8 @@
 //! merged element by element by their merge keys (new patch elements first), every other list
 //! replaced by the patch's.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::resource::scalar_text;
@@ -76,27 +78,23 @@ fn kind_of(value: &Value) -> Option<Kind> {
 }
 
 fn kind(dest: Option<&Value>, origin: Option<&Value>) -> Result<Kind, String> {
-    let kinds: Vec<Kind> = [dest, origin]
-        .into_iter()
-        .flatten()
-        .filter_map(kind_of)
-        .collect();
-    let Some(&first) = kinds.first() else {
-        return Ok(Kind::Map);
-    };
-    if kinds.iter().any(|&k| k != first) {
-        let name = |k: Kind| match k {
-            Kind::Map => "a mapping",
-            Kind::List => "a list",
-            Kind::Scalar => "a scalar",
-        };
-        return Err(format!(
-            "wrong node kind: expected {} but the patch has {}",
-            name(first),
-            name(kinds[kinds.len() - 1])
-        ));
+    match (dest.and_then(kind_of), origin.and_then(kind_of)) {
+        (None, None) => Ok(Kind::Map),
+        (Some(kind), None) | (None, Some(kind)) => Ok(kind),
+        (Some(target), Some(patch)) if target == patch => Ok(target),
+        (Some(target), Some(patch)) => {
+            let name = |k: Kind| match k {
+                Kind::Map => "a mapping",
+                Kind::List => "a list",
+                Kind::Scalar => "a scalar",
+            };
+            Err(format!(
+                "wrong node kind: expected {} but the patch has {}",
+                name(target),
+                name(patch)
+            ))
+        }
     }
-    Ok(first)
 }
 
 fn map_directive(origin: Option<&Map<String, Value>>) -> Result<Option<Directive>, String> {
@@ -135,7 +133,7 @@ fn walk_map(
     let origin_map = origin.and_then(Value::as_object);
     let dest_missing = matches!(dest, None | Some(Value::Null));
     let directive;
-    let mut result = if dest_missing {
+    let result = if dest_missing {
         directive = map_directive(origin_map).ok().flatten();
         if directive == Some(Directive::Delete) {
             return Ok(None);
@@ -159,26 +157,59 @@ fn walk_map(
             },
         }
     };
-    let mut keys: Vec<String> = result.keys().cloned().collect();
-    for key in origin_map.into_iter().flat_map(|m| m.keys()) {
-        let acted_on = key == DIRECTIVE && directive.is_some();
-        if !acted_on && !result.contains_key(key) {
-            keys.push(key.clone());
-        }
-    }
-    for key in keys {
-        let current = result.remove(&key);
-        let patch_value = origin_map
-            .and_then(|m| m.get(&key))
-            .filter(|_| !(key == DIRECTIVE && directive.is_some()));
+    let acted_on = |key: &str| key == DIRECTIVE && directive.is_some();
+    let patch_value = |key: &str| {
+        origin_map
+            .and_then(|m| m.get(key))
+            .filter(|_| !acted_on(key))
+    };
+    let added: Vec<&String> = origin_map
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|key| !acted_on(key) && !result.contains_key(*key))
+        .collect();
+    let mut kept = Vec::with_capacity(result.len());
+    for (key, current) in result {
         let child = schema.and_then(|s| s.field(&key));
-        if let Some(value) =
-            walk(current, patch_value, child).map_err(|err| format!("{key}: {err}"))?
-        {
-            result.insert(key, value);
+        let merged =
+            walk(Some(current), patch_value(&key), child).map_err(|err| format!("{key}: {err}"))?;
+        kept.push(merged.map(|value| (key, value)));
+    }
+    let mut merged = Map::with_capacity(kept.len() + added.len());
+    for index in merge_order(&kept) {
+        if let Some((key, value)) = kept[index].take() {
+            merged.insert(key, value);
         }
     }
-    Ok(Some(Value::Object(result)))
+    for key in added {
+        let child = schema.and_then(|s| s.field(key));
+        if let Some(value) =
+            walk(None, patch_value(key), child).map_err(|err| format!("{key}: {err}"))?
+        {
+            merged.insert(key.clone(), value);
+        }
+    }
+    Ok(Some(Value::Object(merged)))
+}
+
+/// The order a map's fields end up in when each field, in turn, is removed (swapping the last
+/// field into its place) and put back at the end if it is kept: the order merged maps have
+/// always had, computed on positions instead of by editing the map field by field.
+fn merge_order<T>(fields: &[Option<T>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..fields.len()).collect();
+    let mut position: Vec<usize> = (0..fields.len()).collect();
+    for (field, value) in fields.iter().enumerate() {
+        let at = position[field];
+        order.swap_remove(at);
+        if let Some(&moved) = order.get(at) {
+            position[moved] = at;
+        }
+        if value.is_some() {
+            position[field] = order.len();
+            order.push(field);
+        }
+    }
+    order
 }
 
 /// A list merged element by element by `keys` (a set of scalars when `keys` is empty).
@@ -188,10 +219,12 @@ fn walk_list(
     keys: &[&str],
     elements: Option<Schema>,
 ) -> Result<Merged, String> {
-    let mut patch: Option<Vec<Value>> = origin.and_then(Value::as_array).cloned();
+    let mut patch: Option<Cow<'_, [Value]>> = origin
+        .and_then(Value::as_array)
+        .map(|list| Cow::Borrowed(&list[..]));
     let base = match dest {
         None | Some(Value::Null) => match &patch {
-            Some(list) => list.clone(),
+            Some(list) => list.to_vec(),
             None => return Ok(None),
         },
         Some(Value::Array(list)) => {
@@ -205,7 +238,7 @@ fn walk_list(
                 .flatten()
             {
                 Some(Directive::Delete) => return Ok(None),
-                Some(Directive::Replace) => patch.clone().unwrap_or_default(),
+                Some(Directive::Replace) => patch.as_deref().unwrap_or_default().to_vec(),
                 _ => list,
             }
         }
@@ -220,8 +253,8 @@ fn walk_list(
     Ok(Some(Value::Array(merged)))
 }
 
-/// Finds and removes a `{$patch: …}` element of a patch list.
-fn take_list_directive(list: &mut Vec<Value>) -> Result<Option<Directive>, String> {
+/// Finds and removes a `{$patch: …}` element of a patch list (copying the list only then).
+fn take_list_directive(list: &mut Cow<'_, [Value]>) -> Result<Option<Directive>, String> {
     let found = list
         .iter()
         .find_map(|e| e.as_object().filter(|m| m.contains_key(DIRECTIVE)));
@@ -234,12 +267,10 @@ fn take_list_directive(list: &mut Vec<Value>) -> Result<Option<Directive>, Strin
     let value = element[DIRECTIVE].clone();
     let directive = parse_directive(&value)?;
     let text = scalar_text(Some(&value));
-    list.retain(|e| match e {
+    list.to_mut().retain(|e| match e {
         Value::Object(m) if m.is_empty() => false,
         Value::Null => false,
-        Value::Object(m) => m
-            .get(DIRECTIVE)
-            .is_none_or(|v| scalar_text(Some(v)) != text),
+        Value::Object(m) => m.get(DIRECTIVE).is_none_or(|v| !text_is(v, &text)),
         _ => true,
     });
     Ok(Some(directive))
@@ -260,13 +291,12 @@ fn merge_scalars(
     if values.is_empty() {
         return Ok(base);
     }
-    let find =
-        |list: &[Value], text: &str| list.iter().find(|e| scalar_text(Some(e)) == text).cloned();
+    let find = |list: &[Value], text: &str| list.iter().find(|e| text_is(e, text)).cloned();
     let mut items: Vec<Value> = Vec::new();
     let mut base = base;
     for text in &values {
         let merged = walk(find(&base, text), find(patch, text).as_ref(), elements)?;
-        let same = |e: &Value| !e.is_object() && !e.is_array() && scalar_text(Some(e)) == *text;
+        let same = |e: &Value| !e.is_object() && !e.is_array() && text_is(e, text);
         match merged {
             None | Some(Value::Null) => base.retain(|e| !same(e)),
             Some(value) => match items.iter().position(same) {
@@ -277,7 +307,7 @@ fn merge_scalars(
     }
     for element in base {
         let text = scalar_text(Some(&element));
-        let same = |e: &Value| !e.is_object() && !e.is_array() && scalar_text(Some(e)) == text;
+        let same = |e: &Value| !e.is_object() && !e.is_array() && text_is(e, &text);
         match items.iter().position(same) {
             Some(i) => items[i] = element,
             None => items.push(element),
@@ -484,15 +514,24 @@ fn matches_fields(element: &Value, keys: &[&str], values: &[String]) -> bool {
     };
     keys.iter()
         .zip(values)
-        .all(|(key, value)| map.get(*key).is_some_and(|v| field_text(v) == *value))
+        .all(|(key, value)| map.get(*key).is_some_and(|v| field_text_is(v, value)))
 }
 
-/// The text a YAML node carries: the scalar as written, nothing for collections.
-fn field_text(value: &Value) -> String {
+/// Whether the text a YAML node carries is `text`: the scalar as written, nothing for
+/// collections.
+fn field_text_is(value: &Value, text: &str) -> bool {
     match value {
-        Value::Object(_) | Value::Array(_) => String::new(),
-        Value::Null => "null".to_string(),
-        v => scalar_text(Some(v)),
+        Value::Object(_) | Value::Array(_) => text.is_empty(),
+        Value::Null => text == "null",
+        v => text_is(v, text),
+    }
+}
+
+/// Whether a value's scalar text is `text` (without copying a string to compare it).
+fn text_is(value: &Value, text: &str) -> bool {
+    match value {
+        Value::String(s) => s == text,
+        other => scalar_text(Some(other)) == text,
     }
 }
 
@@ -502,7 +541,8 @@ fn set_element(list: &mut Vec<Value>, element: Option<Value>, keys: &[&str], val
     let mapping_setter = keys.first().is_some_and(|k| !k.is_empty())
         && values.first().is_some_and(|v| !v.is_empty());
     let mut kept = Vec::with_capacity(list.len() + 1);
-    let mut found_any = false;
+    // The places of the matching items, which the element takes.
+    let mut places = Vec::new();
     for item in list.drain(..) {
         if item.is_null() || item.as_object().is_some_and(Map::is_empty) {
             continue;
@@ -515,7 +555,7 @@ fn set_element(list: &mut Vec<Value>, element: Option<Value>, keys: &[&str], val
         let found = !values.is_empty()
             && keys.iter().zip(values).all(|(key, value)| {
                 item.get(*key)
-                    .is_some_and(|v| value.is_empty() || field_text(v) == *value)
+                    .is_some_and(|v| value.is_empty() || field_text_is(v, value))
             });
         if !found {
             if !values.is_empty() {
@@ -523,17 +563,25 @@ fn set_element(list: &mut Vec<Value>, element: Option<Value>, keys: &[&str], val
             }
             continue;
         }
-        found_any = true;
-        if let Some(element) = &element {
-            kept.push(element.clone());
+        if element.is_some() {
+            places.push(kept.len());
+            kept.push(Value::Null);
         }
     }
     *list = kept;
-    if let Some(element) = element
-        && !element.is_null()
-        && !found_any
-    {
-        list.push(element);
+    let Some(element) = element else {
+        return;
+    };
+    match places.split_last() {
+        // The element is copied only when more than one item matched.
+        Some((&last, others)) => {
+            for &place in others {
+                list[place] = element.clone();
+            }
+            list[last] = element;
+        }
+        None if !element.is_null() => list.push(element),
+        None => {}
     }
 }
 
@@ -596,6 +644,26 @@ mod tests {
             result["spec"]["template"]["spec"]["containers"],
             json!([{"name": "app"}])
         );
+    }
+
+    #[test]
+    fn merged_fields_are_ordered_as_editing_the_map_field_by_field_orders_them() {
+        let keys = ["a", "b", "c", "d", "e", "f"];
+        for dropped in 0..1 << keys.len() {
+            let kept: Vec<Option<()>> = (0..keys.len())
+                .map(|i| (dropped & (1 << i) == 0).then_some(()))
+                .collect();
+            let mut map: Map<String, Value> =
+                keys.iter().map(|k| (k.to_string(), Value::Null)).collect();
+            for (key, kept) in keys.iter().zip(&kept) {
+                let value = map.remove(*key).expect("present");
+                if kept.is_some() {
+                    map.insert(key.to_string(), value);
+                }
+            }
+            let order: Vec<&str> = merge_order(&kept).into_iter().map(|i| keys[i]).collect();
+            assert_eq!(order, map.keys().map(String::as_str).collect::<Vec<_>>());
+        }
     }
 
     #[test]
