@@ -2,7 +2,8 @@
 //! webhooks last, then by group/version/kind, namespace and name), or input order (`fifo`).
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 
 use super::kustomization::SortOptions;
 use super::resid::{Gvk, ResId, or_placeholder};
@@ -43,14 +44,9 @@ pub fn sort(resources: &mut Vec<Resource>, options: Option<&SortOptions>) {
     if options.is_some_and(|o| o.fifo) {
         return;
     }
-    let own = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let first = options
-        .and_then(|o| o.order_first.clone())
-        .unwrap_or_else(|| own(ORDER_FIRST));
-    let last = options
-        .and_then(|o| o.order_last.clone())
-        .unwrap_or_else(|| own(ORDER_LAST));
-    let mut rank: HashMap<String, i64> = HashMap::new();
+    let first = kinds(options.and_then(|o| o.order_first.as_ref()), ORDER_FIRST);
+    let last = kinds(options.and_then(|o| o.order_last.as_ref()), ORDER_LAST);
+    let mut rank: FxHashMap<&str, i64> = FxHashMap::default();
     let count = first.len() as i64;
     for (i, kind) in first.into_iter().enumerate() {
         rank.insert(kind, i as i64 - count);
@@ -63,17 +59,25 @@ pub fn sort(resources: &mut Vec<Resource>, options: Option<&SortOptions>) {
     resources.extend(keyed.into_iter().map(|(_, resource)| resource));
 }
 
-fn compare(a: &ResId, b: &ResId, rank: &HashMap<String, i64>) -> Ordering {
+/// The configured list of kinds, or the default one.
+fn kinds<'a>(configured: Option<&'a Vec<String>>, default: &[&'static str]) -> Vec<&'a str> {
+    match configured {
+        Some(list) => list.iter().map(String::as_str).collect(),
+        None => default.to_vec(),
+    }
+}
+
+fn compare(a: &ResId, b: &ResId, rank: &FxHashMap<&str, i64>) -> Ordering {
     if a.gvk != b.gvk {
         return compare_gvk(&a.gvk, &b.gvk, rank);
     }
     id_key(a).cmp(&id_key(b))
 }
 
-fn compare_gvk(a: &Gvk, b: &Gvk, rank: &HashMap<String, i64>) -> Ordering {
+fn compare_gvk(a: &Gvk, b: &Gvk, rank: &FxHashMap<&str, i64>) -> Ordering {
     let (ra, rb) = (
-        rank.get(&a.kind).copied().unwrap_or(0),
-        rank.get(&b.kind).copied().unwrap_or(0),
+        rank.get(a.kind.as_str()).copied().unwrap_or(0),
+        rank.get(b.kind.as_str()).copied().unwrap_or(0),
     );
     if ra != rb {
         return ra.cmp(&rb);
