@@ -155,12 +155,12 @@ fn first_field(path: &str) -> Cow<'_, str> {
 fn next_field(path: &str) -> (Cow<'_, str>, Option<&str>) {
     let bytes = path.as_bytes();
     let mut escaped = false;
-    let mut from = 0;
-    while let Some(offset) = path[from..].find('/') {
-        let at = from + offset;
+    for (at, &byte) in bytes.iter().enumerate() {
+        if byte != b'/' {
+            continue;
+        }
         if at > 0 && bytes[at - 1] == b'\\' {
             escaped = true;
-            from = at + 1;
             continue;
         }
         return (unescape(&path[..at], escaped), Some(&path[at + 1..]));

@@ -39,9 +39,9 @@ impl Snapshot {
         Snapshot {
             org_gvk: org.gvk.clone(),
             org_namespace: org.effective_namespace().to_string(),
+            kind: cur.gvk.kind.clone(),
             cur,
             prev,
-            kind: r.kind().to_string(),
             name: r.name().to_string(),
             namespace: r.namespace().unwrap_or("").to_string(),
             prefixes: own(r.csv_annotation(PREFIXES)),
@@ -74,17 +74,9 @@ fn service_account_namespaces(r: &Resource) -> Result<Vec<String>, ()> {
 pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), String> {
     let snapshots: Vec<Snapshot> = resources.iter().map(Snapshot::of).collect();
     let by_name = names_index(&snapshots);
-    let referrers: Vec<(&FieldSpec, &NameReference)> = references
-        .iter()
-        .flat_map(|r| r.referrers.iter().map(move |spec| (spec, r)))
-        .collect();
+    let referrers = Referrers::of(references);
     for (i, resource) in resources.iter_mut().enumerate() {
-        let org_gvk = &snapshots[i].org_gvk;
-        let specs: Vec<(&FieldSpec, &NameReference)> = referrers
-            .iter()
-            .filter(|(spec, _)| org_gvk.is_selected_by(&spec.gvk))
-            .copied()
-            .collect();
+        let specs = referrers.selecting(&snapshots[i].org_gvk);
         if specs.is_empty() {
             continue;
         }
@@ -121,6 +113,30 @@ pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), S
         resource.value = value;
     }
     Ok(())
+}
+
+/// Every referrer spec with its reference, in order.
+struct Referrers<'a> {
+    all: Vec<(&'a FieldSpec, &'a NameReference)>,
+}
+
+impl<'a> Referrers<'a> {
+    fn of(references: &'a [NameReference]) -> Referrers<'a> {
+        let all = references
+            .iter()
+            .flat_map(|r| r.referrers.iter().map(move |spec| (spec, r)))
+            .collect();
+        Referrers { all }
+    }
+
+    /// The specs that select `gvk`, in order.
+    fn selecting(&self, gvk: &Gvk) -> Vec<(&'a FieldSpec, &'a NameReference)> {
+        self.all
+            .iter()
+            .filter(|(spec, _)| gvk.is_selected_by(&spec.gvk))
+            .copied()
+            .collect()
+    }
 }
 
 /// For each name an object has had, the objects that had it, in order: the referral search
