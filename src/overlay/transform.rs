@@ -9,12 +9,12 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::config::{Config, merge_specs};
-use super::fieldspec::{Create, FieldSpec, apply, apply_all, apply_selected};
+use super::fieldspec::{Create, FieldSpec, ObjectKind, apply, apply_all, apply_selected};
 use super::kustomization::plugins::{NamespaceConfig, SubjectMode};
 use super::kustomization::{Label, Replica};
 use super::resid::{Gvk, ResId};
 use super::resmap::ResMap;
-use super::resource::{Resource, scalar_text};
+use super::resource::{PREVIOUS_NAMES, Resource, scalar_text};
 
 /// Puts every namespaced object into `namespace` (and renames Namespace objects to it).
 pub fn namespace(
@@ -40,14 +40,14 @@ pub fn namespace_with(resources: &mut ResMap, config: &NamespaceConfig) -> Resul
     }
     // How many objects have each identity, the ones already moved with their new one.
     let mut counts: FxHashMap<_, usize> = FxHashMap::default();
-    for resource in resources.iter() {
-        *counts.entry(resource.cur_id().key()).or_default() += 1;
+    let keys: Vec<_> = resources.iter().map(|r| r.cur_id().key()).collect();
+    for key in &keys {
+        *counts.entry(key.clone()).or_default() += 1;
     }
-    for resource in resources.iter_mut() {
+    for (resource, before) in resources.iter_mut().zip(keys) {
         if resource.is_empty() {
             continue;
         }
-        let before = resource.cur_id().key();
         resource.store_previous_id();
         set_namespace(resource, config)?;
         if let Some(count) = counts.get_mut(&before) {
@@ -192,19 +192,25 @@ pub fn set_pairs(
         return Ok(());
     }
     for resource in resources.iter_mut() {
+        // Setting pairs never changes an object's kind: the fields the specs walk through and
+        // create are mappings and lists, and a pair is only ever set in a mapping.
+        let kind = ObjectKind::of(&resource.value);
+        let selected: Vec<&FieldSpec> = specs.iter().filter(|s| s.selects(&kind)).collect();
         for (key, value) in pairs {
-            apply_all(
-                &mut resource.value,
-                specs,
-                Create::Mapping,
-                &mut |node| match node {
-                    Value::Object(map) => {
-                        map.insert(key.clone(), Value::String(value.clone()));
-                        Ok(())
-                    }
-                    _ => Err("wrong node kind: expected MappingNode".to_string()),
-                },
-            )?;
+            for spec in &selected {
+                apply_selected(
+                    &mut resource.value,
+                    spec,
+                    Create::Mapping,
+                    &mut |node| match node {
+                        Value::Object(map) => {
+                            map.insert(key.clone(), Value::String(value.clone()));
+                            Ok(())
+                        }
+                        _ => Err("wrong node kind: expected MappingNode".to_string()),
+                    },
+                )?;
+            }
         }
     }
     Ok(())
@@ -225,22 +231,39 @@ pub fn label_specs(label: &Label, config: &Config) -> Result<Vec<FieldSpec>, Str
     Ok(specs)
 }
 
+/// The identities of the object, current and previous, that have the name `name`. Whether
+/// any has it is checked first, without reading the identities.
+fn named_ids(resource: &Resource, name: &str) -> Vec<ResId> {
+    let current = resource.value.get("metadata").and_then(|m| m.get("name"));
+    let once_named = scalar_text(current) == name
+        || resource
+            .annotation(PREVIOUS_NAMES)
+            .is_some_and(|names| names.split(',').any(|previous| previous == name));
+    if !once_named {
+        return Vec::new();
+    }
+    let mut ids = resource.all_ids();
+    ids.retain(|id| id.name == name);
+    ids
+}
+
 /// Sets replica counts in the fields `specs` name (a ReplicaCountTransformer).
 pub fn replicas_with(
     resources: &mut ResMap,
     replicas: &[Replica],
     specs: &[FieldSpec],
 ) -> Result<(), String> {
-    // Every identity of each object, read again only after a count was set in the object.
-    let mut ids: Vec<Option<Vec<ResId>>> = vec![None; resources.len()];
     for replica in replicas {
+        // The identities of each object that have the replica's name (none when the object
+        // never had it), read again only after a count was set in the object.
+        let mut named: Vec<Option<Vec<ResId>>> = vec![None; resources.len()];
         let mut found = false;
         for spec in specs {
-            for (resource, ids) in resources.iter_mut().zip(&mut ids) {
+            for (resource, ids) in resources.iter_mut().zip(&mut named) {
                 let selected = ids
-                    .get_or_insert_with(|| resource.all_ids())
+                    .get_or_insert_with(|| named_ids(resource, &replica.name))
                     .iter()
-                    .any(|id| id.name == replica.name && id.gvk.is_selected_by(&spec.gvk));
+                    .any(|id| id.gvk.is_selected_by(&spec.gvk));
                 if !selected {
                     continue;
                 }
