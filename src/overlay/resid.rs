@@ -56,64 +56,35 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
     }
 }
 
+/// Whether the built-in kind is cluster-scoped (kustomize's table, from the Kubernetes API it
+/// embeds). Matched by kind first: it is asked for every identity compared, and most kinds
+/// are in no row.
 fn is_cluster_scoped(group: &str, version: &str, kind: &str) -> bool {
-    const V1: &[&str] = &["v1"];
-    const V1_BETA1: &[&str] = &["v1", "v1beta1"];
-    const BETA1: &[&str] = &["v1beta1"];
-    let table: &[(&str, &[&str], &[&str])] = &[
-        (
-            "",
-            V1,
-            &[
-                "ComponentStatus",
-                "Namespace",
-                "Node",
-                "NodeProxyOptions",
-                "PersistentVolume",
-            ],
-        ),
-        (
-            "admissionregistration.k8s.io",
-            V1_BETA1,
-            &[
-                "MutatingWebhookConfiguration",
-                "ValidatingWebhookConfiguration",
-            ],
-        ),
-        (
-            "apiextensions.k8s.io",
-            V1_BETA1,
-            &["CustomResourceDefinition"],
-        ),
-        ("apiregistration.k8s.io", V1_BETA1, &["APIService"]),
-        (
-            "certificates.k8s.io",
-            V1_BETA1,
-            &["CertificateSigningRequest"],
-        ),
-        (
-            "flowcontrol.apiserver.k8s.io",
-            BETA1,
-            &["FlowSchema", "PriorityLevelConfiguration"],
-        ),
-        ("networking.k8s.io", V1_BETA1, &["IngressClass"]),
-        ("node.k8s.io", V1_BETA1, &["RuntimeClass"]),
-        ("policy", BETA1, &["PodSecurityPolicy"]),
-        (
-            "rbac.authorization.k8s.io",
-            V1_BETA1,
-            &["ClusterRole", "ClusterRoleBinding"],
-        ),
-        ("scheduling.k8s.io", V1_BETA1, &["PriorityClass"]),
-        (
-            "storage.k8s.io",
-            V1_BETA1,
-            &["CSIDriver", "CSINode", "StorageClass", "VolumeAttachment"],
-        ),
-    ];
-    table.iter().any(|(g, versions, kinds)| {
-        *g == group && versions.contains(&version) && kinds.contains(&kind)
-    })
+    let v1 = version == "v1";
+    let v1_or_beta1 = v1 || version == "v1beta1";
+    match kind {
+        "ComponentStatus" | "Namespace" | "Node" | "NodeProxyOptions" | "PersistentVolume" => {
+            group.is_empty() && v1
+        }
+        "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
+            group == "admissionregistration.k8s.io" && v1_or_beta1
+        }
+        "CustomResourceDefinition" => group == "apiextensions.k8s.io" && v1_or_beta1,
+        "APIService" => group == "apiregistration.k8s.io" && v1_or_beta1,
+        "CertificateSigningRequest" => group == "certificates.k8s.io" && v1_or_beta1,
+        "FlowSchema" | "PriorityLevelConfiguration" => {
+            group == "flowcontrol.apiserver.k8s.io" && version == "v1beta1"
+        }
+        "IngressClass" => group == "networking.k8s.io" && v1_or_beta1,
+        "RuntimeClass" => group == "node.k8s.io" && v1_or_beta1,
+        "PodSecurityPolicy" => group == "policy" && version == "v1beta1",
+        "ClusterRole" | "ClusterRoleBinding" => group == "rbac.authorization.k8s.io" && v1_or_beta1,
+        "PriorityClass" => group == "scheduling.k8s.io" && v1_or_beta1,
+        "CSIDriver" | "CSINode" | "StorageClass" | "VolumeAttachment" => {
+            group == "storage.k8s.io" && v1_or_beta1
+        }
+        _ => false,
+    }
 }
 
 /// A resource's identity.
@@ -189,6 +160,11 @@ mod tests {
         assert!(Gvk::new("rbac.authorization.k8s.io/v1", "ClusterRole").is_cluster_scoped());
         assert!(!Gvk::new("apps/v1", "Deployment").is_cluster_scoped());
         assert!(!Gvk::new("example.com/v1", "Namespace").is_cluster_scoped());
+        assert!(Gvk::new("storage.k8s.io/v1beta1", "CSINode").is_cluster_scoped());
+        assert!(!Gvk::new("storage.k8s.io/v2", "CSINode").is_cluster_scoped());
+        assert!(Gvk::new("policy/v1beta1", "PodSecurityPolicy").is_cluster_scoped());
+        assert!(!Gvk::new("policy/v1", "PodSecurityPolicy").is_cluster_scoped());
+        assert!(!Gvk::new("v1beta1", "Namespace").is_cluster_scoped());
     }
 
     #[test]

@@ -117,10 +117,12 @@ impl Resource {
     }
 
     pub(crate) fn cur_id(&self) -> ResId {
+        let metadata = self.value.get("metadata");
+        let field = |key: &str| metadata.and_then(|m| m.get(key));
         ResId {
             gvk: self.gvk(),
-            name: scalar_text(self.metadata_field("name")),
-            namespace: scalar_text(self.metadata_field("namespace")),
+            name: scalar_text(field("name")),
+            namespace: scalar_text(field("namespace")),
         }
     }
 
@@ -179,10 +181,6 @@ impl Resource {
         let mut ids = self.prev_ids();
         ids.push(self.cur_id());
         ids
-    }
-
-    fn metadata_field(&self, key: &str) -> Option<&Value> {
-        self.value.get("metadata")?.get(key)
     }
 
     pub(crate) fn metadata_mut(&mut self) -> &mut Map<String, Value> {

@@ -81,7 +81,10 @@ fn load(
     options.flow_nesting_limit = MAX_DEPTH;
     options.block_nesting_limit = MAX_DEPTH;
     let mut loader = Loader {
-        parser: Parser::new_from_str_with_options(text, options),
+        events: match super::fast::events(text) {
+            Some(events) => Events::Fast(events.into_iter()),
+            None => Events::Full(Box::new(Parser::new_from_str_with_options(text, options))),
+        },
         schema,
         anchors: HashMap::new(),
         budget: Budget::default(),
@@ -167,8 +170,15 @@ fn allowed_alias_ratio(nodes: usize) -> f64 {
     }
 }
 
+/// Where a [`Loader`]'s events come from: the fast reader when the text is in its subset
+/// (see [`super::fast`]), else the full parser.
+enum Events<'a> {
+    Fast(std::vec::IntoIter<(Event<'a>, Span)>),
+    Full(Box<Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>>),
+}
+
 struct Loader<'a> {
-    parser: Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>,
+    events: Events<'a>,
     schema: Schema,
     /// Anchored values with the number of nodes each expands to.
     anchors: HashMap<usize, (Value, usize)>,
@@ -189,7 +199,11 @@ type Next<'a> = Option<(Event<'a>, Span)>;
 impl<'a> Loader<'a> {
     fn next(&mut self) -> Result<Next<'a>, YamlError> {
         loop {
-            match self.parser.next_event() {
+            let next = match &mut self.events {
+                Events::Fast(events) => events.next().map(Ok),
+                Events::Full(parser) => parser.next_event(),
+            };
+            match next {
                 None => return Ok(None),
                 Some(Err(err)) => return Err(scan_error(&err)),
                 Some(Ok((Event::Comment(..), _))) => continue,
