@@ -242,10 +242,35 @@ impl Resource {
     /// Records the current identity as a previous one, before a rename.
     pub(crate) fn store_previous_id(&mut self) {
         let id = self.cur_id();
-        let namespace = id.effective_namespace().to_string();
-        self.append_csv_annotation(PREVIOUS_NAMES, &id.name);
-        self.append_csv_annotation(PREVIOUS_NAMESPACES, &namespace);
-        self.append_csv_annotation(PREVIOUS_KINDS, &id.gvk.kind);
+        let namespace = id.effective_namespace();
+        let entries = [
+            (PREVIOUS_NAMES, id.name.as_str()),
+            (PREVIOUS_NAMESPACES, namespace),
+            (PREVIOUS_KINDS, id.gvk.kind.as_str()),
+        ];
+        if entries.iter().all(|(_, value)| value.is_empty()) {
+            return;
+        }
+        // The annotations are looked up once for the three lists.
+        let metadata = self.metadata_mut();
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let annotations = object_mut(annotations);
+        for (key, value) in entries {
+            if value.is_empty() {
+                continue;
+            }
+            match annotations.get_mut(key) {
+                Some(Value::String(current)) => {
+                    current.push(',');
+                    current.push_str(value);
+                }
+                _ => {
+                    annotations.insert(key.to_string(), Value::String(value.to_string()));
+                }
+            }
+        }
     }
 
     pub(crate) fn add_name_prefix(&mut self, prefix: &str) {
