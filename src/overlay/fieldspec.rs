@@ -42,10 +42,9 @@ impl FieldSpec {
     /// Whether an object of this apiVersion and kind is selected by the spec.
     pub fn selects(&self, object: &ObjectKind) -> bool {
         let selected = |wanted: &str, actual: &str| wanted.is_empty() || wanted == actual;
-        let (group, version) = split_api_version(&object.api_version);
         selected(&self.gvk.kind, &object.kind)
-            && selected(&self.gvk.group, group)
-            && selected(&self.gvk.version, version)
+            && selected(&self.gvk.group, &object.group)
+            && selected(&self.gvk.version, &object.version)
     }
 
     /// Whether applying the spec may change the apiVersion or kind it is selected by: only
@@ -57,19 +56,23 @@ impl FieldSpec {
     }
 }
 
-/// An object's apiVersion and kind as field specs select by, read once to test many specs.
+/// An object's group, version and kind as field specs select by, read once to test many
+/// specs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectKind {
-    pub api_version: String,
-    pub kind: String,
+    group: String,
+    version: String,
+    kind: String,
 }
 
 impl ObjectKind {
-    /// The apiVersion and kind `object` has now (empty where missing or not text).
+    /// What `object`'s apiVersion and kind are now (empty where missing or not text).
     pub fn of(object: &Value) -> ObjectKind {
         let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or("");
+        let (group, version) = split_api_version(text("apiVersion"));
         ObjectKind {
-            api_version: text("apiVersion").to_string(),
+            group: group.to_string(),
+            version: version.to_string(),
             kind: text("kind").to_string(),
         }
     }
