@@ -38,7 +38,9 @@ mod value_add;
 mod vars;
 mod yaml;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Mutex, PoisonError};
 
 pub use error::{PatchFailure, Position, RenderError};
 pub use images::{ImageOverride, apply_images};
@@ -155,70 +157,80 @@ pub fn build_all_options(
 /// are done, after turning it into what the caller keeps with `map` (on the worker that built
 /// it: printing it there keeps only text, not objects, waiting for its turn). Stops early
 /// when `sink` returns `false`.
+///
+/// The calling thread is one of the workers (so it needs the stack of one: the main thread's
+/// 8 MiB, as [`WORKER_STACK`]), and whichever worker finishes the result whose turn it is
+/// hands it (and any after it already done) to `sink`: no thread waits to be woken for each
+/// result.
 pub fn build_each<T: Send>(
     source: &dyn FileSource,
     dirs: &[&str],
     options: BuildOptions<'_>,
     map: impl Fn(usize, Result<Build, RenderError>) -> T + Sync,
-    mut sink: impl FnMut(usize, T) -> bool,
+    sink: impl FnMut(usize, T) -> bool + Send,
 ) {
     let shared = target::Shared::default();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let delivery = Mutex::new(Delivery {
+        waiting: BTreeMap::new(),
+        turn: 0,
+        sink,
+    });
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, dirs.len().max(1));
-    let (done, finished) = std::sync::mpsc::channel::<(usize, T)>();
-    std::thread::scope(|scope| {
-        let work = |done: std::sync::mpsc::Sender<(usize, T)>| loop {
-            let index = next.fetch_add(1, AtomicOrdering::Relaxed);
-            let Some(dir) = dirs.get(index) else {
-                return;
-            };
-            if stop.load(AtomicOrdering::Relaxed) {
-                return;
-            }
-            let built = map(index, build_shared(source, dir, options, &shared));
-            if done.send((index, built)).is_err() {
-                return;
-            }
+    let work = || loop {
+        let index = next.fetch_add(1, AtomicOrdering::Relaxed);
+        let Some(dir) = dirs.get(index) else {
+            return;
         };
-        for _ in 0..threads {
-            let done = done.clone();
+        if stop.load(AtomicOrdering::Relaxed) {
+            return;
+        }
+        let built = map(index, build_shared(source, dir, options, &shared));
+        let mut delivery = delivery.lock().unwrap_or_else(PoisonError::into_inner);
+        if !delivery.deliver(index, built) {
+            stop.store(true, AtomicOrdering::Relaxed);
+            return;
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
             // As much stack as the main thread has, for the deepest inputs the bounds allow.
             let spawned = std::thread::Builder::new()
                 .stack_size(WORKER_STACK)
-                .spawn_scoped(scope, move || work(done));
+                .spawn_scoped(scope, work);
             if spawned.is_err() {
                 break;
             }
         }
-        drop(done);
-        let mut waiting = std::collections::BTreeMap::new();
-        let mut turn = 0;
-        for (index, built) in finished.iter() {
-            waiting.insert(index, built);
-            while let Some(built) = waiting.remove(&turn) {
-                if !sink(turn, built) {
-                    stop.store(true, AtomicOrdering::Relaxed);
-                    return;
-                }
-                turn += 1;
-            }
-        }
-        // Every worker is gone: one that stopped early (or could not start) left gaps, which
-        // are built here.
-        while let Some(dir) = dirs.get(turn) {
-            let built = match waiting.remove(&turn) {
-                Some(built) => built,
-                None => map(turn, build_shared(source, dir, options, &shared)),
-            };
-            if !sink(turn, built) {
-                return;
-            }
-            turn += 1;
-        }
+        work();
     });
+}
+
+/// The results of [`build_each`] waiting for their turn, and where they go.
+struct Delivery<T, S> {
+    waiting: BTreeMap<usize, T>,
+    /// The index of the next result for `sink`.
+    turn: usize,
+    sink: S,
+}
+
+impl<T, S: FnMut(usize, T) -> bool> Delivery<T, S> {
+    /// Takes result `index` and hands `sink` every result whose turn has come; `false` once
+    /// `sink` wants no more. The result `sink` refused is gone, so its turn never comes again
+    /// and `sink` is not called after.
+    fn deliver(&mut self, index: usize, built: T) -> bool {
+        self.waiting.insert(index, built);
+        while let Some(built) = self.waiting.remove(&self.turn) {
+            if !(self.sink)(self.turn, built) {
+                return false;
+            }
+            self.turn += 1;
+        }
+        true
+    }
 }
 
 fn build_shared(

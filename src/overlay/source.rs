@@ -268,12 +268,16 @@ fn regular_file(kind: FileType) -> io::Result<()> {
     ))
 }
 
-/// Reads at most [`MAX_FILE_BYTES`], refusing a larger file (also one that grows meanwhile).
+/// Reads the file, refusing one larger than [`MAX_FILE_BYTES`]. It reads as many bytes as the
+/// file had when opened, which takes one `read` where reading to the end takes two: a file
+/// written to meanwhile is read as far as that size. A file that reports no size (some file
+/// systems do) is read to its end, within the limit.
 fn read_limited(file: File, meta: &Metadata) -> io::Result<Vec<u8>> {
     let size = meta.len();
     check_size(size)?;
+    let limit = if size == 0 { MAX_FILE_BYTES + 1 } else { size };
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    file.take(limit).read_to_end(&mut bytes)?;
     check_size(bytes.len() as u64)?;
     Ok(bytes)
 }
