@@ -615,6 +615,9 @@ mod tests {
             "a:\n  b: |\n    x\n  c: d\n",
             "a: |\n  text\n",
             "a: |\n  x\n  # y\n # z\nb: 1\n",
+            "a:   \nb: 1   \nc:\n- x   \n- 'y'   # z\n",
+            "a: b:c\nd: x#y\ne: '#'\nf: \"a: b\"\n\"g\": h\n'i': j\nk l: m n\n",
+            "a:\n  - b\n  - c: d\n    e: f\ng: h\n",
         ];
         for text in read {
             assert!(agrees(text), "declined {text:?}");
