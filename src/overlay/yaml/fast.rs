@@ -26,11 +26,16 @@ pub fn events(text: &str) -> Option<Vec<(Event<'_>, Span)>> {
     if !text.is_ascii() || text.contains(['\t', '\r']) {
         return None;
     }
+    let lines = lines(text);
+    // A line makes at most three events but for the ends of collections, which a line that
+    // dedents closes: three a line, and the stream's own, mostly spares the vector's growth
+    // (each event with its span is about 200 bytes to move).
+    let capacity = lines.len() * 3 + 8;
     let mut reader = Reader {
         text,
-        lines: lines(text),
+        lines,
         next: 0,
-        events: Vec::with_capacity(text.len() / 8),
+        events: Vec::with_capacity(capacity),
         depth: 0,
     };
     reader.stream()?;
