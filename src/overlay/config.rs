@@ -381,16 +381,13 @@ const SECRET_REFS: &[&str] = &[
 ];
 
 fn pod_spec_refs(suffixes: &[&str]) -> Vec<FieldSpec> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(POD_SPECS.len() * suffixes.len());
     for &(group, version, kind, prefix) in POD_SPECS {
         for suffix in suffixes {
-            out.push(FieldSpec::new(
-                group,
-                version,
-                kind,
-                &format!("{prefix}/{suffix}"),
-                false,
-            ));
+            let mut spec = FieldSpec::joined(kind, prefix, suffix);
+            spec.gvk.group = group.to_string();
+            spec.gvk.version = version.to_string();
+            out.push(spec);
         }
     }
     out
@@ -399,7 +396,7 @@ fn pod_spec_refs(suffixes: &[&str]) -> Vec<FieldSpec> {
 fn templated(suffix: &str) -> Vec<FieldSpec> {
     TEMPLATED
         .iter()
-        .map(|&(kind, prefix)| FieldSpec::new("", "", kind, &format!("{prefix}/{suffix}"), false))
+        .map(|&(kind, prefix)| FieldSpec::joined(kind, prefix, suffix))
         .collect()
 }
 
@@ -675,13 +672,7 @@ fn var_references() -> Vec<FieldSpec> {
     let mut out = Vec::new();
     for &(kind, prefix, nfs) in workloads {
         for field in VAR_CONTAINER_FIELDS {
-            out.push(FieldSpec::new(
-                "",
-                "",
-                kind,
-                &format!("{prefix}/{field}"),
-                false,
-            ));
+            out.push(FieldSpec::joined(kind, prefix, field));
         }
         out.push(FieldSpec::new("", "", kind, nfs, false));
         if kind == "Deployment" {

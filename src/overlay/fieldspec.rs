@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
+use super::lookup::{self, field};
 use super::resid::{Gvk, split_api_version};
 
 /// A path in objects selected by group/version/kind.
@@ -19,13 +20,27 @@ pub struct FieldSpec {
 impl FieldSpec {
     /// A spec from static configuration.
     pub fn new(group: &str, version: &str, kind: &str, path: &str, create: bool) -> FieldSpec {
+        FieldSpec::at(group, version, kind, path.to_string(), create)
+    }
+
+    /// A spec from static configuration whose path is `prefix/suffix` (built without the
+    /// formatting machinery: the default configuration joins hundreds of them per process).
+    pub fn joined(kind: &str, prefix: &str, suffix: &str) -> FieldSpec {
+        let mut path = String::with_capacity(prefix.len() + 1 + suffix.len());
+        path.push_str(prefix);
+        path.push('/');
+        path.push_str(suffix);
+        FieldSpec::at("", "", kind, path, false)
+    }
+
+    fn at(group: &str, version: &str, kind: &str, path: String, create: bool) -> FieldSpec {
         FieldSpec {
             gvk: Gvk {
                 group: group.into(),
                 version: version.into(),
                 kind: kind.into(),
             },
-            path: path.into(),
+            path,
             create,
         }
     }
@@ -68,7 +83,7 @@ pub struct ObjectKind {
 impl ObjectKind {
     /// What `object`'s apiVersion and kind are now (empty where missing or not text).
     pub fn of(object: &Value) -> ObjectKind {
-        let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or("");
+        let text = |key: &str| field(object, key).and_then(Value::as_str).unwrap_or("");
         let (group, version) = split_api_version(text("apiVersion"));
         ObjectKind {
             group: group.to_string(),
@@ -232,7 +247,7 @@ impl Walker {
             (Create::Mapping, false, true) | (_, false, false) => Some(Value::Object(Map::new())),
         };
         let creates = create != Create::Nothing && !is_list;
-        let field = match map.get_mut(name) {
+        let field = match lookup::get_mut(map, name) {
             Some(field) => field,
             None if creates => map
                 .entry(name.to_string())

@@ -18,6 +18,7 @@ mod images;
 mod kustomization;
 mod layered;
 mod loader;
+mod lookup;
 mod namereference;
 mod order;
 mod patch;

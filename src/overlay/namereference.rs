@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::config::NameReference;
 use super::fieldspec::{Create, FieldSpec, apply_selected};
+use super::lookup;
 use super::resid::{Gvk, ResId};
 use super::resmap::ResMap;
 use super::resource::{PREFIXES, Resource, SUFFIXES, scalar_text};
@@ -226,10 +227,10 @@ impl Search<'_> {
         let Value::Object(map) = node else {
             return Err("expect a mapping node".into());
         };
-        let Some(old) = map.get("name").map(|n| scalar_text(Some(n))) else {
+        let Some(old) = lookup::get(map, "name").map(|n| scalar_text(Some(n))) else {
             return Err("path config error; no 'name' field in node".into());
         };
-        let candidates = match map.get("namespace") {
+        let candidates = match lookup::get(map, "namespace") {
             Some(ns) => self.in_namespace(&scalar_text(Some(ns))),
             None => self.named(&old),
         };

@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 
+use super::lookup::{self, field};
 use super::resid::{Gvk, ResId, split_api_version};
 
 /// Origin and transformer tracking, which kustomize removes unless asked to keep it.
@@ -104,7 +105,7 @@ impl Resource {
     fn str_at(&self, path: &[&str]) -> &str {
         let mut v = &self.value;
         for key in path {
-            match v.get(key) {
+            match field(v, key) {
                 Some(next) => v = next,
                 None => return "",
             }
@@ -117,12 +118,12 @@ impl Resource {
     }
 
     pub(crate) fn cur_id(&self) -> ResId {
-        let metadata = self.value.get("metadata");
-        let field = |key: &str| metadata.and_then(|m| m.get(key));
+        let metadata = field(&self.value, "metadata");
+        let of_metadata = |key: &str| metadata.and_then(|m| field(m, key));
         ResId {
             gvk: self.gvk(),
-            name: scalar_text(field("name")),
-            namespace: scalar_text(field("namespace")),
+            name: scalar_text(of_metadata("name")),
+            namespace: scalar_text(of_metadata("namespace")),
         }
     }
 
@@ -185,22 +186,23 @@ impl Resource {
 
     pub(crate) fn metadata_mut(&mut self) -> &mut Map<String, Value> {
         let object = object_mut(&mut self.value);
-        let metadata = object
-            .entry("metadata")
-            .or_insert_with(|| Value::Object(Map::new()));
+        if lookup::get(object, "metadata").is_none() {
+            object.insert("metadata".to_string(), Value::Object(Map::new()));
+        }
+        let metadata = lookup::get_mut(object, "metadata").expect("inserted above");
         object_mut(metadata)
     }
 
     pub(crate) fn annotations(&self) -> Option<&Map<String, Value>> {
-        self.value.get("metadata")?.get("annotations")?.as_object()
+        field(field(&self.value, "metadata")?, "annotations")?.as_object()
     }
 
     pub(crate) fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations()?.get(key)?.as_str()
+        lookup::get(self.annotations()?, key)?.as_str()
     }
 
     pub(crate) fn labels(&self) -> Option<&Map<String, Value>> {
-        self.value.get("metadata")?.get("labels")?.as_object()
+        field(field(&self.value, "metadata")?, "labels")?.as_object()
     }
 
     /// Removes the label `key`, if set.
@@ -225,11 +227,9 @@ impl Resource {
         if value.is_empty() {
             return;
         }
-        let current = self
-            .value
-            .get_mut("metadata")
-            .and_then(|metadata| metadata.get_mut("annotations"))
-            .and_then(|annotations| annotations.get_mut(key));
+        let current = lookup::field_mut(&mut self.value, "metadata")
+            .and_then(|metadata| lookup::field_mut(metadata, "annotations"))
+            .and_then(|annotations| lookup::field_mut(annotations, key));
         match current {
             Some(Value::String(current)) => {
                 current.push(',');
@@ -261,7 +261,7 @@ impl Resource {
             if value.is_empty() {
                 continue;
             }
-            match annotations.get_mut(key) {
+            match lookup::get_mut(annotations, key) {
                 Some(Value::String(current)) => {
                     current.push(',');
                     current.push_str(value);
@@ -331,7 +331,7 @@ impl Resource {
     /// Marked `config.kubernetes.io/local-config` (anything but `"false"`): not rendered.
     pub(crate) fn is_local_config(&self) -> bool {
         self.annotations()
-            .and_then(|a| a.get(LOCAL_CONFIG))
+            .and_then(|a| lookup::get(a, LOCAL_CONFIG))
             .is_some_and(|v| scalar_text(Some(v)) != "false")
     }
 
@@ -348,10 +348,10 @@ impl Resource {
     }
 
     fn clean_up(&mut self, keep_tracking: bool) {
-        let Some(Value::Object(metadata)) = self.value.get_mut("metadata") else {
+        let Some(Value::Object(metadata)) = lookup::field_mut(&mut self.value, "metadata") else {
             return;
         };
-        let Some(annotations) = metadata.get_mut("annotations") else {
+        let Some(annotations) = lookup::get_mut(metadata, "annotations") else {
             return;
         };
         if let Value::Object(map) = annotations {

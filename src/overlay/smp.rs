@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
+use super::lookup;
 use super::resource::scalar_text;
 use super::schema::{self, Schema};
 use super::yaml::scalar::{Schema as Rules, resolve};
@@ -56,8 +57,8 @@ fn replace_with(dest: Option<Value>, origin: Option<&Value>) -> Merged {
 /// The schema of an object that names its own apiVersion and kind.
 fn embedded(value: Option<&Value>) -> Option<Schema> {
     let object = value?.as_object()?;
-    let api_version = object.get("apiVersion")?.as_str()?;
-    let kind = object.get("kind")?.as_str()?;
+    let api_version = lookup::get(object, "apiVersion")?.as_str()?;
+    let kind = lookup::get(object, "kind")?.as_str()?;
     schema::for_kind(api_version, kind)
 }
 
@@ -98,7 +99,7 @@ fn kind(dest: Option<&Value>, origin: Option<&Value>) -> Result<Kind, String> {
 }
 
 fn map_directive(origin: Option<&Map<String, Value>>) -> Result<Option<Directive>, String> {
-    let Some(value) = origin.and_then(|o| o.get(DIRECTIVE)) else {
+    let Some(value) = origin.and_then(|o| lookup::get(o, DIRECTIVE)) else {
         return Ok(None);
     };
     parse_directive(value).map(Some)
@@ -160,13 +161,13 @@ fn walk_map(
     let acted_on = |key: &str| key == DIRECTIVE && directive.is_some();
     let patch_value = |key: &str| {
         origin_map
-            .and_then(|m| m.get(key))
+            .and_then(|m| lookup::get(m, key))
             .filter(|_| !acted_on(key))
     };
     let added: Vec<&String> = origin_map
         .into_iter()
         .flat_map(|m| m.keys())
-        .filter(|key| !acted_on(key) && !result.contains_key(*key))
+        .filter(|key| !acted_on(key) && lookup::get(&result, key).is_none())
         .collect();
     let mut kept = Vec::with_capacity(result.len());
     for (key, current) in result {
@@ -270,7 +271,7 @@ fn take_list_directive(list: &mut Cow<'_, [Value]>) -> Result<Option<Directive>,
     list.to_mut().retain(|e| match e {
         Value::Object(m) if m.is_empty() => false,
         Value::Null => false,
-        Value::Object(m) => m.get(DIRECTIVE).is_none_or(|v| !text_is(v, &text)),
+        Value::Object(m) => lookup::get(m, DIRECTIVE).is_none_or(|v| !text_is(v, &text)),
         _ => true,
     });
     Ok(Some(directive))
@@ -393,7 +394,7 @@ impl Keyed<'_> {
     fn key_values(&self, element: &Value) -> Vec<String> {
         self.keys
             .iter()
-            .map(|key| match element.get(*key) {
+            .map(|key| match lookup::field(element, key) {
                 Some(v) if !is_nil_or_empty(v) => scalar_text(Some(v)),
                 _ => String::new(),
             })
@@ -405,7 +406,7 @@ impl Keyed<'_> {
         for element in base {
             let mut values = Vec::new();
             for key in keys {
-                match element.get(*key) {
+                match lookup::field(&element, key) {
                     Some(v) => values.push(scalar_text(Some(v))),
                     None => items.push(element.clone()),
                 }
@@ -429,7 +430,7 @@ fn merges_in_place(patch_element: Option<&Value>) -> bool {
         None => true,
         Some(Value::Null) => false,
         Some(Value::Object(map)) => !matches!(
-            map.get(DIRECTIVE).and_then(Value::as_str),
+            lookup::get(map, DIRECTIVE).and_then(Value::as_str),
             Some("replace" | "delete")
         ),
         Some(_) => true,
@@ -514,7 +515,7 @@ fn matches_fields(element: &Value, keys: &[&str], values: &[String]) -> bool {
     };
     keys.iter()
         .zip(values)
-        .all(|(key, value)| map.get(*key).is_some_and(|v| field_text_is(v, value)))
+        .all(|(key, value)| lookup::get(map, key).is_some_and(|v| field_text_is(v, value)))
 }
 
 /// Whether the text a YAML node carries is `text`: the scalar as written, nothing for
@@ -554,7 +555,7 @@ fn set_element(list: &mut Vec<Value>, element: Option<Value>, keys: &[&str], val
         // Keys beyond the given values are not checked (kustomize reuses the last match).
         let found = !values.is_empty()
             && keys.iter().zip(values).all(|(key, value)| {
-                item.get(*key)
+                lookup::field(&item, key)
                     .is_some_and(|v| value.is_empty() || field_text_is(v, value))
             });
         if !found {

@@ -12,6 +12,7 @@ use super::config::{Config, merge_specs};
 use super::fieldspec::{Create, FieldSpec, ObjectKind, apply, apply_all, apply_selected};
 use super::kustomization::plugins::{NamespaceConfig, SubjectMode};
 use super::kustomization::{Label, Replica};
+use super::lookup;
 use super::resid::{Gvk, ResId};
 use super::resmap::ResMap;
 use super::resource::{PREVIOUS_NAMES, Resource, scalar_text};
@@ -121,10 +122,10 @@ fn set_subjects(binding: &mut Value, config: &NamespaceConfig) {
             SubjectMode::DefaultOnly => ("name", "default"),
             SubjectMode::AllServiceAccounts => ("kind", "ServiceAccount"),
         };
-        if map.get(key).and_then(Value::as_str) != Some(wanted) {
+        if lookup::get(map, key).and_then(Value::as_str) != Some(wanted) {
             continue;
         }
-        let current = scalar_text(map.get("namespace"));
+        let current = scalar_text(lookup::get(map, "namespace"));
         if !config.unset_only || current.is_empty() {
             map.insert(
                 "namespace".to_string(),
@@ -234,7 +235,7 @@ pub fn label_specs(label: &Label, config: &Config) -> Result<Vec<FieldSpec>, Str
 /// The identities of the object, current and previous, that have the name `name`. Whether
 /// any has it is checked first, without reading the identities.
 fn named_ids(resource: &Resource, name: &str) -> Vec<ResId> {
-    let current = resource.value.get("metadata").and_then(|m| m.get("name"));
+    let current = lookup::field(&resource.value, "metadata").and_then(|m| lookup::field(m, "name"));
     let once_named = scalar_text(current) == name
         || resource
             .annotation(PREVIOUS_NAMES)
