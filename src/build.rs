@@ -37,8 +37,8 @@ fn main() {
 
     let schema = "src/overlay/schema.txt";
     println!("cargo:rerun-if-changed={schema}");
-    let text = std::fs::read_to_string(schema)
-        .unwrap_or_else(|err| panic!("cannot read {schema}: {err}"));
+    let text =
+        std::fs::read_to_string(schema).unwrap_or_else(|err| panic!("cannot read {schema}: {err}"));
     let generated = schema_tables(schema, &text);
     std::fs::write(format!("{out}/schema_tables.rs"), generated)
         .unwrap_or_else(|err| panic!("cannot write the schema tables: {err}"));

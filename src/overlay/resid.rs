@@ -87,6 +87,23 @@ fn is_cluster_scoped(group: &str, version: &str, kind: &str) -> bool {
     }
 }
 
+/// The namespace an identity of this group, version and kind with `namespace` has in
+/// comparisons: `default` for none, a marker for cluster-scoped kinds.
+pub fn effective_namespace<'a>(
+    group: &str,
+    version: &str,
+    kind: &str,
+    namespace: &'a str,
+) -> &'a str {
+    if is_cluster_scoped(group, version, kind) {
+        NOT_NAMESPACED
+    } else if namespace.is_empty() {
+        "default"
+    } else {
+        namespace
+    }
+}
+
 /// A resource's identity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ResId {
@@ -98,13 +115,24 @@ pub struct ResId {
 impl ResId {
     /// The namespace used for comparisons: `default` for none, a marker for cluster-scoped kinds.
     pub fn effective_namespace(&self) -> &str {
-        if self.gvk.is_cluster_scoped() {
-            NOT_NAMESPACED
+        effective_namespace(
+            &self.gvk.group,
+            &self.gvk.version,
+            &self.gvk.kind,
+            &self.namespace,
+        )
+    }
+
+    /// [`ResId::key`], taking the id apart instead of copying it.
+    pub fn into_key(self) -> (Gvk, String, String) {
+        let namespace = if self.gvk.is_cluster_scoped() {
+            NOT_NAMESPACED.to_string()
         } else if self.namespace.is_empty() {
-            "default"
+            "default".to_string()
         } else {
-            &self.namespace
-        }
+            self.namespace
+        };
+        (self.gvk, self.name, namespace)
     }
 
     /// What [`ResId::equals`] compares, as a value to hash: ids are equal exactly when their

@@ -31,14 +31,14 @@ impl Ids {
     pub fn of(resources: &ResMap) -> Ids {
         let mut ids = Ids::default();
         for resource in resources {
-            ids.insert(&resource.cur_id());
+            ids.insert(resource.cur_id());
         }
         ids
     }
 
     /// Adds `id`; false when an equal one was there already (see [`ResId::equals`]).
-    fn insert(&mut self, id: &ResId) -> bool {
-        self.0.insert(id.key())
+    fn insert(&mut self, id: ResId) -> bool {
+        self.0.insert(id.into_key())
     }
 }
 
@@ -50,10 +50,10 @@ pub fn append_indexed(
     ids: &mut Ids,
 ) -> Result<(), String> {
     for resource in incoming {
-        let id = resource.cur_id();
-        if !ids.insert(&id) {
+        if !ids.insert(resource.cur_id()) {
             return Err(format!(
-                "may not add resource with an already registered id: {id}"
+                "may not add resource with an already registered id: {}",
+                resource.cur_id()
             ));
         }
         resources.push(resource);
@@ -66,7 +66,7 @@ pub fn matching_any_id(resources: &ResMap, id: &ResId) -> Vec<usize> {
     resources
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.all_ids().iter().any(|other| other.equals(id)))
+        .filter(|(_, r)| r.has_id(id))
         .map(|(i, _)| i)
         .collect()
 }

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::lookup::{self, field};
-use super::resid::{Gvk, ResId, split_api_version};
+use super::resid::{Gvk, ResId, effective_namespace, split_api_version};
 
 /// Origin and transformer tracking, which kustomize removes unless asked to keep it.
 const TRACKING_ANNOTATIONS: &[&str] = &[
@@ -175,6 +175,40 @@ impl Resource {
             name: first(names),
             namespace: first(self.annotation(PREVIOUS_NAMESPACES).unwrap_or("")),
         }
+    }
+
+    /// Whether the resource has, or once had, an identity equal to `id` (see
+    /// [`ResId::equals`]): [`Resource::all_ids`] compared one by one, read in place.
+    pub(crate) fn has_id(&self, id: &ResId) -> bool {
+        let (group, version) = split_api_version(self.api_version());
+        if group != id.gvk.group || version != id.gvk.version {
+            // Previous identities keep the current group and version.
+            return false;
+        }
+        let wanted_namespace = id.effective_namespace();
+        let same = |kind: &str, name: &str, namespace: &str| {
+            kind == id.gvk.kind
+                && name == id.name
+                && effective_namespace(group, version, kind, namespace) == wanted_namespace
+        };
+        let metadata = field(&self.value, "metadata");
+        let text = |key: &str| scalar_text(metadata.and_then(|m| field(m, key)));
+        if same(self.kind(), &text("name"), &text("namespace")) {
+            return true;
+        }
+        let Some(names) = self.annotation(PREVIOUS_NAMES) else {
+            return false;
+        };
+        let mut namespaces = self
+            .annotation(PREVIOUS_NAMESPACES)
+            .unwrap_or("")
+            .split(',');
+        let mut kinds = self.annotation(PREVIOUS_KINDS).unwrap_or("").split(',');
+        names.split(',').any(|name| {
+            let kind = kinds.next().unwrap_or("");
+            let namespace = namespaces.next().unwrap_or("");
+            same(kind, name, namespace)
+        })
     }
 
     /// Every identity the resource has had, the current one last.
@@ -450,6 +484,56 @@ mod tests {
             r.value,
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "p-a"}})
         );
+    }
+
+    #[test]
+    fn has_id_answers_as_comparing_every_identity_does() {
+        // A namespaced object renamed, moved and re-kinded; a cluster-scoped one; one whose
+        // name is a number.
+        let mut moved = Resource::new(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}}));
+        moved.store_previous_id();
+        moved.set_name("p-web");
+        moved.set_namespace("prod");
+        moved.store_previous_id();
+        moved.set_kind("StatefulSet");
+        let cluster = Resource::new(json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole", "metadata": {"name": "reader", "namespace": "ignored"}}));
+        let numbered = Resource::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": 7}}));
+        let id = |api_version: &str, kind: &str, name: &str, namespace: &str| ResId {
+            gvk: Gvk::new(api_version, kind),
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+        };
+        let candidates = [
+            id("apps/v1", "Deployment", "web", ""),
+            id("apps/v1", "Deployment", "web", "default"),
+            id("apps/v1", "Deployment", "web", "prod"),
+            id("apps/v1", "Deployment", "p-web", "prod"),
+            id("apps/v1", "StatefulSet", "p-web", "prod"),
+            id("apps/v1", "StatefulSet", "p-web", ""),
+            id("apps/v2", "Deployment", "web", ""),
+            id("rbac.authorization.k8s.io/v1", "ClusterRole", "reader", ""),
+            id(
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRole",
+                "reader",
+                "other",
+            ),
+            id("v1", "ConfigMap", "7", ""),
+            id("v1", "ConfigMap", "8", ""),
+        ];
+        let mut matched = 0;
+        for resource in [&moved, &cluster, &numbered] {
+            for candidate in &candidates {
+                let expected = resource.all_ids().iter().any(|i| i.equals(candidate));
+                assert_eq!(resource.has_id(candidate), expected, "{candidate}");
+                matched += usize::from(expected);
+                assert_eq!(candidate.clone().into_key(), candidate.key());
+            }
+        }
+        assert_eq!(matched, 7);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn namespace_with(resources: &mut ResMap, config: &NamespaceConfig) -> Resul
     }
     // How many objects have each identity, the ones already moved with their new one.
     let mut counts: FxHashMap<_, usize> = FxHashMap::default();
-    let keys: Vec<_> = resources.iter().map(|r| r.cur_id().key()).collect();
+    let keys: Vec<_> = resources.iter().map(|r| r.cur_id().into_key()).collect();
     for key in &keys {
         *counts.entry(key.clone()).or_default() += 1;
     }
