@@ -178,22 +178,25 @@ pub fn build_each<T: Send>(
         turn: 0,
         sink,
     });
+    let units = work_units(dirs);
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .clamp(1, dirs.len().max(1));
+        .clamp(1, units.len().max(1));
     let work = || loop {
-        let index = next.fetch_add(1, AtomicOrdering::Relaxed);
-        let Some(dir) = dirs.get(index) else {
+        let unit = next.fetch_add(1, AtomicOrdering::Relaxed);
+        let Some(unit) = units.get(unit) else {
             return;
         };
-        if stop.load(AtomicOrdering::Relaxed) {
-            return;
-        }
-        let built = map(index, build_shared(source, dir, options, &shared));
-        let mut delivery = delivery.lock().unwrap_or_else(PoisonError::into_inner);
-        if !delivery.deliver(index, built) {
-            stop.store(true, AtomicOrdering::Relaxed);
-            return;
+        for index in unit.clone() {
+            if stop.load(AtomicOrdering::Relaxed) {
+                return;
+            }
+            let built = map(index, build_shared(source, dirs[index], options, &shared));
+            let mut delivery = delivery.lock().unwrap_or_else(PoisonError::into_inner);
+            if !delivery.deliver(index, built) {
+                stop.store(true, AtomicOrdering::Relaxed);
+                return;
+            }
         }
     };
     std::thread::scope(|scope| {
@@ -208,6 +211,31 @@ pub fn build_each<T: Send>(
         }
         work();
     });
+}
+
+/// How many directories one work unit of [`build_each`] holds at most.
+const UNIT: usize = 8;
+
+/// The directories of [`build_each`] cut into units of work, each built by one worker: runs
+/// of neighbouring directories (`app/dev`, `app/qa`, `app/prod`), which are usually variants
+/// of one base. Two workers that started such neighbours at once would both build the base
+/// before either could share it; within a unit the second finds it built.
+fn work_units(dirs: &[&str]) -> Vec<std::ops::Range<usize>> {
+    let parent = |dir: &str| {
+        dir.trim_end_matches('/')
+            .rsplit_once('/')
+            .map(|(p, _)| p.to_string())
+    };
+    let mut units: Vec<std::ops::Range<usize>> = Vec::new();
+    for (index, dir) in dirs.iter().enumerate() {
+        match units.last_mut() {
+            Some(unit) if unit.len() < UNIT && parent(dirs[unit.start]) == parent(dir) => {
+                unit.end = index + 1;
+            }
+            _ => units.push(index..index + 1),
+        }
+    }
+    units
 }
 
 /// The results of [`build_each`] waiting for their turn, and where they go.
