@@ -10,13 +10,12 @@ pub use ferry::{
     words,
 };
 
+mod alloc;
 mod cli;
 
-/// mimalloc instead of the C library's allocator: a render allocates and frees millions of
-/// small strings and maps, and mimalloc's per-thread free lists make that about half as
-/// costly (see docs/decisions.md).
+/// mimalloc, or the C library's allocator for `ferry build` (see [`alloc`]).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::Allocator = alloc::Allocator;
 
 fn main() -> std::process::ExitCode {
     cli::main()

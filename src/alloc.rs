@@ -1,0 +1,149 @@
+//! The global allocator: mimalloc, except in `ferry build`, which uses the C library's.
+//!
+//! A render allocates and frees millions of small strings and maps, and mimalloc's
+//! per-thread free lists make that about a quarter cheaper than the C library's allocator:
+//! `render --all` of 3,000 overlays took 0.38 s with mimalloc and 0.53 s without. But
+//! `ferry build DIR`, which scripts run once per overlay, is a process of a couple of
+//! milliseconds that allocates under a megabyte, and there mimalloc costs more than it saves:
+//! setting up its arena and a page per size class touches some 110 more fresh pages than the
+//! C library's heap, a third of the process's page faults (1.9 ms against 1.4 ms a build).
+//!
+//! The choice is made once, at the first allocation (before `main`, while the process has one
+//! thread), from the process's command line, and every later allocation, reallocation and
+//! free goes to the allocator chosen then: memory never passes from one allocator to the
+//! other. This module is the crate's only `unsafe` code: it forwards the allocator's calls and
+//! reads `/proc/self/cmdline` with plain system calls, since nothing may allocate while the
+//! allocator is being chosen.
+
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use mimalloc::MiMalloc;
+
+/// The process's allocator.
+pub struct Allocator;
+
+const UNDECIDED: u8 = 0;
+const SYSTEM: u8 = 1;
+const MIMALLOC: u8 = 2;
+
+static CHOICE: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+/// Whether this process uses the C library's allocator.
+fn system() -> bool {
+    match CHOICE.load(Ordering::Relaxed) {
+        UNDECIDED => {
+            let choice = if is_build() { SYSTEM } else { MIMALLOC };
+            // Only one choice is ever stored: a racing first allocation (there is none before
+            // `main`, but nothing depends on that) reads the same command line.
+            match CHOICE.compare_exchange(UNDECIDED, choice, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => choice == SYSTEM,
+                Err(stored) => stored == SYSTEM,
+            }
+        }
+        choice => choice == SYSTEM,
+    }
+}
+
+/// Whether the command is `ferry build …`: the first argument after the program's name, read
+/// from `/proc/self/cmdline` into a buffer on the stack. Anything unexpected (no `/proc`, a
+/// short read) means no.
+fn is_build() -> bool {
+    let mut buffer = [0u8; 4096];
+    // SAFETY: the path is a NUL-terminated literal; the descriptor is closed below.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/cmdline".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `buffer` is valid for writes of its length for the duration of the call.
+    let read = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+    // SAFETY: `fd` was opened above and is not used after.
+    unsafe { libc::close(fd) };
+    match usize::try_from(read) {
+        Ok(read) => runs_build(&buffer[..read]),
+        Err(_) => false,
+    }
+}
+
+/// Whether a command line as `/proc/self/cmdline` gives it (each argument followed by a NUL)
+/// has `build` for its first argument after the program's name.
+fn runs_build(cmdline: &[u8]) -> bool {
+    match cmdline.iter().position(|&b| b == 0) {
+        Some(program_end) => cmdline[program_end + 1..].starts_with(b"build\0"),
+        None => false,
+    }
+}
+
+// SAFETY: every call is forwarded to the allocator `system()` chose at the first allocation,
+// which never changes, so memory is always returned to (and resized by) the allocator that
+// handed it out; both allocators uphold `GlobalAlloc`'s contract themselves.
+unsafe impl GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if system() {
+            unsafe { System.alloc(layout) }
+        } else {
+            unsafe { MiMalloc.alloc(layout) }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if system() {
+            unsafe { System.alloc_zeroed(layout) }
+        } else {
+            unsafe { MiMalloc.alloc_zeroed(layout) }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if system() {
+            unsafe { System.dealloc(ptr, layout) }
+        } else {
+            unsafe { MiMalloc.dealloc(ptr, layout) }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if system() {
+            unsafe { System.realloc(ptr, layout, new_size) }
+        } else {
+            unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_build_command_line_chooses_the_c_library() {
+        assert!(runs_build(b"ferry\0build\0environments/app/dev\0"));
+        assert!(runs_build(b"/usr/bin/ferry\0build\0"));
+        assert!(!runs_build(b"ferry\0render\0--all\0"));
+        assert!(!runs_build(b"ferry\0builder\0"));
+        assert!(!runs_build(b"ferry\0"));
+        assert!(!runs_build(b"build\0"));
+        assert!(!runs_build(b"ferry build"));
+        assert!(!runs_build(b""));
+    }
+
+    #[test]
+    fn the_choice_follows_this_process_command_line_and_is_kept() {
+        let build = std::env::args().nth(1).as_deref() == Some("build");
+        assert_eq!(is_build(), build);
+        let text = String::from("allocated and freed by the chosen allocator");
+        assert_eq!(system(), build);
+        assert_eq!(
+            CHOICE.load(Ordering::Relaxed),
+            if build { SYSTEM } else { MIMALLOC }
+        );
+        assert!(text.ends_with("chosen allocator"));
+    }
+}
