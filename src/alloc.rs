@@ -31,20 +31,31 @@ const MIMALLOC: u8 = 2;
 
 static CHOICE: AtomicU8 = AtomicU8::new(UNDECIDED);
 
+/// The allocator of this process, choosing it at the first allocation.
+#[inline(always)]
+fn choice() -> u8 {
+    match CHOICE.load(Ordering::Relaxed) {
+        UNDECIDED => choose(),
+        choice => choice,
+    }
+}
+
+/// Makes the choice, at the first allocation.
+#[cold]
+#[inline(never)]
+fn choose() -> u8 {
+    let choice = if is_build() { SYSTEM } else { MIMALLOC };
+    // Only one choice is ever stored: a racing first allocation (there is none before
+    // `main`, but nothing depends on that) reads the same command line.
+    match CHOICE.compare_exchange(UNDECIDED, choice, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => choice,
+        Err(stored) => stored,
+    }
+}
+
 /// Whether this process uses the C library's allocator.
 fn system() -> bool {
-    match CHOICE.load(Ordering::Relaxed) {
-        UNDECIDED => {
-            let choice = if is_build() { SYSTEM } else { MIMALLOC };
-            // Only one choice is ever stored: a racing first allocation (there is none before
-            // `main`, but nothing depends on that) reads the same command line.
-            match CHOICE.compare_exchange(UNDECIDED, choice, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => choice == SYSTEM,
-                Err(stored) => stored == SYSTEM,
-            }
-        }
-        choice => choice == SYSTEM,
-    }
+    choice() == SYSTEM
 }
 
 /// Whether the command is `ferry build …`: the first argument after the program's name, read
@@ -81,18 +92,21 @@ fn runs_build(cmdline: &[u8]) -> bool {
     }
 }
 
-// SAFETY: every call is forwarded to the allocator `system()` chose at the first allocation,
-// which never changes, so memory is always returned to (and resized by) the allocator that
-// handed it out; both allocators uphold `GlobalAlloc`'s contract themselves.
+// SAFETY: every call is forwarded to the allocator chosen at the first allocation, which
+// never changes, so memory is always returned to (and resized by) the allocator that handed
+// it out; both allocators uphold `GlobalAlloc`'s contract themselves. Each method reads the
+// choice and jumps straight to that allocator; only the very first call goes the long way.
 unsafe impl GlobalAlloc for Allocator {
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if system() {
-            unsafe { System.alloc(layout) }
-        } else {
-            unsafe { MiMalloc.alloc(layout) }
+        match CHOICE.load(Ordering::Relaxed) {
+            MIMALLOC => unsafe { MiMalloc.alloc(layout) },
+            SYSTEM => unsafe { System.alloc(layout) },
+            _ => unsafe { first_alloc(layout) },
         }
     }
 
+    #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if system() {
             unsafe { System.alloc_zeroed(layout) }
@@ -101,20 +115,34 @@ unsafe impl GlobalAlloc for Allocator {
         }
     }
 
+    #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if system() {
+        // Memory was allocated, so the choice is made.
+        if CHOICE.load(Ordering::Relaxed) == SYSTEM {
             unsafe { System.dealloc(ptr, layout) }
         } else {
             unsafe { MiMalloc.dealloc(ptr, layout) }
         }
     }
 
+    #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if system() {
+        if CHOICE.load(Ordering::Relaxed) == SYSTEM {
             unsafe { System.realloc(ptr, layout, new_size) }
         } else {
             unsafe { MiMalloc.realloc(ptr, layout, new_size) }
         }
+    }
+}
+
+/// The first allocation: chooses the allocator, then allocates with it.
+#[cold]
+#[inline(never)]
+unsafe fn first_alloc(layout: Layout) -> *mut u8 {
+    if choose() == SYSTEM {
+        unsafe { System.alloc(layout) }
+    } else {
+        unsafe { MiMalloc.alloc(layout) }
     }
 }
 

@@ -4,11 +4,12 @@
 //! referral the way kustomize does when several objects once had that name.
 
 use std::cell::OnceCell;
+use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use super::config::NameReference;
+use super::config::{self, NameReference};
 use super::fieldspec::{Create, FieldSpec, apply_selected};
 use super::lookup;
 use super::resid::{Gvk, ResId};
@@ -75,7 +76,16 @@ fn service_account_namespaces(r: &Resource) -> Result<Vec<String>, ()> {
 pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), String> {
     let snapshots: Vec<Snapshot> = resources.iter().map(Snapshot::of).collect();
     let by_name = names_index(&snapshots);
-    let referrers = Referrers::of(references);
+    // The default configuration's referrers are indexed once per process.
+    static DEFAULTS: LazyLock<Referrers<'static>> =
+        LazyLock::new(|| Referrers::of(&config::defaults().name_references));
+    let built;
+    let referrers = if std::ptr::eq(references, config::defaults().name_references.as_slice()) {
+        &*DEFAULTS
+    } else {
+        built = Referrers::of(references);
+        &built
+    };
     for (i, resource) in resources.iter_mut().enumerate() {
         let specs = referrers.selecting(&snapshots[i].org_gvk);
         if specs.is_empty() {
@@ -116,27 +126,59 @@ pub fn fix(resources: &mut ResMap, references: &[NameReference]) -> Result<(), S
     Ok(())
 }
 
-/// Every referrer spec with its reference, in order.
+/// Every referrer spec with its reference, in order, and which of them can select each kind.
 struct Referrers<'a> {
     all: Vec<(&'a FieldSpec, &'a NameReference)>,
+    /// The positions in `all` of the specs for each kind, in order.
+    by_kind: FxHashMap<&'a str, Vec<usize>>,
+    /// The positions of the specs that name no kind (they select every kind), in order.
+    any_kind: Vec<usize>,
 }
 
 impl<'a> Referrers<'a> {
     fn of(references: &'a [NameReference]) -> Referrers<'a> {
-        let all = references
+        let all: Vec<_> = references
             .iter()
             .flat_map(|r| r.referrers.iter().map(move |spec| (spec, r)))
             .collect();
-        Referrers { all }
+        let mut by_kind: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+        let mut any_kind = Vec::new();
+        for (at, (spec, _)) in all.iter().enumerate() {
+            match spec.gvk.kind.as_str() {
+                "" => any_kind.push(at),
+                kind => by_kind.entry(kind).or_default().push(at),
+            }
+        }
+        Referrers {
+            all,
+            by_kind,
+            any_kind,
+        }
     }
 
     /// The specs that select `gvk`, in order.
     fn selecting(&self, gvk: &Gvk) -> Vec<(&'a FieldSpec, &'a NameReference)> {
-        self.all
-            .iter()
-            .filter(|(spec, _)| gvk.is_selected_by(&spec.gvk))
-            .copied()
-            .collect()
+        let of_kind = self
+            .by_kind
+            .get(gvk.kind.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let (mut kinded, mut kindless) =
+            (of_kind.iter().peekable(), self.any_kind.iter().peekable());
+        let mut selected = Vec::new();
+        // The two lists merged back into the order of `all`.
+        loop {
+            let at = match (kinded.peek(), kindless.peek()) {
+                (Some(&&a), Some(&&b)) if a < b => kinded.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => kindless.next(),
+                (Some(_), None) => kinded.next(),
+                (None, None) => break,
+            };
+            let (spec, reference) = self.all[*at.expect("peeked")];
+            if gvk.is_selected_by(&spec.gvk) {
+                selected.push((spec, reference));
+            }
+        }
+        selected
     }
 }
 
@@ -378,6 +420,40 @@ mod tests {
 
     fn resource(value: Value) -> Resource {
         Resource::new(value)
+    }
+
+    #[test]
+    fn referrers_by_kind_select_what_every_spec_tested_in_order_selects() {
+        let mut references = config::defaults().name_references.clone();
+        // A spec for every kind, between ones for particular kinds.
+        references[0]
+            .referrers
+            .insert(1, FieldSpec::new("", "", "", "spec/anyName", false));
+        let referrers = Referrers::of(&references);
+        let linear = |gvk: &Gvk| -> Vec<(&FieldSpec, &NameReference)> {
+            references
+                .iter()
+                .flat_map(|r| r.referrers.iter().map(move |spec| (spec, r)))
+                .filter(|(spec, _)| gvk.is_selected_by(&spec.gvk))
+                .collect()
+        };
+        for (api_version, kind) in [
+            ("apps/v1", "Deployment"),
+            ("v1", "Pod"),
+            ("batch/v1", "CronJob"),
+            ("networking.k8s.io/v1", "Ingress"),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+            ("example.com/v1", "Widget"),
+        ] {
+            let gvk = Gvk::new(api_version, kind);
+            let expected = linear(&gvk);
+            let got = referrers.selecting(&gvk);
+            assert_eq!(got.len(), expected.len(), "{kind}");
+            for ((a, ra), (b, rb)) in got.iter().zip(&expected) {
+                assert!(std::ptr::eq(*a, *b) && std::ptr::eq(*ra, *rb), "{kind}");
+            }
+            assert!(got.iter().any(|(spec, _)| spec.path == "spec/anyName"));
+        }
     }
 
     #[test]
