@@ -15,8 +15,9 @@
 #   3. 1,000 apps x dev/qa/prod = 3,000 overlays: one `ferry render --all`, and its peak
 #      memory (maximum resident set size, from GNU time when installed);
 #   4. when valgrind is installed, the instructions each of `ferry build` (one overlay) and
-#      `ferry render --all` (150 overlays) executes: unlike times, these do not depend on
-#      what else the machine is doing, so they compare two builds of ferry on a busy machine.
+#      `ferry render --all` (150 overlays, on one CPU) executes: unlike times, these do not
+#      depend on what else the machine is doing, so they compare two builds of ferry on a
+#      busy machine.
 #
 # Before timing, every overlay of the 50-app repository is checked to render byte for byte as
 # kustomize renders it.
@@ -83,8 +84,13 @@ if [ -x /usr/bin/time ]; then
 fi
 
 if command -v valgrind > /dev/null; then
+    # Pinned to one CPU when taskset is there, so that `render --all` runs one worker and
+    # builds every shared base exactly once: with two, how often two workers build the
+    # same base at once depends on timing, and the count varies by a few percent.
+    pin=""
+    command -v taskset > /dev/null && pin="taskset -c 0"
     instructions() {
-        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 > /dev/null |
+        $pin valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 > /dev/null |
             sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
     }
     cd "$work/apps50"

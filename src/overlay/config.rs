@@ -310,7 +310,7 @@ const REPLICAS: &[Row] = &[
 
 fn specs(rows: &[Row]) -> Vec<FieldSpec> {
     rows.iter()
-        .map(|&(g, v, k, path, create)| FieldSpec::new(g, v, k, path, create))
+        .map(|&(g, v, k, path, create)| FieldSpec::fixed(g, v, k, path, create))
         .collect()
 }
 
@@ -318,11 +318,11 @@ fn build() -> Config {
     let mut common_labels = specs(SELECTORS);
     for kind in ["Deployment", "StatefulSet"] {
         for path in AFFINITY_SELECTORS {
-            common_labels.push(FieldSpec::new("apps", "", kind, path, false));
+            common_labels.push(FieldSpec::fixed("apps", "", kind, path, false));
         }
     }
     common_labels.extend(specs(METADATA_LABELS));
-    let name = || vec![FieldSpec::new("", "", "", "metadata/name", false)];
+    let name = || vec![FieldSpec::fixed("", "", "", "metadata/name", false)];
     Config {
         name_prefix: name(),
         name_suffix: name(),
@@ -381,31 +381,53 @@ const SECRET_REFS: &[&str] = &[
 ];
 
 fn pod_spec_refs(suffixes: &[&str]) -> Vec<FieldSpec> {
-    let mut out = Vec::with_capacity(POD_SPECS.len() * suffixes.len());
+    let mut parts = Vec::with_capacity(POD_SPECS.len() * suffixes.len());
     for &(group, version, kind, prefix) in POD_SPECS {
         for suffix in suffixes {
-            let mut spec = FieldSpec::joined(kind, prefix, suffix);
-            spec.gvk.group = group.to_string();
-            spec.gvk.version = version.to_string();
-            out.push(spec);
+            parts.push((group, version, kind, prefix, *suffix));
         }
     }
-    out
+    joined(&parts)
 }
 
 fn templated(suffix: &str) -> Vec<FieldSpec> {
-    TEMPLATED
+    let parts: Vec<_> = TEMPLATED
         .iter()
-        .map(|&(kind, prefix)| FieldSpec::joined(kind, prefix, suffix))
+        .map(|&(kind, prefix)| ("", "", kind, prefix, suffix))
+        .collect();
+    joined(&parts)
+}
+
+/// Specs (group, version, kind, and a path `prefix/suffix`) of the default configuration.
+/// Their paths are written into one buffer that is never freed: the default configuration
+/// is built once and kept for the life of the process, and so its hundreds of joined paths
+/// cost one allocation instead of one each.
+fn joined(parts: &[(&'static str, &'static str, &'static str, &str, &str)]) -> Vec<FieldSpec> {
+    let size = parts.iter().map(|(.., p, s)| p.len() + 1 + s.len()).sum();
+    let mut buffer = String::with_capacity(size);
+    for (.., prefix, suffix) in parts {
+        buffer.push_str(prefix);
+        buffer.push('/');
+        buffer.push_str(suffix);
+    }
+    let mut paths: &'static str = buffer.leak();
+    parts
+        .iter()
+        .map(|&(group, version, kind, prefix, suffix)| {
+            let (path, rest) = paths.split_at(prefix.len() + 1 + suffix.len());
+            paths = rest;
+            FieldSpec::fixed(group, version, kind, path, false)
+        })
         .collect()
 }
 
-fn reference(group: &str, version: &str, kind: &str, referrers: Vec<FieldSpec>) -> NameReference {
-    let referral = Gvk {
-        group: group.into(),
-        version: version.into(),
-        kind: kind.into(),
-    };
+fn reference(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    referrers: Vec<FieldSpec>,
+) -> NameReference {
+    let referral = Gvk::fixed(group, version, kind);
     NameReference {
         referral,
         referrers,
@@ -669,14 +691,21 @@ fn var_references() -> Vec<FieldSpec> {
             "spec/volumeClaimTemplates/spec/nfs/server",
         ),
     ];
+    let containers: Vec<_> = workloads
+        .iter()
+        .flat_map(|&(kind, prefix, _)| {
+            VAR_CONTAINER_FIELDS
+                .iter()
+                .map(move |field| ("", "", kind, prefix, *field))
+        })
+        .collect();
+    let mut containers = joined(&containers).into_iter();
     let mut out = Vec::new();
-    for &(kind, prefix, nfs) in workloads {
-        for field in VAR_CONTAINER_FIELDS {
-            out.push(FieldSpec::joined(kind, prefix, field));
-        }
-        out.push(FieldSpec::new("", "", kind, nfs, false));
+    for &(kind, _, nfs) in workloads {
+        out.extend(containers.by_ref().take(VAR_CONTAINER_FIELDS.len()));
+        out.push(FieldSpec::fixed("", "", kind, nfs, false));
         if kind == "Deployment" {
-            out.push(FieldSpec::new(
+            out.push(FieldSpec::fixed(
                 "",
                 "",
                 kind,
@@ -696,7 +725,7 @@ fn var_references() -> Vec<FieldSpec> {
         ("", "metadata/annotations"),
     ];
     for &(kind, path) in others {
-        out.push(FieldSpec::new("", "", kind, path, false));
+        out.push(FieldSpec::fixed("", "", kind, path, false));
     }
     out
 }

@@ -13,34 +13,32 @@ use super::resid::{Gvk, split_api_version};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldSpec {
     pub gvk: Gvk,
-    pub path: String,
+    pub path: Cow<'static, str>,
     pub create: bool,
 }
 
 impl FieldSpec {
-    /// A spec from static configuration.
+    /// A spec of these parts, copied.
     pub fn new(group: &str, version: &str, kind: &str, path: &str, create: bool) -> FieldSpec {
-        FieldSpec::at(group, version, kind, path.to_string(), create)
-    }
-
-    /// A spec from static configuration whose path is `prefix/suffix` (built without the
-    /// formatting machinery: the default configuration joins hundreds of them per process).
-    pub fn joined(kind: &str, prefix: &str, suffix: &str) -> FieldSpec {
-        let mut path = String::with_capacity(prefix.len() + 1 + suffix.len());
-        path.push_str(prefix);
-        path.push('/');
-        path.push_str(suffix);
-        FieldSpec::at("", "", kind, path, false)
-    }
-
-    fn at(group: &str, version: &str, kind: &str, path: String, create: bool) -> FieldSpec {
         FieldSpec {
-            gvk: Gvk {
-                group: group.into(),
-                version: version.into(),
-                kind: kind.into(),
-            },
-            path,
+            gvk: Gvk::new_parts(group, version, kind),
+            path: Cow::Owned(path.to_string()),
+            create,
+        }
+    }
+
+    /// A spec from static configuration, held without copies (the default configuration
+    /// has hundreds, made in every process).
+    pub fn fixed(
+        group: &'static str,
+        version: &'static str,
+        kind: &'static str,
+        path: &'static str,
+        create: bool,
+    ) -> FieldSpec {
+        FieldSpec {
+            gvk: Gvk::fixed(group, version, kind),
+            path: Cow::Borrowed(path),
             create,
         }
     }

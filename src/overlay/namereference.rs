@@ -41,7 +41,7 @@ impl Snapshot {
         Snapshot {
             org_gvk: org.gvk.clone(),
             org_namespace: org.effective_namespace().to_string(),
-            kind: cur.gvk.kind.clone(),
+            kind: cur.gvk.kind.to_string(),
             cur,
             prev,
             name: r.name().to_string(),
@@ -144,7 +144,7 @@ impl<'a> Referrers<'a> {
         let mut by_kind: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
         let mut any_kind = Vec::new();
         for (at, (spec, _)) in all.iter().enumerate() {
-            match spec.gvk.kind.as_str() {
+            match &*spec.gvk.kind {
                 "" => any_kind.push(at),
                 kind => by_kind.entry(kind).or_default().push(at),
             }
@@ -158,10 +158,7 @@ impl<'a> Referrers<'a> {
 
     /// The specs that select `gvk`, in order.
     fn selecting(&self, gvk: &Gvk) -> Vec<(&'a FieldSpec, &'a NameReference)> {
-        let of_kind = self
-            .by_kind
-            .get(gvk.kind.as_str())
-            .map_or(&[][..], Vec::as_slice);
+        let of_kind = self.by_kind.get(&*gvk.kind).map_or(&[][..], Vec::as_slice);
         let (mut kinded, mut kindless) =
             (of_kind.iter().peekable(), self.any_kind.iter().peekable());
         let mut selected = Vec::new();
@@ -215,9 +212,9 @@ fn role_ref_gvk(value: &Value) -> Option<Gvk> {
     let group = role_ref.get("apiGroup")?;
     let kind = role_ref.get("kind")?;
     Some(Gvk {
-        group: scalar_text(Some(group)),
-        version: String::new(),
-        kind: scalar_text(Some(kind)),
+        group: scalar_text(Some(group)).into(),
+        version: String::new().into(),
+        kind: scalar_text(Some(kind)).into(),
     })
 }
 

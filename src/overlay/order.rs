@@ -76,8 +76,8 @@ fn compare(a: &ResId, b: &ResId, rank: &FxHashMap<&str, i64>) -> Ordering {
 
 fn compare_gvk(a: &Gvk, b: &Gvk, rank: &FxHashMap<&str, i64>) -> Ordering {
     let (ra, rb) = (
-        rank.get(a.kind.as_str()).copied().unwrap_or(0),
-        rank.get(b.kind.as_str()).copied().unwrap_or(0),
+        rank.get(&*a.kind).copied().unwrap_or(0),
+        rank.get(&*b.kind).copied().unwrap_or(0),
     );
     if ra != rb {
         return ra.cmp(&rb);

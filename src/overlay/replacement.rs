@@ -82,11 +82,11 @@ fn selects(selector: &IdSelector, id: &ResId) -> bool {
 
 fn describe(selector: &IdSelector) -> String {
     let parts = [
-        ("group", &selector.gvk.group),
-        ("version", &selector.gvk.version),
-        ("kind", &selector.gvk.kind),
-        ("name", &selector.name),
-        ("namespace", &selector.namespace),
+        ("group", &*selector.gvk.group),
+        ("version", &*selector.gvk.version),
+        ("kind", &*selector.gvk.kind),
+        ("name", selector.name.as_str()),
+        ("namespace", selector.namespace.as_str()),
     ];
     let named: Vec<String> = parts
         .iter()

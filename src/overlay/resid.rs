@@ -1,14 +1,15 @@
 //! Resource identity as kustomize sees it: group/version/kind, name and namespace, which kinds
 //! are cluster-scoped, and how identities are compared (an empty namespace is `default`).
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A group, version and kind; empty parts in a selector match anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Gvk {
-    pub group: String,
-    pub version: String,
-    pub kind: String,
+    pub group: Cow<'static, str>,
+    pub version: Cow<'static, str>,
+    pub kind: Cow<'static, str>,
 }
 
 /// The namespace kustomize gives cluster-scoped objects when comparing identities.
@@ -18,10 +19,24 @@ impl Gvk {
     /// Splits an `apiVersion` (`apps/v1`, `v1`) into group and version.
     pub fn new(api_version: &str, kind: &str) -> Gvk {
         let (group, version) = split_api_version(api_version);
+        Gvk::new_parts(group, version, kind)
+    }
+
+    /// A group, version and kind of these parts, copied.
+    pub fn new_parts(group: &str, version: &str, kind: &str) -> Gvk {
         Gvk {
-            group: group.to_string(),
-            version: version.to_string(),
-            kind: kind.to_string(),
+            group: Cow::Owned(group.to_string()),
+            version: Cow::Owned(version.to_string()),
+            kind: Cow::Owned(kind.to_string()),
+        }
+    }
+
+    /// A group, version and kind of static configuration, held without copies.
+    pub const fn fixed(group: &'static str, version: &'static str, kind: &'static str) -> Gvk {
+        Gvk {
+            group: Cow::Borrowed(group),
+            version: Cow::Borrowed(version),
+            kind: Cow::Borrowed(kind),
         }
     }
 

@@ -148,9 +148,9 @@ impl Resource {
             .enumerate()
             .map(|(i, name)| ResId {
                 gvk: Gvk {
-                    group: group.to_string(),
-                    version: version.to_string(),
-                    kind: kinds.get(i).unwrap_or(&"").to_string(),
+                    group: group.to_string().into(),
+                    version: version.to_string().into(),
+                    kind: kinds.get(i).unwrap_or(&"").to_string().into(),
                 },
                 name: name.to_string(),
                 namespace: namespaces.get(i).unwrap_or(&"").to_string(),
@@ -168,9 +168,9 @@ impl Resource {
         let (group, version) = split_api_version(self.api_version());
         ResId {
             gvk: Gvk {
-                group: group.to_string(),
-                version: version.to_string(),
-                kind: first(self.annotation(PREVIOUS_KINDS).unwrap_or("")),
+                group: group.to_string().into(),
+                version: version.to_string().into(),
+                kind: first(self.annotation(PREVIOUS_KINDS).unwrap_or("")).into(),
             },
             name: first(names),
             namespace: first(self.annotation(PREVIOUS_NAMESPACES).unwrap_or("")),
@@ -280,7 +280,7 @@ impl Resource {
         let entries = [
             (PREVIOUS_NAMES, id.name.as_str()),
             (PREVIOUS_NAMESPACES, namespace),
-            (PREVIOUS_KINDS, id.gvk.kind.as_str()),
+            (PREVIOUS_KINDS, &*id.gvk.kind),
         ];
         if entries.iter().all(|(_, value)| value.is_empty()) {
             return;
@@ -430,7 +430,7 @@ pub(crate) fn object_mut(value: &mut Value) -> &mut Map<String, Value> {
 /// `<group>_<version>_<kind>_<name>.yaml`, lower-cased, without empty parts.
 pub(crate) fn base_file_name(resource: &Resource) -> String {
     let gvk = resource.gvk();
-    let parts: Vec<&str> = [gvk.group.as_str(), gvk.version.as_str(), gvk.kind.as_str()]
+    let parts: Vec<&str> = [&*gvk.group, &*gvk.version, &*gvk.kind]
         .into_iter()
         .filter(|p| !p.is_empty())
         .collect();

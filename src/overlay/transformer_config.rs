@@ -143,7 +143,7 @@ fn field_spec(at: &Where<'_>, field: &str, value: &Value) -> Result<FieldSpec, R
         let known = ["path", "create", "group", "version", "kind"];
         let sub = format!("{field}.{key}");
         match canonical(key, &known) {
-            Some("path") => spec.path = text(at, &sub, value)?,
+            Some("path") => spec.path = text(at, &sub, value)?.into(),
             Some("create") => {
                 spec.create = match value {
                     Value::Null => false,
@@ -160,9 +160,9 @@ fn field_spec(at: &Where<'_>, field: &str, value: &Value) -> Result<FieldSpec, R
 
 fn set_gvk(gvk: &mut Gvk, part: &str, text: String) {
     match part {
-        "group" => gvk.group = text,
-        "version" => gvk.version = text,
-        _ => gvk.kind = text,
+        "group" => gvk.group = text.into(),
+        "version" => gvk.version = text.into(),
+        _ => gvk.kind = text.into(),
     }
 }
 
@@ -211,7 +211,7 @@ pub fn parse_crds(path: &str, text: &str) -> Result<Config, RenderError> {
         }
         let kind = name.rsplit('.').next().unwrap_or(name);
         let gvk = Gvk {
-            kind: kind.to_string(),
+            kind: kind.to_string().into(),
             ..Gvk::default()
         };
         let mut found = Config::default();
@@ -264,7 +264,7 @@ impl CrdWalk<'_> {
             here.push(property.clone());
             let spec = |path: &[String]| FieldSpec {
                 gvk: self.gvk.clone(),
-                path: path.join("/"),
+                path: path.join("/").into(),
                 create: false,
             };
             if extension(schema, "x-kubernetes-annotation").is_some() {
@@ -293,9 +293,9 @@ impl CrdWalk<'_> {
 
     fn reference(&mut self, kind: &str, version: &str, spec: FieldSpec) {
         let referral = Gvk {
-            group: String::new(),
-            version: version.to_string(),
-            kind: kind.to_string(),
+            group: String::new().into(),
+            version: version.to_string().into(),
+            kind: kind.to_string().into(),
         };
         match self
             .config

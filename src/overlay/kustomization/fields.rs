@@ -176,11 +176,11 @@ pub(super) fn field_spec(f: &Field<'_>, v: &Value) -> Result<FieldSpec, RenderEr
     for (key, value) in fields(f, v, &["path", "create", "group", "version", "kind"])? {
         let sub = f.nested(format_args!(".{}", key));
         match key {
-            "path" => spec.path = string(&sub, value)?,
+            "path" => spec.path = string(&sub, value)?.into(),
             "create" => spec.create = boolean(&sub, value)?,
-            "group" => spec.gvk.group = string(&sub, value)?,
-            "version" => spec.gvk.version = string(&sub, value)?,
-            _ => spec.gvk.kind = string(&sub, value)?,
+            "group" => spec.gvk.group = string(&sub, value)?.into(),
+            "version" => spec.gvk.version = string(&sub, value)?.into(),
+            _ => spec.gvk.kind = string(&sub, value)?.into(),
         }
     }
     Ok(spec)
@@ -200,9 +200,9 @@ pub(super) fn selector(f: &Field<'_>, v: &Value) -> Result<Selector, RenderError
     for (key, value) in fields(f, v, &known)? {
         let text = string(&f.nested(format_args!(".{}", key)), value)?;
         match key {
-            "group" => s.gvk.group = text,
-            "version" => s.gvk.version = text,
-            "kind" => s.gvk.kind = text,
+            "group" => s.gvk.group = text.into(),
+            "version" => s.gvk.version = text.into(),
+            "kind" => s.gvk.kind = text.into(),
             "name" => s.name = text,
             "namespace" => s.namespace = text,
             "labelSelector" => s.label_selector = text,

@@ -234,9 +234,9 @@ fn source(f: &Field<'_>, v: &Value, strict: bool) -> Result<Source, RenderError>
 
 fn set_id(id: &mut IdSelector, key: &str, text: String) {
     match key {
-        "group" => id.gvk.group = text,
-        "version" => id.gvk.version = text,
-        "kind" => id.gvk.kind = text,
+        "group" => id.gvk.group = text.into(),
+        "version" => id.gvk.version = text.into(),
+        "kind" => id.gvk.kind = text.into(),
         "name" => id.name = text,
         _ => id.namespace = text,
     }

@@ -46,9 +46,9 @@ pub(super) fn var(f: &Field<'_>, v: &Value) -> Result<Var, RenderError> {
                     let text = string(&sub.nested(format_args!(".{key}")), value)?;
                     match key {
                         "apiVersion" => api_version = text,
-                        "group" => var.objref.group = text,
-                        "version" => var.objref.version = text,
-                        "kind" => var.objref.kind = text,
+                        "group" => var.objref.group = text.into(),
+                        "version" => var.objref.version = text.into(),
+                        "kind" => var.objref.kind = text.into(),
                         "name" => var.objref_name = text,
                         _ => var.objref_namespace = text,
                     }
@@ -64,10 +64,10 @@ pub(super) fn var(f: &Field<'_>, v: &Value) -> Result<Var, RenderError> {
     // As in kustomize, an apiVersion overrides group and version.
     match api_version.split_once('/') {
         Some((group, version)) => {
-            var.objref.group = group.to_string();
-            var.objref.version = version.to_string();
+            var.objref.group = group.to_string().into();
+            var.objref.version = version.to_string().into();
         }
-        None if !api_version.is_empty() => var.objref.version = api_version,
+        None if !api_version.is_empty() => var.objref.version = api_version.into(),
         None => {}
     }
     if var.field_path.is_empty() {
