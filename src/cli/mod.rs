@@ -166,7 +166,11 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    init_tracing();
+    // The renderer logs nothing, and `build` (run once per overlay by scripts, a couple of
+    // milliseconds a run) would spend a tenth of a millisecond setting up the logger.
+    if !matches!(cli.command, Command::Build(_)) {
+        init_tracing();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
