@@ -21,15 +21,14 @@ use serde_saphyr::granit_parser::{Event, Marker, ScalarStyle, Span, StructureSty
 const MAX_DEPTH: usize = 64;
 
 /// The events of `text`, or `None` when it is not in the subset this reader reads.
-pub fn events(text: &str) -> Option<Vec<(Event<'_>, Span)>> {
+pub fn events(text: &str) -> Option<Events<'_>> {
     // Positions count characters: with ASCII only, they are byte offsets.
     if !text.is_ascii() || text.contains(['\t', '\r']) {
         return None;
     }
     let lines = lines(text);
     // A line makes at most three events but for the ends of collections, which a line that
-    // dedents closes: three a line, and the stream's own, mostly spares the vector's growth
-    // (each event with its span is about 200 bytes to move).
+    // dedents closes: three a line, and the stream's own, mostly spares the vector's growth.
     let capacity = lines.len() * 3 + 8;
     let mut reader = Reader {
         text,
@@ -39,7 +38,74 @@ pub fn events(text: &str) -> Option<Vec<(Event<'_>, Span)>> {
         depth: 0,
     };
     reader.stream()?;
-    Some(reader.events)
+    Some(Events {
+        events: reader.events.into_iter(),
+        lines: reader.lines,
+    })
+}
+
+/// The events of a text the reader read, each made into the full parser's event and span as
+/// it is taken: recorded, an event is a fifth of that size, which is most of what recording
+/// and reading them back cost.
+pub struct Events<'a> {
+    events: std::vec::IntoIter<Recorded<'a>>,
+    lines: Vec<Line>,
+}
+
+impl<'a> Iterator for Events<'a> {
+    type Item = (Event<'a>, Span);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let recorded = self.events.next()?;
+        let event = match recorded.kind {
+            Kind::StreamStart => Event::StreamStart,
+            Kind::StreamEnd => Event::StreamEnd,
+            Kind::DocumentStart { explicit } => Event::DocumentStart(explicit, None),
+            Kind::DocumentEnd => Event::DocumentEnd,
+            Kind::MappingStart => Event::MappingStart(StructureStyle::Block, 0, None),
+            Kind::MappingEnd => Event::MappingEnd,
+            Kind::SequenceStart => Event::SequenceStart(StructureStyle::Block, 0, None),
+            Kind::SequenceEnd => Event::SequenceEnd,
+            Kind::Scalar(style) => Event::Scalar(recorded.text, style, 0, None),
+        };
+        let start = marker(&self.lines, recorded.start as usize);
+        let mut span = Span::new(start, marker(&self.lines, recorded.end as usize));
+        if recorded.key {
+            span.indent = Some(span.start.col());
+        }
+        Some((event, span))
+    }
+}
+
+/// One event as the reader records it.
+struct Recorded<'a> {
+    kind: Kind,
+    /// A scalar's value (empty for other events).
+    text: Cow<'a, str>,
+    start: u32,
+    end: u32,
+    /// A mapping key, whose span carries its indentation.
+    key: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    StreamStart,
+    StreamEnd,
+    DocumentStart { explicit: bool },
+    DocumentEnd,
+    MappingStart,
+    MappingEnd,
+    SequenceStart,
+    SequenceEnd,
+    Scalar(ScalarStyle),
+}
+
+/// The position of byte `index` (a character, the text being ASCII).
+fn marker(lines: &[Line], index: usize) -> Marker {
+    let at = lines.partition_point(|l| l.start <= index);
+    let line = lines[at.saturating_sub(1)];
+    Marker::new(index, line.number, index - line.start).with_byte_offset(Some(index))
 }
 
 /// One line of the text: where it starts and ends (without its newline), and its indentation.
@@ -80,12 +146,15 @@ struct Reader<'a> {
     lines: Vec<Line>,
     /// The next line to read.
     next: usize,
-    events: Vec<(Event<'a>, Span)>,
+    events: Vec<Recorded<'a>>,
     depth: usize,
 }
 
-/// A scalar's event, with where it starts and ends.
-type Token<'a> = (Event<'a>, usize, usize);
+/// A scalar's value and style.
+type Scalar<'a> = (Cow<'a, str>, ScalarStyle);
+
+/// A scalar, with where it starts and ends.
+type Token<'a> = (Scalar<'a>, usize, usize);
 
 /// What a line's content is, as far as choosing a node goes.
 enum Start {
@@ -97,25 +166,28 @@ enum Start {
 }
 
 impl<'a> Reader<'a> {
-    fn marker(&self, index: usize) -> Marker {
-        let line = self.line_of(index);
-        Marker::new(index, line.number, index - line.start).with_byte_offset(Some(index))
+    fn push(&mut self, kind: Kind, start: usize, end: usize) {
+        self.record(kind, Cow::Borrowed(""), start, end, false);
     }
 
-    fn line_of(&self, index: usize) -> Line {
-        let at = self.lines.partition_point(|l| l.start <= index);
-        self.lines[at.saturating_sub(1)]
+    fn push_scalar(&mut self, (text, style): Scalar<'a>, start: usize, end: usize) {
+        self.record(Kind::Scalar(style), text, start, end, false);
     }
 
-    fn push(&mut self, event: Event<'a>, start: usize, end: usize) {
-        let span = Span::new(self.marker(start), self.marker(end));
-        self.events.push((event, span));
+    fn push_key(&mut self, (text, style): Scalar<'a>, start: usize, end: usize) {
+        self.record(Kind::Scalar(style), text, start, end, true);
     }
 
-    fn push_key(&mut self, event: Event<'a>, start: usize, end: usize) {
-        let mut span = Span::new(self.marker(start), self.marker(end));
-        span.indent = Some(span.start.col());
-        self.events.push((event, span));
+    fn record(&mut self, kind: Kind, text: Cow<'a, str>, start: usize, end: usize, key: bool) {
+        // Texts this reader takes are far below 4 GiB (the renderer reads files of at most
+        // 64 MiB), so positions fit.
+        self.events.push(Recorded {
+            kind,
+            text,
+            start: start as u32,
+            end: end as u32,
+            key,
+        });
     }
 
     /// Where the next token starts: the next content line's content, or the end of the text.
@@ -151,23 +223,23 @@ impl<'a> Reader<'a> {
     }
 
     fn stream(&mut self) -> Option<()> {
-        self.push(Event::StreamStart, 0, 0);
+        self.push(Kind::StreamStart, 0, 0);
         let mut first = true;
         while let Some(line) = self.peek() {
             let explicit = matches!(self.start_of(line), Start::DocumentMarker);
             if explicit {
-                self.push(Event::DocumentStart(true, None), line.start, line.start + 3);
+                self.push(
+                    Kind::DocumentStart { explicit: true },
+                    line.start,
+                    line.start + 3,
+                );
                 self.next += 1;
                 let after = line.start + 3;
                 match self.peek() {
                     Some(next) if !matches!(self.start_of(next), Start::DocumentMarker) => {
                         self.block(next, 0)?;
                     }
-                    _ => self.push(
-                        Event::Scalar(Cow::Borrowed("~"), ScalarStyle::Plain, 0, None),
-                        after,
-                        after,
-                    ),
+                    _ => self.push_scalar((Cow::Borrowed("~"), ScalarStyle::Plain), after, after),
                 }
             } else {
                 // Content before any `---` is an implicit first document; after a document,
@@ -176,7 +248,7 @@ impl<'a> Reader<'a> {
                     return None;
                 }
                 self.push(
-                    Event::DocumentStart(false, None),
+                    Kind::DocumentStart { explicit: false },
                     line.content(),
                     line.content(),
                 );
@@ -184,7 +256,7 @@ impl<'a> Reader<'a> {
             }
             first = false;
             let end = self.next_token();
-            self.push(Event::DocumentEnd, end, end);
+            self.push(Kind::DocumentEnd, end, end);
             if let Some(line) = self.peek()
                 && !matches!(self.start_of(line), Start::DocumentMarker)
             {
@@ -192,7 +264,7 @@ impl<'a> Reader<'a> {
             }
         }
         let end = self.text.len();
-        self.push(Event::StreamEnd, end, end);
+        self.push(Kind::StreamEnd, end, end);
         Some(())
     }
 
@@ -217,11 +289,7 @@ impl<'a> Reader<'a> {
     /// `- `), with its keys in column `column`.
     fn mapping(&mut self, first: usize, column: usize) -> Option<()> {
         self.enter()?;
-        self.push(
-            Event::MappingStart(StructureStyle::Block, 0, None),
-            first,
-            first,
-        );
+        self.push(Kind::MappingStart, first, first);
         let mut at = first;
         loop {
             let line = self.lines[self.next];
@@ -240,7 +308,7 @@ impl<'a> Reader<'a> {
             }
         }
         let end = self.next_token();
-        self.push(Event::MappingEnd, end, end);
+        self.push(Kind::MappingEnd, end, end);
         self.depth -= 1;
         Some(())
     }
@@ -256,7 +324,7 @@ impl<'a> Reader<'a> {
                 return self.literal(line, column, start);
             }
             let (event, from, to) = self.scalar(start, line.end, false)?;
-            self.push(event, from, to);
+            self.push_scalar(event, from, to);
             self.next += 1;
             // A more indented line after would continue the scalar: left to the full parser.
             return match self.peek() {
@@ -275,11 +343,7 @@ impl<'a> Reader<'a> {
                 self.sequence(column, true)
             }
             _ => {
-                self.push(
-                    Event::Scalar(Cow::Borrowed("~"), ScalarStyle::Plain, 0, None),
-                    colon,
-                    colon,
-                );
+                self.push_scalar((Cow::Borrowed("~"), ScalarStyle::Plain), colon, colon);
                 Some(())
             }
         }
@@ -336,11 +400,7 @@ impl<'a> Reader<'a> {
         }
         let start = first.content();
         let end = self.lines.get(at).map_or(text.len(), Line::content);
-        self.push(
-            Event::Scalar(Cow::Owned(value), ScalarStyle::Literal, 0, None),
-            start,
-            end,
-        );
+        self.push_scalar((Cow::Owned(value), ScalarStyle::Literal), start, end);
         self.next = at;
         match self.peek() {
             Some(next) if next.indent > column => None,
@@ -356,7 +416,7 @@ impl<'a> Reader<'a> {
         let dash = line.content();
         let first = skip_spaces(self.text, dash + 1, line.end);
         self.push(
-            Event::SequenceStart(StructureStyle::Block, 0, None),
+            Kind::SequenceStart,
             if indentless { first } else { dash },
             if indentless { first } else { dash },
         );
@@ -371,7 +431,7 @@ impl<'a> Reader<'a> {
                 self.mapping(content, entry_column)?;
             } else {
                 let (event, from, to) = self.scalar(content, line.end, false)?;
-                self.push(event, from, to);
+                self.push_scalar(event, from, to);
                 self.next += 1;
                 if let Some(next) = self.peek()
                     && next.indent > column
@@ -390,7 +450,7 @@ impl<'a> Reader<'a> {
             }
         }
         let end = self.next_token();
-        self.push(Event::SequenceEnd, end, end);
+        self.push(Kind::SequenceEnd, end, end);
         self.depth -= 1;
         Some(())
     }
@@ -435,7 +495,7 @@ impl<'a> Reader<'a> {
                 if key.is_empty() || !printable(key) {
                     return None;
                 }
-                let event = Event::Scalar(Cow::Borrowed(key), ScalarStyle::Plain, 0, None);
+                let event = (Cow::Borrowed(key), ScalarStyle::Plain);
                 return Some(((event, at, at + key.len()), colon));
             }
         };
@@ -456,7 +516,7 @@ impl<'a> Reader<'a> {
                 if inner.contains('\\') || !printable(inner) {
                     return None;
                 }
-                let event = Event::Scalar(Cow::Borrowed(inner), ScalarStyle::DoubleQuoted, 0, None);
+                let event = (Cow::Borrowed(inner), ScalarStyle::DoubleQuoted);
                 (event, close + 1)
             }
             b'\'' => {
@@ -478,10 +538,7 @@ impl<'a> Reader<'a> {
                 } else {
                     Cow::Borrowed(inner)
                 };
-                (
-                    Event::Scalar(value, ScalarStyle::SingleQuoted, 0, None),
-                    close + 1,
-                )
+                ((value, ScalarStyle::SingleQuoted), close + 1)
             }
             _ => {
                 if as_key || starts_badly(&text[at..end]) {
@@ -500,7 +557,7 @@ impl<'a> Reader<'a> {
                 {
                     return None;
                 }
-                let event = Event::Scalar(Cow::Borrowed(value), ScalarStyle::Plain, 0, None);
+                let event = (Cow::Borrowed(value), ScalarStyle::Plain);
                 return Some((event, at, at + value.len()));
             }
         };
@@ -589,7 +646,7 @@ mod tests {
         let Some(fast) = events(text) else {
             return false;
         };
-        let fast: Vec<String> = fast.iter().map(|(e, s)| described(e, s)).collect();
+        let fast: Vec<String> = fast.map(|(e, s)| described(&e, &s)).collect();
         assert_eq!(fast, full(text), "{text:?}");
         true
     }

@@ -82,7 +82,7 @@ fn load(
     options.block_nesting_limit = MAX_DEPTH;
     let mut loader = Loader {
         events: match super::fast::events(text) {
-            Some(events) => Events::Fast(events.into_iter()),
+            Some(events) => Events::Fast(events),
             None => Events::Full(Box::new(Parser::new_from_str_with_options(text, options))),
         },
         schema,
@@ -173,7 +173,7 @@ fn allowed_alias_ratio(nodes: usize) -> f64 {
 /// Where a [`Loader`]'s events come from: the fast reader when the text is in its subset
 /// (see [`super::fast`]), else the full parser.
 enum Events<'a> {
-    Fast(std::vec::IntoIter<(Event<'a>, Span)>),
+    Fast(super::fast::Events<'a>),
     Full(Box<Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>>),
 }
 
