@@ -221,11 +221,9 @@ const UNIT: usize = 8;
 /// of one base. Two workers that started such neighbours at once would both build the base
 /// before either could share it; within a unit the second finds it built.
 fn work_units(dirs: &[&str]) -> Vec<std::ops::Range<usize>> {
-    let parent = |dir: &str| {
-        dir.trim_end_matches('/')
-            .rsplit_once('/')
-            .map(|(p, _)| p.to_string())
-    };
+    fn parent(dir: &str) -> Option<&str> {
+        dir.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p)
+    }
     let mut units: Vec<std::ops::Range<usize>> = Vec::new();
     for (index, dir) in dirs.iter().enumerate() {
         match units.last_mut() {
@@ -300,4 +298,27 @@ pub fn to_yaml(resources: &[Resource]) -> String {
 /// One resource as a YAML document, formatted as in [`to_yaml`] (without a separator).
 pub fn resource_yaml(resource: &Resource) -> String {
     yaml::emit::document(resource.value())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_units_are_runs_of_neighbouring_directories() {
+        let dirs = [
+            "environments/web/dev",
+            "environments/web/qa",
+            "environments/web/prod/",
+            "environments/api/dev",
+            "top",
+            "other",
+            "environments/web/prod",
+        ];
+        assert_eq!(work_units(&dirs), [0..3, 3..4, 4..6, 6..7]);
+        let many: Vec<String> = (0..20).map(|i| format!("apps/a/{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(work_units(&many), [0..UNIT, UNIT..2 * UNIT, 2 * UNIT..20]);
+        assert!(work_units(&[]).is_empty());
+    }
 }

@@ -7,7 +7,7 @@ use std::fs::{File, FileType, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rustc_hash::FxHashMap;
 
@@ -64,7 +64,7 @@ pub struct DirSource {
 #[derive(Debug, Clone)]
 struct Lookup {
     /// The real path relative to the root; `None` outside it.
-    real: Option<String>,
+    real: Option<Arc<str>>,
     /// What the real path names, when resolving it told (it was not a link): `None` inside
     /// for nothing there.
     kind: Option<Option<FileType>>,
@@ -103,7 +103,7 @@ impl DirSource {
     fn lookup(&self, path: &str) -> io::Result<Lookup> {
         if path.is_empty() {
             return Ok(Lookup {
-                real: Some(String::new()),
+                real: Some(Arc::from("")),
                 kind: None,
             });
         }
@@ -132,15 +132,15 @@ impl DirSource {
         };
         match std::fs::symlink_metadata(self.full(&joined)) {
             Ok(meta) if meta.file_type().is_symlink() => Ok(Lookup {
-                real: self.real_relative(&joined)?,
+                real: self.real_relative(&joined)?.map(Arc::from),
                 kind: None,
             }),
             Ok(meta) => Ok(Lookup {
-                real: Some(joined),
+                real: Some(Arc::from(joined)),
                 kind: Some(Some(meta.file_type())),
             }),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Lookup {
-                real: Some(joined),
+                real: Some(Arc::from(joined)),
                 kind: Some(None),
             }),
             Err(err) => Err(err),
@@ -175,19 +175,26 @@ impl DirSource {
         let lookup = self.lookup(path)?;
         match lookup.real {
             Some(real) => Ok((self.full(&real), lookup.kind)),
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a symbolic link leads outside the root",
-            )),
+            None => Err(outside_root()),
         }
     }
 }
 
+fn outside_root() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "a symbolic link leads outside the root",
+    )
+}
+
 impl FileSource for DirSource {
     fn entry(&self, path: &str) -> io::Result<Option<EntryKind>> {
-        let kind = match self.real(path)? {
-            (_, Some(kind)) => kind,
-            (real, None) => match std::fs::metadata(real) {
+        let lookup = self.lookup(path)?;
+        // The full path is only made when the lookup did not tell what is there.
+        let kind = match (lookup.kind, lookup.real) {
+            (_, None) => return Err(outside_root()),
+            (Some(kind), Some(_)) => kind,
+            (None, Some(real)) => match std::fs::metadata(self.full(&real)) {
                 Ok(meta) => Some(meta.file_type()),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => None,
                 Err(err) => return Err(err),
@@ -240,7 +247,7 @@ impl FileSource for DirSource {
     }
 
     fn resolve(&self, path: &str) -> io::Result<Option<String>> {
-        Ok(self.lookup(path)?.real)
+        Ok(self.lookup(path)?.real.map(|real| real.to_string()))
     }
 }
 

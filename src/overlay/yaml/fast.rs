@@ -22,8 +22,8 @@ const MAX_DEPTH: usize = 64;
 
 /// The events of `text`, or `None` when it is not in the subset this reader reads.
 pub fn events(text: &str) -> Option<Events<'_>> {
-    // Positions count characters: with ASCII only, they are byte offsets.
-    if !text.is_ascii() || text.contains(['\t', '\r']) {
+    // Positions count characters: with ASCII only, they are byte offsets (kept as `u32`).
+    if !text.is_ascii() || text.contains(['\t', '\r']) || u32::try_from(text.len()).is_err() {
         return None;
     }
     let lines = lines(text);
@@ -179,8 +179,7 @@ impl<'a> Reader<'a> {
     }
 
     fn record(&mut self, kind: Kind, text: Cow<'a, str>, start: usize, end: usize, key: bool) {
-        // Texts this reader takes are far below 4 GiB (the renderer reads files of at most
-        // 64 MiB), so positions fit.
+        // `events` takes no text of 4 GiB or more, so positions fit.
         self.events.push(Recorded {
             kind,
             text,
