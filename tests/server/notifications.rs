@@ -83,10 +83,17 @@ impl Receiver {
             .collect()
     }
 
+    /// The chat webhook is named by host name, so that the server resolves a name (through
+    /// the C library, statically linked in the `ferry` binary where the toolchain allows).
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("OPS_WEBHOOK_URL", self.server.url("/ops")),
-            ("CHAT_WEBHOOK_URL", self.server.url("/chat")),
+            (
+                "CHAT_WEBHOOK_URL",
+                self.server
+                    .url("/chat")
+                    .replacen("127.0.0.1", "localhost", 1),
+            ),
         ]
     }
 }
