@@ -22,6 +22,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use mimalloc::MiMalloc;
 
+/// The alignment every block of mimalloc's has, whatever its size: a machine word (its block
+/// sizes are whole words). Allocations that need no more, nearly all of them, go straight to
+/// `mi_malloc`, `mi_zalloc` and `mi_realloc`, which skip the alignment checks of the
+/// `_aligned` calls the `mimalloc` crate makes for every allocation.
+const MI_MAX_ALIGN: usize = std::mem::size_of::<usize>();
+
 /// The process's allocator.
 pub struct Allocator;
 
@@ -100,7 +106,7 @@ unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match CHOICE.load(Ordering::Relaxed) {
-            MIMALLOC => unsafe { MiMalloc.alloc(layout) },
+            MIMALLOC => unsafe { mi_alloc(layout) },
             SYSTEM => unsafe { System.alloc(layout) },
             _ => unsafe { first_alloc(layout) },
         }
@@ -111,7 +117,12 @@ unsafe impl GlobalAlloc for Allocator {
         if system() {
             unsafe { System.alloc_zeroed(layout) }
         } else {
-            unsafe { MiMalloc.alloc_zeroed(layout) }
+            if layout.align() <= MI_MAX_ALIGN {
+                // SAFETY: `mi_zalloc` returns zeroed memory aligned to at least a word.
+                unsafe { libmimalloc_sys::mi_zalloc(layout.size()).cast() }
+            } else {
+                unsafe { MiMalloc.alloc_zeroed(layout) }
+            }
         }
     }
 
@@ -121,7 +132,8 @@ unsafe impl GlobalAlloc for Allocator {
         if CHOICE.load(Ordering::Relaxed) == SYSTEM {
             unsafe { System.dealloc(ptr, layout) }
         } else {
-            unsafe { MiMalloc.dealloc(ptr, layout) }
+            // SAFETY: every block mimalloc hands out, aligned or not, is freed by `mi_free`.
+            unsafe { libmimalloc_sys::mi_free(ptr.cast()) }
         }
     }
 
@@ -130,8 +142,25 @@ unsafe impl GlobalAlloc for Allocator {
         if CHOICE.load(Ordering::Relaxed) == SYSTEM {
             unsafe { System.realloc(ptr, layout, new_size) }
         } else {
-            unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+            if layout.align() <= MI_MAX_ALIGN {
+                // SAFETY: `ptr` came from mimalloc and needs at most a word's alignment, which
+                // every block `mi_realloc` returns has.
+                unsafe { libmimalloc_sys::mi_realloc(ptr.cast(), new_size).cast() }
+            } else {
+                unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+            }
         }
+    }
+}
+
+/// A mimalloc allocation: `mi_malloc` when the alignment asked for is one it always gives.
+#[inline(always)]
+unsafe fn mi_alloc(layout: Layout) -> *mut u8 {
+    if layout.align() <= MI_MAX_ALIGN {
+        // SAFETY: `mi_malloc` returns memory aligned to at least a word (or null).
+        unsafe { libmimalloc_sys::mi_malloc(layout.size()).cast() }
+    } else {
+        unsafe { MiMalloc.alloc(layout) }
     }
 }
 
@@ -142,7 +171,7 @@ unsafe fn first_alloc(layout: Layout) -> *mut u8 {
     if choose() == SYSTEM {
         unsafe { System.alloc(layout) }
     } else {
-        unsafe { MiMalloc.alloc(layout) }
+        unsafe { mi_alloc(layout) }
     }
 }
 
