@@ -55,6 +55,20 @@ pub use remote::{
 pub use resource::Resource;
 pub use source::{DirSource, EntryKind, FileSource, MAX_FILE_BYTES, check_size};
 
+/// The texts of `field` in each mapping of the sequence reached from the root of the YAML
+/// document `text` through the keys `path`, found by the renderer's fast reader without
+/// loading the document; `None` when the text is outside that reader's subset or not shaped
+/// so. For a quick look at a file that is loaded and checked fully elsewhere.
+pub fn yaml_field_of_each(text: &str, path: &[&str], field: &str) -> Option<Vec<String>> {
+    let found = yaml::fast::field_of_each(text, path, field)?;
+    Some(
+        found
+            .into_iter()
+            .map(std::borrow::Cow::into_owned)
+            .collect(),
+    )
+}
+
 /// What a build made: the objects, and warnings about what kustomize accepts but should be
 /// fixed in the kustomizations read (for the caller to show).
 #[derive(Debug, Clone)]

@@ -248,6 +248,18 @@ pub(crate) fn check_header(
 
 /// Normalizes a repository-relative path: `/`-separated, no `.`, no leading or trailing `/`.
 /// `None` for absolute paths and paths that leave the repository.
+/// The overlay directories the pipeline file lists, in order, read quickly: with the
+/// renderer's fast YAML reader and none of [`Config::load`]'s checks. A command may start
+/// work on them while the configuration loads, and must compare them with the stages
+/// [`Config::load`] returns before it trusts that work. `None` when the file is missing, is
+/// outside the fast reader's subset, or is not shaped as a pipeline.
+pub fn listed_overlays(source: &dyn FileSource) -> Option<Vec<String>> {
+    let bytes = source.read(PIPELINE_FILE).ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let overlays = crate::overlay::yaml_field_of_each(text, &["spec", "stages"], "overlay")?;
+    overlays.iter().map(|o| normalize_repo_path(o)).collect()
+}
+
 pub fn normalize_repo_path(path: &str) -> Option<String> {
     if path.starts_with('/') || path.contains('\\') {
         return None;
@@ -411,6 +423,34 @@ mod tests {
         );
         assert_eq!(Principal::parse("team:x"), None);
         assert_eq!(Principal::parse("group:"), None);
+    }
+
+    #[test]
+    fn the_overlays_listed_are_those_the_loaded_stages_have() {
+        let stages = "  - {name: a, overlay: env/a}\n  - name: b\n    overlay: ./env/x/../b/\n    upstream: [a]\n";
+        let files = pipeline(stages);
+        let listed = listed_overlays(&files).expect("read quickly");
+        let config = Config::load(&files).expect("valid");
+        let loaded: Vec<&str> = config
+            .pipeline
+            .stages()
+            .iter()
+            .map(|s| s.overlay.as_str())
+            .collect();
+        assert_eq!(listed, loaded);
+        assert_eq!(listed, ["env/a", "env/b"]);
+        // The example repository's pipeline is read quickly too.
+        let example = crate::overlay::DirSource::new(env!("CARGO_MANIFEST_DIR"));
+        let listed = listed_overlays(&example).expect("the example is read quickly");
+        assert_eq!(
+            listed,
+            ["environments/dev", "environments/qa", "environments/prod"]
+        );
+        // What the fast reader leaves to the full parser, or a stage without an overlay,
+        // gives no list.
+        let aliased = "  - &a {name: a, overlay: env/a}\n";
+        assert_eq!(listed_overlays(&pipeline(aliased)), None);
+        assert_eq!(listed_overlays(&pipeline("  - {name: a}\n")), None);
     }
 
     #[test]

@@ -184,6 +184,24 @@ fn render_reports_which_stage_failed() {
 }
 
 #[test]
+fn render_all_prints_nothing_when_the_configuration_does_not_load() {
+    // The overlays build while the configuration loads: a configuration that does not load
+    // (here, after its stages were read) must still fail before anything is printed.
+    let repo = TestRepo::example();
+    let pipeline = repo
+        .read("environments/pipeline.yaml")
+        .replace("policy: prod}", "policy: nosuch}");
+    repo.write("environments/pipeline.yaml", &pipeline);
+    let run = repo.ferry(&["render", "--all"]).expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "error: environments/pipeline.yaml:13:5: spec.stages[2].policy: unknown policy `nosuch` \
+         (no policies/nosuch.yaml); known: dev, prod, qa\n"
+    );
+}
+
+#[test]
 fn build_warns_about_what_kustomize_tolerates_naming_file_and_line() {
     let repo = TestRepo::empty();
     repo.write(

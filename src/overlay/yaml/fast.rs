@@ -1,9 +1,11 @@
 //! A fast reader for the YAML that manifests and kustomizations are nearly always written in:
-//! block mappings and sequences, one-line plain and quoted scalars, comments and `---`
-//! separators. It produces the same events the full parser produces for such a text, with the
-//! same positions for every node and document start, or declines (`None`) at the first thing
-//! outside that subset (flow collections, anchors, aliases, tags, block and multi-line
-//! scalars, escapes, tabs, directives, …), and the full parser reads the whole text instead.
+//! block mappings and sequences, one-line plain and quoted scalars, literal blocks, one-line
+//! flow collections of such scalars (`upstream: [dev]`, `- {name: dev, overlay: envs/dev}`),
+//! comments and `---` separators. It produces the same events the full parser produces for
+//! such a text, with the same positions for every node and document start, or declines
+//! (`None`) at the first thing outside that subset (anchors, aliases, tags, folded and
+//! multi-line scalars, flow collections over several lines or with empty scalars,
+//! escapes, tabs, directives, …), and the full parser reads the whole text instead.
 //!
 //! The full parser spends hundreds of instructions a byte; this one a few dozen, which is most
 //! of reading a repository's files. Declining is always safe: the subset is chosen so that
@@ -44,6 +46,85 @@ pub fn events(text: &str) -> Option<Events<'_>> {
     })
 }
 
+/// The texts of `field` in each mapping of the sequence reached from the root of a
+/// one-document `text` through the mapping keys `path` (`spec`, `stages`; `overlay`), or `None`
+/// when the text is outside this reader's subset or not shaped so (another node where a
+/// mapping or sequence is expected, an entry without the field or whose field is no scalar).
+/// A quick look: no values are built and no positions computed, and a key given twice (which
+/// the loader refuses) is found where it is first given.
+pub fn field_of_each<'a>(text: &'a str, path: &[&str], field: &str) -> Option<Vec<Cow<'a, str>>> {
+    if !text.is_ascii() || text.contains(['\t', '\r']) || u32::try_from(text.len()).is_err() {
+        return None;
+    }
+    let mut reader = Reader {
+        text,
+        lines: lines(text),
+        next: 0,
+        events: Vec::new(),
+        depth: 0,
+    };
+    reader.stream()?;
+    let events = &reader.events;
+    // StreamStart, DocumentStart, the root, DocumentEnd, StreamEnd: one document.
+    if !matches!(events.get(1)?.kind, Kind::DocumentStart { .. })
+        || skip(events, 2)? + 2 != events.len()
+    {
+        return None;
+    }
+    let mut at = 2;
+    for key in path {
+        at = value_of(events, at, key)?;
+    }
+    if !matches!(events[at].kind, Kind::SequenceStart(_)) {
+        return None;
+    }
+    let mut found = Vec::new();
+    at += 1;
+    while !matches!(events.get(at)?.kind, Kind::SequenceEnd) {
+        let value = &events[value_of(events, at, field)?];
+        if !matches!(value.kind, Kind::Scalar(_)) {
+            return None;
+        }
+        found.push(value.text.clone());
+        at = skip(events, at)?;
+    }
+    Some(found)
+}
+
+/// The index of the value of `key` in the mapping starting at event `at`.
+fn value_of(events: &[Recorded<'_>], at: usize, key: &str) -> Option<usize> {
+    if !matches!(events.get(at)?.kind, Kind::MappingStart(_)) {
+        return None;
+    }
+    let mut at = at + 1;
+    loop {
+        let entry = events.get(at)?;
+        match entry.kind {
+            Kind::MappingEnd => return None,
+            Kind::Scalar(_) if entry.text == key => return Some(at + 1),
+            _ => at = skip(events, skip(events, at)?)?,
+        }
+    }
+}
+
+/// The index of the event after the node starting at event `at`.
+fn skip(events: &[Recorded<'_>], at: usize) -> Option<usize> {
+    let mut open = 0usize;
+    let mut at = at;
+    loop {
+        match events.get(at)?.kind {
+            Kind::MappingStart(_) | Kind::SequenceStart(_) => open += 1,
+            Kind::MappingEnd | Kind::SequenceEnd => open = open.checked_sub(1)?,
+            Kind::Scalar(_) => {}
+            _ => return None,
+        }
+        at += 1;
+        if open == 0 {
+            return Some(at);
+        }
+    }
+}
+
 /// The events of a text the reader read, each made into the full parser's event and span as
 /// it is taken: recorded, an event is a fifth of that size, which is most of what recording
 /// and reading them back cost.
@@ -62,9 +143,9 @@ impl<'a> Iterator for Events<'a> {
             Kind::StreamEnd => Event::StreamEnd,
             Kind::DocumentStart { explicit } => Event::DocumentStart(explicit, None),
             Kind::DocumentEnd => Event::DocumentEnd,
-            Kind::MappingStart => Event::MappingStart(StructureStyle::Block, 0, None),
+            Kind::MappingStart(style) => Event::MappingStart(style, 0, None),
             Kind::MappingEnd => Event::MappingEnd,
-            Kind::SequenceStart => Event::SequenceStart(StructureStyle::Block, 0, None),
+            Kind::SequenceStart(style) => Event::SequenceStart(style, 0, None),
             Kind::SequenceEnd => Event::SequenceEnd,
             Kind::Scalar(style) => Event::Scalar(recorded.text, style, 0, None),
         };
@@ -94,9 +175,9 @@ enum Kind {
     StreamEnd,
     DocumentStart { explicit: bool },
     DocumentEnd,
-    MappingStart,
+    MappingStart(StructureStyle),
     MappingEnd,
-    SequenceStart,
+    SequenceStart(StructureStyle),
     SequenceEnd,
     Scalar(ScalarStyle),
 }
@@ -288,7 +369,7 @@ impl<'a> Reader<'a> {
     /// `- `), with its keys in column `column`.
     fn mapping(&mut self, first: usize, column: usize) -> Option<()> {
         self.enter()?;
-        self.push(Kind::MappingStart, first, first);
+        self.push(Kind::MappingStart(StructureStyle::Block), first, first);
         let mut at = first;
         loop {
             let line = self.lines[self.next];
@@ -322,8 +403,7 @@ impl<'a> Reader<'a> {
             if self.text.as_bytes()[start] == b'|' {
                 return self.literal(line, column, start);
             }
-            let (event, from, to) = self.scalar(start, line.end, false)?;
-            self.push_scalar(event, from, to);
+            self.inline(start, line.end)?;
             self.next += 1;
             // A more indented line after would continue the scalar: left to the full parser.
             return match self.peek() {
@@ -415,7 +495,7 @@ impl<'a> Reader<'a> {
         let dash = line.content();
         let first = skip_spaces(self.text, dash + 1, line.end);
         self.push(
-            Kind::SequenceStart,
+            Kind::SequenceStart(StructureStyle::Block),
             if indentless { first } else { dash },
             if indentless { first } else { dash },
         );
@@ -429,8 +509,7 @@ impl<'a> Reader<'a> {
             if self.is_key(content, line.end) {
                 self.mapping(content, entry_column)?;
             } else {
-                let (event, from, to) = self.scalar(content, line.end, false)?;
-                self.push_scalar(event, from, to);
+                self.inline(content, line.end)?;
                 self.next += 1;
                 if let Some(next) = self.peek()
                     && next.indent > column
@@ -452,6 +531,111 @@ impl<'a> Reader<'a> {
         self.push(Kind::SequenceEnd, end, end);
         self.depth -= 1;
         Some(())
+    }
+
+    /// A node that ends its line (but for a comment): a scalar, or a flow collection.
+    fn inline(&mut self, at: usize, end: usize) -> Option<()> {
+        if matches!(self.text.as_bytes()[at], b'[' | b'{') {
+            let after = self.flow(at, end)?;
+            let rest = skip_spaces(self.text, after, end);
+            // Only a comment may follow, after a space.
+            return (rest == end || (rest > after && self.text.as_bytes()[rest] == b'#'))
+                .then_some(());
+        }
+        let (event, from, to) = self.scalar(at, end, false)?;
+        self.push_scalar(event, from, to);
+        Some(())
+    }
+
+    /// The flow collection opening at `at` and closing on the same line (ending at `end`):
+    /// plain scalars, and collections nested in it. Returns where it ends (after its closing
+    /// bracket).
+    fn flow(&mut self, at: usize, end: usize) -> Option<usize> {
+        self.enter()?;
+        let bytes = self.text.as_bytes();
+        let mapping = bytes[at] == b'{';
+        let close = if mapping { b'}' } else { b']' };
+        if mapping {
+            self.push(Kind::MappingStart(StructureStyle::Flow), at, at + 1);
+        } else {
+            self.push(Kind::SequenceStart(StructureStyle::Flow), at, at + 1);
+        }
+        let mut next = skip_spaces(self.text, at + 1, end);
+        if next < end && bytes[next] == close {
+            self.push(end_kind(mapping), next, next + 1);
+            self.depth -= 1;
+            return Some(next + 1);
+        }
+        loop {
+            if mapping {
+                let (key, from, to) = self.flow_scalar(next, end)?;
+                // `key: value`, the colon right after the key and followed by a space.
+                if to >= end || bytes[to] != b':' || bytes.get(to + 1) != Some(&b' ') {
+                    return None;
+                }
+                self.push_scalar(key, from, to);
+                next = skip_spaces(self.text, to + 1, end);
+            }
+            next = match bytes.get(next)? {
+                b'[' | b'{' => self.flow(next, end)?,
+                _ => {
+                    let (value, from, to) = self.flow_scalar(next, end)?;
+                    self.push_scalar(value, from, to);
+                    to
+                }
+            };
+            next = skip_spaces(self.text, next, end);
+            match bytes.get(next)? {
+                b',' => {
+                    next = skip_spaces(self.text, next + 1, end);
+                    // A trailing comma, or none between entries, is left to the full parser.
+                    if next >= end || matches!(bytes[next], b',' | b']' | b'}') {
+                        return None;
+                    }
+                }
+                &b if b == close => {
+                    self.push(end_kind(mapping), next, next + 1);
+                    self.depth -= 1;
+                    return Some(next + 1);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A scalar inside a flow collection, starting at `at`: quoted on one line, or plain.
+    fn flow_scalar(&self, at: usize, end: usize) -> Option<Token<'a>> {
+        match self.text.as_bytes().get(at)? {
+            b'"' | b'\'' => self.scalar(at, end, true),
+            _ => self.flow_plain(at, end),
+        }
+    }
+
+    /// A plain scalar inside a flow collection, starting at `at`: it ends before a flow
+    /// indicator or a `:`, with its trailing spaces left out. Scalars holding a `:` or a
+    /// comment, and empty ones, are left to the full parser.
+    fn flow_plain(&self, at: usize, end: usize) -> Option<Token<'a>> {
+        let text = self.text;
+        if at >= end {
+            return None;
+        }
+        let bytes = text.as_bytes();
+        let mut stop = at;
+        while stop < end && !matches!(bytes[stop], b',' | b'[' | b']' | b'{' | b'}' | b':') {
+            if bytes[stop] == b'#' && bytes[stop - 1] == b' ' {
+                return None;
+            }
+            stop += 1;
+        }
+        if stop < end && matches!(bytes[stop], b'[' | b'{') {
+            return None;
+        }
+        let value = text[at..stop].trim_end_matches(' ');
+        if starts_badly(value) || !printable(value) {
+            return None;
+        }
+        let event = (Cow::Borrowed(value), ScalarStyle::Plain);
+        Some((event, at, at + value.len()))
     }
 
     /// Whether the content at `at` is a mapping key (`key:` followed by a space or the end of
@@ -570,6 +754,15 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The end of a flow mapping or sequence.
+fn end_kind(mapping: bool) -> Kind {
+    if mapping {
+        Kind::MappingEnd
+    } else {
+        Kind::SequenceEnd
+    }
+}
+
 /// Whether a plain scalar may not start this way (an indicator, or `-`, `?`, `:` followed by
 /// a space), or starts a document marker.
 fn starts_badly(text: &str) -> bool {
@@ -679,6 +872,20 @@ mod tests {
             "a:   \nb: 1   \nc:\n- x   \n- 'y'   # z\n",
             "a: b:c\nd: x#y\ne: '#'\nf: \"a: b\"\n\"g\": h\n'i': j\nk l: m n\n",
             "a:\n  - b\n  - c: d\n    e: f\ng: h\n",
+            "a: [x, y]\n",
+            "a: {x: 1}\n",
+            "a: {x: 1, y: [p, q]}\nb: c\n",
+            "s:\n- {name: a-b, overlay: e/a/b, upstream: [a-dev]}\n- {name: c}\n",
+            "a: [x, y]  # c\n",
+            "a: {x: 1,y: 2}\n",
+            "a: {}\nb: []\n",
+            "a: [ x , y ]\n",
+            "- [a]\n- {b: [c, {d: e}]}\n",
+            "a: [x y, -1, .5, z-]\nb: [true, ~, null]\n",
+            "cmd: [serve, -v, 8080]\n",
+            "output: {branch: \"env/{stage}\"}\n",
+            "a: ['x', \"y, z\", 'it''s', \"[q]\"]\n",
+            "b: {\"k\": v, 'l': [\"m\"]}  # c\n",
         ];
         for text in read {
             assert!(agrees(text), "declined {text:?}");
@@ -688,8 +895,25 @@ mod tests {
     #[test]
     fn declines_what_is_outside_its_subset() {
         let declined = [
-            "a: [x, y]\n",
-            "a: {x: 1}\n",
+            "a: [\"x\\ny\"]\n",
+            "a: {\"x\":1}\n",
+            "a: ['x\n  y']\n",
+            "a: [x,\n  y]\n",
+            "a: [x, y,]\n",
+            "a: [x,, y]\n",
+            "a: {x}\n",
+            "a: {x: }\n",
+            "a: {x:1}\n",
+            "a: [x: 1]\n",
+            "a: [http://x]\n",
+            "a: [x #c]\n",
+            "a: [x] y\n",
+            "a: [x]#c\n",
+            "a: [x]\n  b\n",
+            "a: [x y[z]]\n",
+            "[a, b]\n",
+            "a: [? x]\n",
+            "a: [-]\n",
             "a: &x 1\nb: *x\n",
             "a: !!str 1\n",
             "a: >\n  text\n",
@@ -720,6 +944,28 @@ mod tests {
         for text in declined {
             assert!(!agrees(text), "read {text:?}");
         }
+    }
+
+    #[test]
+    fn finds_a_field_of_each_entry_without_loading() {
+        let text = "kind: Pipeline\nspec:\n  images: [a]\n  stages:\n  - {name: dev, overlay: envs/dev}\n  - name: qa\n    upstream: [dev]\n    overlay: 'envs/qa'\n";
+        let found = field_of_each(text, &["spec", "stages"], "overlay").expect("read");
+        assert_eq!(found, ["envs/dev", "envs/qa"]);
+        let path = &["spec", "stages"];
+        // An entry without the field, a field that is a collection, no such path, another
+        // document, and a text outside the subset are all `None`.
+        for text in [
+            "spec:\n  stages:\n  - {name: dev}\n",
+            "spec:\n  stages:\n  - {overlay: [x]}\n",
+            "spec:\n  stage:\n  - {overlay: x}\n",
+            "spec:\n  stages: {overlay: x}\n",
+            "spec:\n  stages:\n  - {overlay: x}\n---\nk: v\n",
+            "spec:\n  stages:\n  - {overlay: &a x}\n",
+        ] {
+            assert_eq!(field_of_each(text, path, "overlay"), None, "{text:?}");
+        }
+        let empty = field_of_each("spec:\n  stages: []\n", path, "overlay");
+        assert_eq!(empty, Some(Vec::new()));
     }
 
     /// Every YAML file of the repository (the example, the test suite's inputs and expected

@@ -2,7 +2,7 @@
 //! resolution rules kustomize uses, and printing resources byte for byte as it prints them.
 
 pub mod emit;
-mod fast;
+pub mod fast;
 mod keys;
 pub mod parse;
 pub mod scalar;
