@@ -51,11 +51,15 @@ pub fn run(ctx: &Context, args: RenderArgs) -> Result<(), CliError> {
         && args.out.is_none()
         && let Some(overlays) = pipeline::listed_overlays(&source)
     {
-        return render_all_while_loading(&source, &overlays, &args);
+        let rendered = render_all_while_loading(&source, &overlays, &args);
+        overlay::free_in_background(source);
+        return rendered;
     }
     let config = Config::load(&source).map_err(config_error)?;
     let stages = selected_stages(&config, args.stage.as_deref())?;
-    render_streaming(&source, &stages, &args)
+    let rendered = render_streaming(&source, &stages, &args);
+    overlay::free_in_background(source);
+    rendered
 }
 
 fn config_error(err: PipelineError) -> CliError {

@@ -225,6 +225,20 @@ pub fn build_each<T: Send>(
         }
         work();
     });
+    // Up to `SHARED_CAPACITY` builds: the caller has every result without waiting for them
+    // to be freed.
+    free_in_background(shared);
+}
+
+/// Drops `cache` (the paths a [`DirSource`] has looked up, the builds [`build_each`] shared)
+/// on a thread of its own, or here when no thread can be started: freeing the many small
+/// values of a big cache takes milliseconds that the caller, done with it, need not wait
+/// for. A process that ends meanwhile leaves the rest to the system.
+pub fn free_in_background<T: Send + 'static>(cache: T) {
+    // A thread that cannot be started drops its closure, and the cache with it.
+    let _ = std::thread::Builder::new()
+        .name("free".to_string())
+        .spawn(move || drop(cache));
 }
 
 /// How many directories one work unit of [`build_each`] holds at most.
