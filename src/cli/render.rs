@@ -188,6 +188,8 @@ fn render_all_while_loading(
             differs: false,
             failure: None,
             waiting: Vec::new(),
+            out: String::new(),
+            unwritable: false,
         };
         overlay::build_each(source, &dirs, options, finish, |index, built| {
             printer.waiting.push((index, built));
@@ -200,6 +202,7 @@ fn render_all_while_loading(
         if printer.loaded(overlays, true) == Some(true) {
             printer.print_waiting();
         }
+        printer.flush();
         if let Some(err) = printer.failure {
             return Err(err);
         }
@@ -229,7 +232,15 @@ struct Printer<'scope> {
     failure: Option<CliError>,
     /// The stages built, in order, not printed yet.
     waiting: Vec<(usize, Built)>,
+    /// Printed stages not written yet: written a few dozen kilobytes at a time, in far fewer
+    /// system calls than one a stage (and by a worker holding the turn to deliver results).
+    out: String,
+    /// Whether writing failed (nothing more is written then).
+    unwritable: bool,
 }
+
+/// How much printed text [`Printer`] keeps before writing it.
+const WRITE_AT: usize = 64 * 1024;
 
 impl Printer<'_> {
     /// Whether what was built can be printed: `None` while the configuration is still loading
@@ -256,32 +267,50 @@ impl Printer<'_> {
     /// Prints the stages waiting, each after its `# stage:` line; `false` at the first that
     /// did not render or could not be printed.
     fn print_waiting(&mut self) -> bool {
-        let Printer {
-            config: Some(config),
-            failure,
-            waiting,
-            ..
-        } = self
-        else {
+        let Some(config) = self.config.take() else {
             return false;
         };
-        for (index, built) in waiting.drain(..) {
+        let mut printed = true;
+        for (index, built) in std::mem::take(&mut self.waiting) {
             let stage = &config.pipeline.stages()[index];
-            let printed =
-                built
-                    .map_err(|err| render_error(stage, err))
-                    .and_then(|(warnings, documents)| {
-                        super::build::warn(&warnings, "");
-                        let mut text = stage_header(index, stage, true);
-                        text.push_str(&documents);
-                        write_stdout(&text)
-                    });
-            if let Err(err) = printed {
-                *failure = Some(err);
-                return false;
+            let (warnings, documents) = match built {
+                Ok(built) => built,
+                Err(err) => {
+                    self.failure = Some(render_error(stage, err));
+                    printed = false;
+                    break;
+                }
+            };
+            if !warnings.is_empty() {
+                // Warnings come after the stages before theirs, as when each is written.
+                self.flush();
+                super::build::warn(&warnings, "");
+            }
+            self.out.push_str(&stage_header(index, stage, true));
+            self.out.push_str(&documents);
+            if self.out.len() >= WRITE_AT {
+                self.flush();
+            }
+            if self.failure.is_some() {
+                printed = false;
+                break;
             }
         }
-        true
+        self.config = Some(config);
+        printed
+    }
+
+    /// Writes the stages printed so far (those before a stage that failed to render too),
+    /// unless writing already failed.
+    fn flush(&mut self) {
+        if !self.unwritable
+            && !self.out.is_empty()
+            && let Err(err) = write_stdout(&self.out)
+        {
+            self.unwritable = true;
+            self.failure.get_or_insert(err);
+        }
+        self.out.clear();
     }
 }
 
@@ -364,6 +393,8 @@ mod tests {
                 differs: false,
                 failure: None,
                 waiting: Vec::new(),
+                out: String::new(),
+                unwritable: false,
             };
             (printer.loaded(&overlays, true), printer.differs)
         })

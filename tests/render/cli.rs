@@ -170,6 +170,9 @@ fn render_reports_which_stage_failed() {
         "resources:\n- missing.yaml\n",
     );
     let run = repo.ferry(&["render", "--all"]).expect_code(2);
+    // The stages before it are printed, whole; none after.
+    let dev = repo.ferry(&["build", "environments/dev"]).expect_code(0);
+    assert_eq!(run.stdout, format!("# stage: dev\n{}", dev.stdout));
     assert!(
         run.stderr
             .contains("environments/qa/missing.yaml: no such file"),

@@ -43,6 +43,7 @@ pub fn events(text: &str) -> Option<Events<'_>> {
     Some(Events {
         events: reader.events.into_iter(),
         lines: reader.lines,
+        line: 0,
     })
 }
 
@@ -131,6 +132,29 @@ fn skip(events: &[Recorded<'_>], at: usize) -> Option<usize> {
 pub struct Events<'a> {
     events: std::vec::IntoIter<Recorded<'a>>,
     lines: Vec<Line>,
+    /// The line the last position was found on: positions come nearly always in order, so
+    /// the next one is usually on it or a little after.
+    line: usize,
+}
+
+impl Events<'_> {
+    /// The position of byte `index` (a character, the text being ASCII).
+    fn marker(&mut self, index: usize) -> Marker {
+        let lines = &self.lines;
+        let mut at = self.line;
+        if lines[at].start > index {
+            at = lines
+                .partition_point(|l| l.start <= index)
+                .saturating_sub(1);
+        } else {
+            while lines.get(at + 1).is_some_and(|next| next.start <= index) {
+                at += 1;
+            }
+        }
+        self.line = at;
+        let line = lines[at];
+        Marker::new(index, line.number, index - line.start).with_byte_offset(Some(index))
+    }
 }
 
 impl<'a> Iterator for Events<'a> {
@@ -149,8 +173,8 @@ impl<'a> Iterator for Events<'a> {
             Kind::SequenceEnd => Event::SequenceEnd,
             Kind::Scalar(style) => Event::Scalar(recorded.text, style, 0, None),
         };
-        let start = marker(&self.lines, recorded.start as usize);
-        let mut span = Span::new(start, marker(&self.lines, recorded.end as usize));
+        let start = self.marker(recorded.start as usize);
+        let mut span = Span::new(start, self.marker(recorded.end as usize));
         if recorded.key {
             span.indent = Some(span.start.col());
         }
@@ -180,13 +204,6 @@ enum Kind {
     SequenceStart(StructureStyle),
     SequenceEnd,
     Scalar(ScalarStyle),
-}
-
-/// The position of byte `index` (a character, the text being ASCII).
-fn marker(lines: &[Line], index: usize) -> Marker {
-    let at = lines.partition_point(|l| l.start <= index);
-    let line = lines[at.saturating_sub(1)];
-    Marker::new(index, line.number, index - line.start).with_byte_offset(Some(index))
 }
 
 /// One line of the text: where it starts and ends (without its newline), and its indentation.

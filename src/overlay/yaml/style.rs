@@ -8,6 +8,7 @@ use super::scalar::{Resolved, Schema, format_go_float, resolve};
 
 /// What the scalar's characters allow, as the encoder's analysis decides it, and what the
 /// writers need to know about them: found in one pass, so that no writer scans the text again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Analysis {
     pub multiline: bool,
     pub flow_plain_allowed: bool,
@@ -45,6 +46,33 @@ impl Analysis {
                 escapes: false,
             };
         }
+        // Most strings of a manifest are words (`app`, `apps/v1`, `web-1.2`): nothing in them
+        // limits the styles.
+        let bytes = text.as_bytes();
+        if bytes[0].is_ascii_alphanumeric()
+            && bytes[1..]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'/' | b'_'))
+        {
+            return Analysis {
+                multiline: false,
+                flow_plain_allowed: true,
+                block_plain_allowed: true,
+                single_quoted_allowed: true,
+                block_allowed: true,
+                chars: bytes.len(),
+                line_feed: false,
+                next_line: false,
+                space: false,
+                single_quote: false,
+                escapes: false,
+            };
+        }
+        Analysis::scanned(text)
+    }
+
+    /// The analysis of a text that is not empty, character by character.
+    fn scanned(text: &str) -> Analysis {
         let f = Flags::scan(text);
         let edges = f.leading_space || f.leading_break || f.trailing_space || f.trailing_break;
         let mut a = Analysis {
@@ -296,4 +324,36 @@ pub(super) fn fold_next_line(s: &str) -> String {
     }
     out.push_str(&pending_spaces);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_analysed_as_a_scan_of_their_characters_finds() {
+        let words = [
+            "a",
+            "app",
+            "apps/v1",
+            "web-1.2",
+            "x_y",
+            "LOG_LEVEL",
+            "0",
+            "1.0",
+            "true",
+            "a//b",
+            "a-",
+            "a.",
+            "9e3",
+            "k8s.io/name",
+        ];
+        for word in words {
+            assert_eq!(Analysis::of(word), Analysis::scanned(word), "{word:?}");
+        }
+        // Texts the shortcut leaves to the scan: an indicator or a space inside, or first.
+        for text in ["-a", ".a", "a b", "a:b", "a#b", "_a", "/a", "---", "é"] {
+            assert_eq!(Analysis::of(text), Analysis::scanned(text), "{text:?}");
+        }
+    }
 }
