@@ -3,13 +3,14 @@
 //! sources): symbolic links are resolved and the real path must be inside the root, only
 //! regular files are read, and no file is larger than [`MAX_FILE_BYTES`].
 
-use std::fs::{File, FileType, Metadata};
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rustc_hash::FxHashMap;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 
 /// The largest file ferry reads from a repository: 64 MiB. The largest real manifests (CRD
 /// bundles of big operators) are a few MiB.
@@ -52,10 +53,13 @@ pub trait FileSource: Send + Sync {
 /// refused instead of read (so a FIFO never blocks a build). The paths it has resolved are
 /// remembered, with what they name where looking them up told, so one source serves many
 /// builds with one `lstat` per path: a source is meant for one command's run, over files that
-/// do not change meanwhile.
+/// do not change meanwhile. Paths are looked up and opened from a descriptor of the root, so
+/// the system walks only the path inside it each time.
 #[derive(Debug)]
 pub struct DirSource {
     root: PathBuf,
+    /// The root, opened once (`None` when it cannot be: paths are then used whole).
+    root_dir: OnceLock<Option<OwnedFd>>,
     real_root: OnceLock<Option<PathBuf>>,
     paths: Mutex<FxHashMap<String, Lookup>>,
 }
@@ -81,6 +85,7 @@ impl DirSource {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: root.into(),
+            root_dir: OnceLock::new(),
             real_root: OnceLock::new(),
             paths: Mutex::default(),
         }
@@ -97,6 +102,41 @@ impl DirSource {
         } else {
             self.root.join(path)
         }
+    }
+
+    fn root_dir(&self) -> Option<BorrowedFd<'_>> {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        self.root_dir
+            .get_or_init(|| rustix::fs::open(&self.root, flags, Mode::empty()).ok())
+            .as_ref()
+            .map(AsFd::as_fd)
+    }
+
+    /// The status of `path` (inside the root, not empty), or of the link it is.
+    fn lstat(&self, path: &str) -> io::Result<Stat> {
+        Ok(match self.root_dir() {
+            Some(root) => rustix::fs::statat(root, path, AtFlags::SYMLINK_NOFOLLOW)?,
+            None => rustix::fs::lstat(self.full(path))?,
+        })
+    }
+
+    /// The status of what `path` (inside the root) leads to.
+    fn stat(&self, path: &str) -> io::Result<Stat> {
+        Ok(match self.root_dir() {
+            Some(root) if !path.is_empty() => rustix::fs::statat(root, path, AtFlags::empty())?,
+            _ => rustix::fs::stat(self.full(path))?,
+        })
+    }
+
+    /// Opens the file at the real path `real` for reading: never through a link (one swapped
+    /// in since it was looked up), and without blocking (on a FIFO swapped in).
+    fn open(&self, real: &str) -> io::Result<File> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = match self.root_dir() {
+            Some(root) => rustix::fs::openat(root, real, flags, Mode::empty())?,
+            None => rustix::fs::open(self.full(real), flags, Mode::empty())?,
+        };
+        Ok(File::from(fd))
     }
 
     /// What `path` resolves to, remembered once looked up.
@@ -130,14 +170,14 @@ impl DirSource {
         } else {
             format!("{parent}/{name}")
         };
-        match std::fs::symlink_metadata(self.full(&joined)) {
-            Ok(meta) if meta.file_type().is_symlink() => Ok(Lookup {
+        match self.lstat(&joined) {
+            Ok(stat) if kind_of(&stat) == FileType::Symlink => Ok(Lookup {
                 real: self.real_relative(&joined)?.map(Arc::from),
                 kind: None,
             }),
-            Ok(meta) => Ok(Lookup {
+            Ok(stat) => Ok(Lookup {
                 real: Some(Arc::from(joined)),
-                kind: Some(Some(meta.file_type())),
+                kind: Some(Some(kind_of(&stat))),
             }),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Lookup {
                 real: Some(Arc::from(joined)),
@@ -171,13 +211,18 @@ impl DirSource {
 impl DirSource {
     /// The real path of `path` inside the root, and what it names when already known; an
     /// error when a link leads outside the root.
-    fn real(&self, path: &str) -> io::Result<(PathBuf, Option<Option<FileType>>)> {
+    fn real(&self, path: &str) -> io::Result<(Arc<str>, Option<Option<FileType>>)> {
         let lookup = self.lookup(path)?;
         match lookup.real {
-            Some(real) => Ok((self.full(&real), lookup.kind)),
+            Some(real) => Ok((real, lookup.kind)),
             None => Err(outside_root()),
         }
     }
+}
+
+/// What a status says the path is.
+fn kind_of(stat: &Stat) -> FileType {
+    FileType::from_raw_mode(stat.st_mode)
 }
 
 fn outside_root() -> io::Error {
@@ -194,14 +239,14 @@ impl FileSource for DirSource {
         let kind = match (lookup.kind, lookup.real) {
             (_, None) => return Err(outside_root()),
             (Some(kind), Some(_)) => kind,
-            (None, Some(real)) => match std::fs::metadata(self.full(&real)) {
-                Ok(meta) => Some(meta.file_type()),
+            (None, Some(real)) => match self.stat(&real) {
+                Ok(stat) => Some(kind_of(&stat)),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => None,
                 Err(err) => return Err(err),
             },
         };
         Ok(kind.map(|kind| {
-            if kind.is_dir() {
+            if kind == FileType::Directory {
                 EntryKind::Dir
             } else {
                 EntryKind::File
@@ -215,22 +260,18 @@ impl FileSource for DirSource {
         match kind {
             Some(Some(kind)) => regular_file(kind)?,
             Some(None) => return Err(io::Error::from_raw_os_error(libc::ENOENT)),
-            None => regular_file(std::fs::metadata(&real)?.file_type())?,
+            None => regular_file(kind_of(&self.stat(&real)?))?,
         }
-        // The real path has no links left; refuse one swapped in since, and never block
-        // (on a FIFO swapped in): what was opened is checked again.
-        let file = File::options()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&real)?;
-        let meta = file.metadata()?;
-        regular_file(meta.file_type())?;
-        read_limited(file, &meta)
+        // The real path has no links left: what was opened is checked again.
+        let file = self.open(&real)?;
+        let stat = rustix::fs::fstat(&file)?;
+        regular_file(kind_of(&stat))?;
+        read_limited(file, u64::try_from(stat.st_size).unwrap_or(0))
     }
 
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(self.real(path)?.0)? {
+        for entry in std::fs::read_dir(self.full(&self.real(path)?.0))? {
             names.push(entry?.file_name().to_string_lossy().into_owned());
         }
         names.sort();
@@ -253,21 +294,18 @@ impl FileSource for DirSource {
 
 /// Refuses directories and special files (FIFOs, devices, sockets), naming what they are.
 fn regular_file(kind: FileType) -> io::Result<()> {
-    let what = if kind.is_file() {
-        return Ok(());
-    } else if kind.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "is a directory, not a file",
-        ));
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "a device"
-    } else {
-        "a special file"
+    let what = match kind {
+        FileType::RegularFile => return Ok(()),
+        FileType::Directory => {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory, not a file",
+            ));
+        }
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::BlockDevice | FileType::CharacterDevice => "a device",
+        _ => "a special file",
     };
     Err(io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -279,8 +317,7 @@ fn regular_file(kind: FileType) -> io::Result<()> {
 /// file had when opened, which takes one `read` where reading to the end takes two: a file
 /// written to meanwhile is read as far as that size. A file that reports no size (some file
 /// systems do) is read to its end, within the limit.
-fn read_limited(file: File, meta: &Metadata) -> io::Result<Vec<u8>> {
-    let size = meta.len();
+fn read_limited(file: File, size: u64) -> io::Result<Vec<u8>> {
     check_size(size)?;
     let limit = if size == 0 { MAX_FILE_BYTES + 1 } else { size };
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
