@@ -119,7 +119,7 @@ pub fn build_options(
     dir: &str,
     options: BuildOptions<'_>,
 ) -> Result<Build, RenderError> {
-    build_shared(source, dir, options, &target::Shared::default())
+    build_shared(source, dir, options, &target::Shared::none())
 }
 
 /// The stack of each thread of [`build_all`].
@@ -304,7 +304,14 @@ fn build_shared(
         reason,
     })?;
     let real = loader.resolve("", &dir, "the build request")?;
-    let (resources, warnings) = target::build(loader, &real, shared, options.remotes)?;
+    let (resources, read) = target::build(loader, &real, shared, options.remotes)?;
+    // A kustomization included twice, and not shared, was read (and warned about) twice.
+    let mut warnings: Vec<Warning> = Vec::with_capacity(read.len());
+    for warning in read {
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
     Ok(Build {
         resources,
         warnings,

@@ -120,9 +120,20 @@ impl Accumulated {
 /// several overlays include is built once. (A nested kustomization's result does not depend on
 /// who includes it.) At most [`SHARED_CAPACITY`] are kept, the oldest dropped first: overlays
 /// of one base are usually built one after the other, and a dropped base is only built again.
-#[derive(Default)]
 pub struct Shared {
     built: Mutex<SharedBuilds>,
+    /// Whether builds are kept at all: not for one build alone, where a kustomization is
+    /// seldom included twice and keeping it would cost a copy of it.
+    keeps: bool,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            built: Mutex::default(),
+            keeps: true,
+        }
+    }
 }
 
 /// How many built kustomizations a [`Shared`] keeps.
@@ -136,13 +147,27 @@ struct SharedBuilds {
 }
 
 impl Shared {
+    /// What one build alone shares: nothing.
+    pub(super) fn none() -> Shared {
+        Shared {
+            built: Mutex::default(),
+            keeps: false,
+        }
+    }
+
     pub(super) fn get(&self, dir: &str) -> Option<Accumulated> {
+        if !self.keeps {
+            return None;
+        }
         let built = self.lock().by_dir.get(dir).cloned()?;
         // Copied outside the lock, so that other builds need not wait for it.
         Some(built.as_ref().clone())
     }
 
     pub(super) fn insert(&self, dir: &str, built: &Accumulated) {
+        if !self.keeps {
+            return;
+        }
         let built = Arc::new(built.clone());
         let mut shared = self.lock();
         if shared.by_dir.insert(dir.to_string(), built).is_none() {

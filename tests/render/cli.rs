@@ -205,6 +205,27 @@ fn render_all_prints_nothing_when_the_configuration_does_not_load() {
 }
 
 #[test]
+fn a_base_included_twice_in_one_build_is_warned_about_once() {
+    let repo = TestRepo::empty();
+    repo.write(
+        "base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
+    )
+    .write("base/kustomization.yaml", "Resources:\n- cm.yaml\n")
+    .write("a/kustomization.yaml", "namePrefix: a-\nresources:\n- ../base\n")
+    .write("b/kustomization.yaml", "namePrefix: b-\nresources:\n- ../base\n")
+    .write("top/kustomization.yaml", "resources:\n- ../a\n- ../b\n");
+    let run = repo.ferry(&["build", "top"]).expect_code(0);
+    assert_eq!(
+        run.stderr,
+        "warning: base/kustomization.yaml:1: `Resources` is read as `resources` (field names \
+         should be written `resources`)\n"
+    );
+    assert!(run.stdout.contains("name: a-settings\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("name: b-settings\n"), "{}", run.stdout);
+}
+
+#[test]
 fn build_warns_about_what_kustomize_tolerates_naming_file_and_line() {
     let repo = TestRepo::empty();
     repo.write(
