@@ -182,8 +182,17 @@ fn render_all_while_loading(
         result.map(|build| (build.warnings, overlay::to_yaml(&build.resources)))
     };
     std::thread::scope(|scope| {
+        // With the stack of the main thread, where the configuration loads otherwise.
+        let loading = std::thread::Builder::new()
+            .stack_size(overlay::WORKER_STACK)
+            .spawn_scoped(scope, || Config::load(source));
+        let Ok(loading) = loading else {
+            let config = Config::load(source).map_err(config_error)?;
+            let stages: Vec<&Stage> = config.pipeline.stages().iter().collect();
+            return render_streaming(source, &stages, args);
+        };
         let mut printer = Printer {
-            loading: Some(scope.spawn(|| Config::load(source))),
+            loading: Some(loading),
             config: None,
             differs: false,
             failure: None,

@@ -122,8 +122,8 @@ pub fn build_options(
     build_shared(source, dir, options, &target::Shared::none())
 }
 
-/// The stack of each thread of [`build_all`].
-const WORKER_STACK: usize = 8 * 1024 * 1024;
+/// The stack of each thread of [`build_all`]: the main thread's.
+pub const WORKER_STACK: usize = 8 * 1024 * 1024;
 
 /// Builds the kustomizations in each of `dirs`, on all cores, sharing the kustomizations they
 /// have in common (a base under several overlays is built once). Results keep the order of

@@ -212,8 +212,14 @@ fn a_base_included_twice_in_one_build_is_warned_about_once() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n",
     )
     .write("base/kustomization.yaml", "Resources:\n- cm.yaml\n")
-    .write("a/kustomization.yaml", "namePrefix: a-\nresources:\n- ../base\n")
-    .write("b/kustomization.yaml", "namePrefix: b-\nresources:\n- ../base\n")
+    .write(
+        "a/kustomization.yaml",
+        "namePrefix: a-\nresources:\n- ../base\n",
+    )
+    .write(
+        "b/kustomization.yaml",
+        "namePrefix: b-\nresources:\n- ../base\n",
+    )
     .write("top/kustomization.yaml", "resources:\n- ../a\n- ../b\n");
     let run = repo.ferry(&["build", "top"]).expect_code(0);
     assert_eq!(
