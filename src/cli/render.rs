@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::thread::ScopedJoinHandle;
 
 use clap::Args;
 
@@ -191,15 +192,7 @@ fn render_all_while_loading(
             let stages: Vec<&Stage> = config.pipeline.stages().iter().collect();
             return render_streaming(source, &stages, args);
         };
-        let mut printer = Printer {
-            loading: Some(loading),
-            config: None,
-            differs: false,
-            failure: None,
-            waiting: Vec::new(),
-            out: String::new(),
-            unwritable: false,
-        };
+        let mut printer = Printer::new(loading);
         overlay::build_each(source, &dirs, options, finish, |index, built| {
             printer.waiting.push((index, built));
             match printer.loaded(overlays, false) {
@@ -232,7 +225,7 @@ type Built = Result<(Vec<overlay::Warning>, String), overlay::RenderError>;
 /// Where [`render_all_while_loading`] puts what was built: it waits, in order, for the
 /// configuration to load, and is printed once it has (and lists the overlays built).
 struct Printer<'scope> {
-    loading: Option<std::thread::ScopedJoinHandle<'scope, Result<Config, PipelineError>>>,
+    loading: Option<ScopedJoinHandle<'scope, Result<Config, PipelineError>>>,
     config: Option<Config>,
     /// Whether the configuration's stages have other overlays than those built.
     differs: bool,
@@ -251,7 +244,19 @@ struct Printer<'scope> {
 /// How much printed text [`Printer`] keeps before writing it.
 const WRITE_AT: usize = 64 * 1024;
 
-impl Printer<'_> {
+impl<'scope> Printer<'scope> {
+    fn new(loading: ScopedJoinHandle<'scope, Result<Config, PipelineError>>) -> Self {
+        Printer {
+            loading: Some(loading),
+            config: None,
+            differs: false,
+            failure: None,
+            waiting: Vec::new(),
+            out: String::new(),
+            unwritable: false,
+        }
+    }
+
     /// Whether what was built can be printed: `None` while the configuration is still loading
     /// (without `block`, which waits for it), then whether it loaded, lists exactly
     /// `overlays`, and nothing failed.
@@ -324,7 +329,7 @@ impl Printer<'_> {
 }
 
 /// The result of a thread, its panic passed on.
-fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+fn joined<T>(handle: ScopedJoinHandle<'_, T>) -> T {
     handle
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -396,15 +401,7 @@ mod tests {
         let source = DirSource::new(env!("CARGO_MANIFEST_DIR"));
         let overlays: Vec<String> = overlays.iter().map(|o| o.to_string()).collect();
         std::thread::scope(|scope| {
-            let mut printer = Printer {
-                loading: Some(scope.spawn(|| Config::load(&source))),
-                config: None,
-                differs: false,
-                failure: None,
-                waiting: Vec::new(),
-                out: String::new(),
-                unwritable: false,
-            };
+            let mut printer = Printer::new(scope.spawn(|| Config::load(&source)));
             (printer.loaded(&overlays, true), printer.differs)
         })
     }
