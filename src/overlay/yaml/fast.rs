@@ -985,6 +985,38 @@ mod tests {
         assert_eq!(empty, Some(Vec::new()));
     }
 
+    /// Texts made of tokens at random (from a fixed seed), many of them flow collections and
+    /// most of them outside the subset: every one read is read as the full parser reads it.
+    #[test]
+    fn agrees_with_the_full_parser_on_texts_made_at_random() {
+        let starts = ["k: ", "- ", "s:\n- ", "s:\n  t: ", "- k: "];
+        let tokens = [
+            "a: ", "[", "]", "{", "}", ", ", ",", ": ", ":", "x", "y-1", "'q'", "\"d\"", " ",
+            " #c", "\n", "- ", "  ", "b:", "?", "-", "''", "1", "~", "*", "&", "!", "|",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut random = |below: usize| {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        let mut read = 0;
+        for _ in 0..50_000 {
+            let mut text = String::from(starts[random(starts.len())]);
+            for _ in 0..2 + random(12) {
+                text.push_str(tokens[random(tokens.len())]);
+            }
+            text.push('\n');
+            if agrees(&text) {
+                read += 1;
+            }
+        }
+        // About a sixth are in the subset.
+        assert!(read > 5_000, "read {read}");
+    }
+
     /// Every YAML file of the repository (the example, the test suite's inputs and expected
     /// outputs) is either declined or read exactly as the full parser reads it.
     #[test]
